@@ -1,0 +1,107 @@
+# Makefile - build, test and install backupmx (plain GNU make + pkg-config).
+#
+#   make            build build/backupmx and build/backupmxd
+#   make check      install missing test peers, build with ASan+UBSan, run every test
+#   make demo       install missing peers, build, run the local failover demonstration
+#   make fuzz       build the libFuzzer targets into build/fuzz/
+#   make install    install binaries, config, man pages and unit (PREFIX, DESTDIR)
+#
+# Source files are picked up by wildcard: src/<module>/*.c goes into
+# libbackupmx.a, except src/cli (the backupmx binary) and src/daemon
+# (the backupmxd binary).  tests/unit/test_*.c each become one cmocka binary,
+# fuzz/fuzz_*.c each become one libFuzzer target.
+
+CC       ?= cc
+PKGS     := libevent libevent_openssl openssl libunbound libidn2
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+BUILD    ?= build
+WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
+OPT      ?= -O2
+SANFLAGS :=
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      := -O1
+endif
+CPPFLAGS += -D_GNU_SOURCE -Isrc
+CFLAGS   += -std=c11 -g $(OPT) $(WARN) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
+LDFLAGS  += $(SANFLAGS)
+LDLIBS   += $(PKG_LIBS) -lm
+
+LIB_SRCS := $(filter-out src/cli/% src/daemon/%,$(wildcard src/*/*.c))
+CLI_SRCS := $(wildcard src/cli/*.c)
+DMN_SRCS := $(wildcard src/daemon/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+DMN_OBJS := $(DMN_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+
+.PHONY: all check demo fuzz fuzz-long install clean deps unit tests bench
+all: $(BUILD)/backupmx $(BUILD)/backupmxd
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libbackupmx.a: $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/backupmx: $(CLI_OBJS) $(BUILD)/libbackupmx.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/backupmxd: $(DMN_OBJS) $(BUILD)/libbackupmx.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbackupmx.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libbackupmx.a $(LDFLAGS) $(LDLIBS) $(CMOCKA_LIBS)
+
+tests: $(UNIT_BINS)
+
+deps:
+	scripts/deps
+
+# make check: every test, sanitized, ending with "N passed, N failed".
+check: deps
+	$(MAKE) SAN=1 BUILD=build/san all tests
+	$(MAKE) fuzz
+	tests/run build/san
+
+demo: deps all
+	tests/demo/demo.sh $(BUILD)
+
+# libFuzzer targets: clang, ASan + UBSan, linked against a clang-built library.
+FUZZ_CC    := clang
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -D_GNU_SOURCE -Isrc $(PKG_CFLAGS)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=build/fuzz/obj/%.o)
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -c $< -o $@
+build/fuzz/%: fuzz/%.c $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(PKG_LIBS) -lm
+fuzz fuzz-build: $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
+
+fuzz-long: fuzz
+	FUZZ_SECONDS=3600 tests/fuzz_run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/backupmx
+	install -m 0755 $(BUILD)/backupmx $(DESTDIR)$(PREFIX)/bin/backupmx
+	install -m 0755 $(BUILD)/backupmxd $(DESTDIR)$(PREFIX)/sbin/backupmxd
+	test -e $(DESTDIR)/etc/backupmx/backupmx.conf || install -m 0644 etc/backupmx.conf $(DESTDIR)/etc/backupmx/backupmx.conf
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,236 @@
+/*
+ * main.c - backupmxd, the backup MX daemon.
+ *
+ *   backupmxd [-c FILE]      run in the foreground, logging to stderr or syslog
+ *   backupmxd -n [-c FILE]   check the configuration, print the effective settings
+ *
+ * Start-up order: read and check the config; refuse root without `user`;
+ * load TLS keys, create the spool directory, bind the listeners (all as
+ * root); drop privileges; open and recover the spool; start the resolver
+ * and the SMTP server; run the single event loop.  SIGTERM/SIGINT stop
+ * gracefully, SIGHUP reopens the log and reloads the recipient table.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/rcptmap.h"
+#include "daemon/daemon.h"
+#include "dns/dns.h"
+#include "io/io.h"
+#include "smtp/server.h"
+#include "spool/spool.h"
+
+#define DAEMON_LISTEN_MAX CONFIG_LIST_MAX
+
+struct daemon {
+	struct config cfg;
+	struct io_loop *loop;
+	struct io_tls *tls;
+	struct spool *spool;
+	struct dns_ctx *dns;
+	struct smtp_server *srv;
+	size_t nlisten;
+	struct io_listener *listen[DAEMON_LISTEN_MAX];
+	int stopping;
+};
+
+/* Print usage and exit. */
+static void usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+		"usage: backupmxd [-n] [-c FILE]\n"
+		"  -c FILE  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+		"  -n       check the configuration, print the effective settings, exit\n"
+		"  -h       this help\n");
+	exit(code);
+}
+
+/* A listener accepted a connection. */
+static void daemon_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *arg)
+{
+	struct daemon *d = arg;
+	smtp_server_accept(d->srv, fd, sa, salen);
+}
+
+/* Graceful shutdown finished. */
+static void daemon_stopped(void *arg)
+{
+	struct daemon *d = arg;
+	log_info("stopped");
+	io_loop_break(d->loop);
+}
+
+/* SIGTERM / SIGINT: stop accepting, let sessions finish. */
+static void daemon_sig_stop(int signum, void *arg)
+{
+	struct daemon *d = arg;
+	if (d->stopping++) {
+		log_info("second signal: stopping now");
+		io_loop_break(d->loop);
+		return;
+	}
+	log_info("signal %d: shutting down", signum);
+	for (size_t i = 0; i < d->nlisten; i++)
+		io_listener_pause(d->listen[i]);
+	smtp_server_shutdown(d->srv, daemon_stopped, d);
+}
+
+/* Load the recipient table if configured; 0 or -1. */
+static int daemon_load_rcpts(struct daemon *d)
+{
+	char err[512];
+	if (!d->cfg.recipients) {
+		smtp_server_set_rcptmap(d->srv, NULL);
+		return 0;
+	}
+	struct rcptmap *m = rcptmap_load(d->cfg.recipients, err, sizeof(err));
+	if (!m) {
+		log_err("recipients: %s", err);
+		return -1;
+	}
+	log_info("recipients: %zu entries from %s", rcptmap_count(m), d->cfg.recipients);
+	smtp_server_set_rcptmap(d->srv, m);
+	return 0;
+}
+
+/* SIGHUP: reopen the log and reload the recipient table. */
+static void daemon_sig_hup(int signum, void *arg)
+{
+	struct daemon *d = arg;
+	log_reopen();
+	log_info("SIGHUP: reloading the recipient table");
+	if (daemon_load_rcpts(d) < 0)
+		log_warn("keeping the previous recipient table");
+}
+
+/* Recovery callback: a message found in the spool at start-up. */
+static void daemon_recovered(const struct spool_env *env, void *arg)
+{
+	log_debug("%s: recovered, %zu recipient(s)", env->qid, env->nrcpt);
+}
+
+/* Bind every listen address. */
+static int daemon_listen(struct daemon *d)
+{
+	for (size_t i = 0; i < d->cfg.listen.n && i < DAEMON_LISTEN_MAX; i++) {
+		struct io_listener *l = io_listener_new(d->loop, d->cfg.listen.v[i], daemon_accept, d);
+		if (!l) {
+			log_err("listen %s: %s", d->cfg.listen.v[i], strerror(errno));
+			return -1;
+		}
+		d->listen[d->nlisten++] = l;
+		log_info("listening on %s", d->cfg.listen.v[i]);
+	}
+	return 0;
+}
+
+/* Everything up to the point where the loop runs; 0 or -1. */
+static int daemon_start(struct daemon *d)
+{
+	char err[512];
+	enum log_level lvl = LOG_LVL_INFO;
+
+	if (d->cfg.log_level)
+		log_level_parse(d->cfg.log_level, &lvl);
+	log_init("backupmxd", d->cfg.syslog, lvl);
+	if (daemon_check_root(&d->cfg, err, sizeof(err)) < 0 ||
+	    daemon_prepare_spool(&d->cfg, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return -1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (!(d->loop = io_loop_new()))
+		return -1;
+	if (d->cfg.tls_cert && !(d->tls = io_tls_server_new(d->cfg.tls_cert, d->cfg.tls_key))) {
+		log_err("tls: cannot load %s / %s", d->cfg.tls_cert, d->cfg.tls_key);
+		return -1;
+	}
+	if (daemon_listen(d) < 0)
+		return -1;
+	if (daemon_drop_privs(&d->cfg, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return -1;
+	}
+	if (!(d->spool = spool_open(d->cfg.spool, err, sizeof(err)))) {
+		log_err("spool: %s", err);
+		return -1;
+	}
+	long n = spool_recover(d->spool, daemon_recovered, d);
+	if (n < 0) {
+		log_err("spool: recovery failed");
+		return -1;
+	}
+	log_info("spool %s: %ld message(s) queued", d->cfg.spool, n);
+	if (!(d->dns = dns_new(d->loop, d->cfg.resolver, 0, err, sizeof(err)))) {
+		log_err("resolver: %s", err);
+		return -1;
+	}
+	dns_set_timeout(d->dns, 5000);
+	struct smtp_server_hooks hooks = {.arg = d};
+	if (!(d->srv = smtp_server_new(d->loop, &d->cfg, d->spool, d->tls, d->dns, &hooks)))
+		return -1;
+	if (daemon_load_rcpts(d) < 0)
+		return -1;
+	if (io_signal_add(d->loop, SIGTERM, daemon_sig_stop, d) < 0 ||
+	    io_signal_add(d->loop, SIGINT, daemon_sig_stop, d) < 0 ||
+	    io_signal_add(d->loop, SIGHUP, daemon_sig_hup, d) < 0)
+		return -1;
+	log_info("backupmxd started as %s, relay_domains: %zu", d->cfg.hostname,
+		 d->cfg.relay_domains.n);
+	return 0;
+}
+
+/* Free everything the daemon holds. */
+static void daemon_free(struct daemon *d)
+{
+	smtp_server_free(d->srv);
+	for (size_t i = 0; i < d->nlisten; i++)
+		io_listener_free(d->listen[i]);
+	dns_free(d->dns);
+	spool_close(d->spool);
+	io_tls_free(d->tls);
+	io_loop_free(d->loop);
+	config_free(&d->cfg);
+}
+
+/* Entry point. */
+int main(int argc, char **argv)
+{
+	const char *path = CONFIG_DEFAULT_PATH;
+	int check = 0, opt;
+	char err[1024];
+	static struct daemon d;
+
+	while ((opt = getopt(argc, argv, "c:nh")) != -1) {
+		switch (opt) {
+		case 'c': path = optarg; break;
+		case 'n': check = 1; break;
+		case 'h': usage(0); break;
+		default: usage(1);
+		}
+	}
+	if (optind != argc)
+		usage(1);
+	if (config_load(&d.cfg, path, err, sizeof(err)) < 0 ||
+	    config_validate(&d.cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		config_free(&d.cfg);
+		return 1;
+	}
+	if (check) {
+		config_dump(&d.cfg, stdout);
+		config_free(&d.cfg);
+		return 0;
+	}
+	int rc = 1;
+	if (daemon_start(&d) == 0 && io_loop_run(d.loop) == 0)
+		rc = 0;
+	daemon_free(&d);
+	return rc;
+}

@@ -1,0 +1,534 @@
+/*
+ * io_conn.c - buffered connections: accepted sockets and outbound connects.
+ *
+ * Each io_conn wraps a libevent socket bufferevent (later, after STARTTLS, an
+ * OpenSSL filter bufferevent stacked on it).  Input is capped by a read
+ * high-watermark (IO_CONN_INPUT_MAX), so a peer cannot make us buffer without
+ * bound.  The idle timeout is a plain timer re-armed by each input, so it
+ * fires exactly once and never disables reading, and it also runs while a
+ * connect is still in progress.  io_conn_free() is safe from inside the
+ * connection's own callback: every libevent callback counts itself in
+ * c->depth, and a free requested while depth > 0 is handed to the loop's
+ * reaper, which frees the connection on the next loop iteration.  No user
+ * callback is ever called after io_conn_free().
+ */
+#include "io/io_int.h"
+
+#include "common/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+/* Free the connection now: events, bufferevent (closes fd, frees SSL), memory. */
+static void conn_destroy(struct io_conn *c)
+{
+	if (c->idle)
+		event_free(c->idle);
+	if (c->async)
+		event_free(c->async);
+	if (c->flush_ent)
+		evbuffer_remove_cb_entry(bufferevent_get_output(c->sock_bev), c->flush_ent);
+	if (c->bev)
+		bufferevent_free(c->bev);
+	else if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+}
+
+/* Free every connection waiting in the loop's dead list. */
+void io_loop_reap(struct io_loop *loop)
+{
+	while (loop->dead) {
+		struct io_conn *c = loop->dead;
+		loop->dead = c->next_dead;
+		conn_destroy(c);
+	}
+}
+
+/* Call the owner's callback unless the connection was freed or is closing. */
+static void conn_emit(struct io_conn *c, enum io_event ev)
+{
+	if (c->dead || c->closing || !c->cb)
+		return;
+	c->cb(c, ev, c->arg);
+}
+
+/* Record an error text for io_conn_error(). */
+static void conn_set_err(struct io_conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void conn_set_err(struct io_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	va_end(ap);
+}
+
+/* Arm the idle timer for the configured timeout. */
+static void conn_idle_arm(struct io_conn *c)
+{
+	uint64_t ms = c->timeout_ms;
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+
+	evtimer_add(c->idle, &tv);
+	c->idle_armed = 1;
+}
+
+/* Input arrived: re-arm the idle timer and tell the owner. */
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct io_conn *c = arg;
+
+	if (c->dead)
+		return;
+	c->depth++;
+	if (c->closing) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+		evbuffer_drain(in, evbuffer_get_length(in));
+	} else {
+		if (c->idle_armed && !c->paused)
+			conn_idle_arm(c);
+		if (c->handshaking) {
+			/* libevent may hand over the first TLS data before it reports
+			 * BEV_EVENT_CONNECTED: the handshake is done, say so first. */
+			c->handshaking = 0;
+			conn_emit(c, IO_EV_TLS_READY);
+		}
+		conn_emit(c, IO_EV_READ);
+	}
+	c->depth--;
+}
+
+/* Output drained to empty. */
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct io_conn *c = arg;
+
+	if (c->dead)
+		return;
+	c->depth++;
+	if (c->closing) {
+		if (io_conn_out_len(c) == 0)
+			io_conn_free(c);
+	} else if (!c->handshaking) {
+		conn_emit(c, IO_EV_DRAINED);
+	}
+	c->depth--;
+}
+
+/* Connected, TLS up, EOF or error. */
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct io_conn *c = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+
+	if (c->dead)
+		return;
+	c->depth++;
+	if (what & BEV_EVENT_CONNECTED) {
+		if (c->ssl) {
+			if (c->handshaking) {
+				c->handshaking = 0;
+				conn_emit(c, IO_EV_TLS_READY);
+			}
+		} else {
+			c->connecting = 0;
+			if (!c->paused && !c->closing)
+				bufferevent_enable(bev, EV_READ);
+			conn_emit(c, IO_EV_CONNECTED);
+		}
+	} else if (what & BEV_EVENT_ERROR) {
+		if (!(c->ssl && io_tls_error_text(c))) {
+			if (err)
+				conn_set_err(c, "%s", evutil_socket_error_to_string(err));
+			else
+				conn_set_err(c, "connection error");
+		}
+		if (c->handshaking)
+			log_debug("io: TLS handshake failed: %s", c->err);
+		c->connecting = 0;
+		c->handshaking = 0;
+		if (c->closing)
+			io_conn_free(c);
+		else
+			conn_emit(c, IO_EV_ERROR);
+	} else if (what & BEV_EVENT_EOF) {
+		conn_set_err(c, "%s", c->handshaking ? "connection closed during TLS handshake"
+			     : "connection closed by peer");
+		if (c->closing)
+			io_conn_free(c);
+		else
+			conn_emit(c, IO_EV_EOF);
+	}
+	c->depth--;
+}
+
+/* Idle timer expired: fire IO_EV_TIMEOUT once. */
+static void conn_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct io_conn *c = arg;
+
+	if (c->dead)
+		return;
+	c->depth++;
+	c->idle_armed = 0;
+	if (c->closing) {
+		io_conn_free(c);
+	} else {
+		conn_set_err(c, "%s", c->connecting ? "connect timed out" : "timed out");
+		conn_emit(c, IO_EV_TIMEOUT);
+	}
+	c->depth--;
+}
+
+/* Deliver a connect result that was known before the loop ran. */
+static void conn_async_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct io_conn *c = arg;
+
+	if (c->dead)
+		return;
+	c->depth++;
+	if (c->async_ev == IO_EV_CONNECTED) {
+		c->connecting = 0;
+		bufferevent_enable(c->bev, EV_WRITE);
+		if (!c->paused)
+			bufferevent_enable(c->bev, EV_READ);
+	} else {
+		c->connecting = 0;
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	}
+	conn_emit(c, c->async_ev);
+	c->depth--;
+}
+
+/* Attach a (new) bufferevent to c: callbacks, watermarks, enable. */
+void io_conn_attach_bev(struct io_conn *c, struct bufferevent *bev)
+{
+	c->bev = bev;
+	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(bev, EV_READ, 0, IO_CONN_INPUT_MAX);
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	if (c->connecting)
+		return;
+	bufferevent_enable(bev, EV_WRITE);
+	if (!c->paused)
+		bufferevent_enable(bev, EV_READ);
+}
+
+/* Allocate a connection around fd (ownership of fd passes to it). */
+static struct io_conn *conn_alloc(struct io_loop *loop, int fd, int connecting, io_conn_cb cb,
+				  void *arg)
+{
+	struct io_conn *c = calloc(1, sizeof(*c));
+	struct bufferevent *bev;
+
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	c->loop = loop;
+	c->fd = fd;
+	c->cb = cb;
+	c->arg = arg;
+	c->connecting = connecting;
+	c->idle = evtimer_new(loop->base, conn_idle_cb, c);
+	c->async = evtimer_new(loop->base, conn_async_cb, c);
+	bev = bufferevent_socket_new(loop->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->idle || !c->async || !bev) {
+		log_err("io: cannot allocate a connection");
+		if (bev)
+			bufferevent_free(bev);
+		else
+			close(fd);
+		c->fd = -1;
+		conn_destroy(c);
+		return NULL;
+	}
+	c->sock_bev = bev;
+	io_conn_attach_bev(c, bev);
+	return c;
+}
+
+/* Wrap an accepted socket (the conn owns fd from now on, even on failure). */
+struct io_conn *io_conn_new_fd(struct io_loop *loop, int fd, io_conn_cb cb, void *arg)
+{
+	if (fd < 0)
+		return NULL;
+	if (evutil_make_socket_nonblocking(fd) < 0) {
+		close(fd);
+		return NULL;
+	}
+	return conn_alloc(loop, fd, 0, cb, arg);
+}
+
+/* Schedule an event (connect result) for the next loop iteration. */
+static void conn_async(struct io_conn *c, enum io_event ev)
+{
+	struct timeval tv = { 0, 0 };
+
+	c->async_ev = ev;
+	evtimer_add(c->async, &tv);
+}
+
+/* Start a non-blocking connect, optionally from a source address. */
+struct io_conn *io_conn_connect(struct io_loop *loop, const struct sockaddr *sa, socklen_t salen,
+				const struct sockaddr *src, socklen_t srclen, io_conn_cb cb, void *arg)
+{
+	char abuf[64];
+	struct io_conn *c;
+	int fd, r;
+
+	if (!sa || salen == 0 || salen > sizeof(struct sockaddr_storage))
+		return NULL;
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("io: socket: %s", strerror(errno));
+		return NULL;
+	}
+	c = conn_alloc(loop, fd, 1, cb, arg);
+	if (!c)
+		return NULL;
+	if (src && srclen > 0 && bind(fd, src, srclen) < 0) {
+		conn_set_err(c, "bind to %s: %s", io_addr_str(src, abuf, sizeof(abuf)),
+			     strerror(errno));
+		conn_async(c, IO_EV_ERROR);
+		return c;
+	}
+	r = connect(fd, sa, salen);
+	if (r == 0) {
+		conn_async(c, IO_EV_CONNECTED);
+	} else if (errno == EINPROGRESS || errno == EINTR) {
+		if (bufferevent_socket_connect(c->bev, NULL, 0) < 0) {
+			conn_set_err(c, "cannot start connect");
+			conn_async(c, IO_EV_ERROR);
+		}
+	} else {
+		conn_set_err(c, "%s", strerror(errno));
+		conn_async(c, IO_EV_ERROR);
+	}
+	return c;
+}
+
+/* Close the socket and free everything; safe from inside the callback. */
+void io_conn_free(struct io_conn *c)
+{
+	if (!c || c->dead)
+		return;
+	c->dead = 1;
+	if (c->depth == 0) {
+		conn_destroy(c);
+		return;
+	}
+	/* Inside one of c's callbacks: stop everything, free on the next iteration. */
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	evtimer_del(c->idle);
+	evtimer_del(c->async);
+	c->next_dead = c->loop->dead;
+	c->loop->dead = c;
+	event_active(c->loop->reaper, EV_TIMEOUT, 0);
+}
+
+/* Socket output changed while closing: free once everything is sent. */
+static void conn_flush_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct io_conn *c = arg;
+
+	if (c->dead || info->n_deleted == 0 || io_conn_out_len(c) > 0)
+		return;
+	c->depth++;                 /* inside libevent: let the reaper free it */
+	io_conn_free(c);
+	c->depth--;
+}
+
+/* Stop reading, send what is queued, then free (at most IO_FLUSH_TIMEOUT_MS). */
+void io_conn_flush_free(struct io_conn *c)
+{
+	if (!c || c->dead || c->closing)
+		return;
+	if (c->connecting || io_conn_out_len(c) == 0) {
+		io_conn_free(c);
+		return;
+	}
+	c->closing = 1;
+	c->cb = NULL;
+	bufferevent_disable(c->bev, EV_READ);
+	c->flush_ent = evbuffer_add_cb(bufferevent_get_output(c->sock_bev), conn_flush_cb, c);
+	c->timeout_ms = IO_FLUSH_TIMEOUT_MS;
+	conn_idle_arm(c);
+}
+
+/* Replace the owner's callback. */
+void io_conn_set_cb(struct io_conn *c, io_conn_cb cb, void *arg)
+{
+	if (c->closing)
+		return;
+	c->cb = cb;
+	c->arg = arg;
+}
+
+/* Queue bytes for sending. */
+int io_conn_write(struct io_conn *c, const void *buf, size_t len)
+{
+	int r;
+
+	if (c->dead || c->closing)
+		return -1;
+	c->depth++;
+	r = bufferevent_write(c->bev, buf, len);
+	c->depth--;
+	return r == 0 ? 0 : -1;
+}
+
+/* Queue formatted text for sending. */
+int io_conn_printf(struct io_conn *c, const char *fmt, ...)
+{
+	struct evbuffer *tmp;
+	va_list ap;
+	int r;
+
+	if (c->dead || c->closing)
+		return -1;
+	tmp = evbuffer_new();
+	if (!tmp)
+		return -1;
+	va_start(ap, fmt);
+	r = evbuffer_add_vprintf(tmp, fmt, ap);
+	va_end(ap);
+	if (r >= 0) {
+		c->depth++;
+		r = bufferevent_write_buffer(c->bev, tmp);
+		c->depth--;
+	}
+	evbuffer_free(tmp);
+	return r < 0 ? -1 : 0;
+}
+
+/* Bytes queued but not yet sent (TLS: plaintext plus records not yet written). */
+size_t io_conn_out_len(struct io_conn *c)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+
+	if (c->sock_bev != c->bev)
+		n += evbuffer_get_length(bufferevent_get_output(c->sock_bev));
+	return n;
+}
+
+/* Bytes of buffered input. */
+size_t io_conn_in_len(struct io_conn *c)
+{
+	if (c->dead)
+		return 0;
+	return evbuffer_get_length(bufferevent_get_input(c->bev));
+}
+
+/* Make up to max input bytes contiguous and return them. */
+const uint8_t *io_conn_peek(struct io_conn *c, size_t max, size_t *len)
+{
+	struct evbuffer *in;
+	size_t n;
+	const uint8_t *p;
+
+	*len = 0;
+	if (c->dead)
+		return NULL;
+	in = bufferevent_get_input(c->bev);
+	n = evbuffer_get_length(in);
+	if (n > max)
+		n = max;
+	if (n == 0)
+		return NULL;
+	p = evbuffer_pullup(in, (ev_ssize_t)n);
+	if (!p)
+		return NULL;
+	*len = n;
+	return p;
+}
+
+/* Remove n parsed bytes from the input. */
+void io_conn_consume(struct io_conn *c, size_t n)
+{
+	if (c->dead)
+		return;
+	evbuffer_drain(bufferevent_get_input(c->bev), n);
+}
+
+/* Discard every buffered input byte. */
+void io_conn_drop_input(struct io_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/* Stop reading from the socket; the idle timer is suspended too. */
+void io_conn_pause(struct io_conn *c)
+{
+	if (c->dead || c->paused)
+		return;
+	c->paused = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	if (c->idle_armed)
+		evtimer_del(c->idle);
+}
+
+/* Resume reading; a suspended idle timer restarts with its full period. */
+void io_conn_resume(struct io_conn *c)
+{
+	if (c->dead || !c->paused)
+		return;
+	c->paused = 0;
+	if (c->closing)
+		return;
+	if (!c->connecting)
+		bufferevent_enable(c->bev, EV_READ);
+	if (c->idle_armed)
+		conn_idle_arm(c);
+}
+
+/* Idle timeout: IO_EV_TIMEOUT once after ms without input (0 disables). */
+void io_conn_set_timeout(struct io_conn *c, uint64_t ms)
+{
+	if (c->dead || c->closing)
+		return;
+	c->timeout_ms = ms;
+	if (ms == 0) {
+		evtimer_del(c->idle);
+		c->idle_armed = 0;
+		return;
+	}
+	if (c->paused) {
+		evtimer_del(c->idle);
+		c->idle_armed = 1;
+		return;
+	}
+	conn_idle_arm(c);
+}
+
+/* Peer address. */
+int io_conn_peer(struct io_conn *c, struct sockaddr_storage *ss, socklen_t *len)
+{
+	*len = sizeof(*ss);
+	return getpeername(c->fd, (struct sockaddr *)ss, len) == 0 ? 0 : -1;
+}
+
+/* Local address. */
+int io_conn_local(struct io_conn *c, struct sockaddr_storage *ss, socklen_t *len)
+{
+	*len = sizeof(*ss);
+	return getsockname(c->fd, (struct sockaddr *)ss, len) == 0 ? 0 : -1;
+}
+
+/* Last error text ("" when none). */
+const char *io_conn_error(struct io_conn *c)
+{
+	return c->err;
+}

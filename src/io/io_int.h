@@ -1,0 +1,70 @@
+/*
+ * io_int.h - private structures shared by the files of src/io/.
+ *
+ * Only the .c files of src/io/ include this header; it is where libevent and OpenSSL
+ * types meet the opaque handles of io.h.  Nothing outside src/io/ may
+ * include it.
+ */
+#ifndef BMX_IO_INT_H
+#define BMX_IO_INT_H
+
+#include "io/io.h"
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+struct io_tls {
+	SSL_CTX *ctx;
+	int server;
+};
+
+#define IO_ERR_MAX  192 /* longest error text kept per connection */
+#define IO_HOST_MAX 256 /* longest TLS verify host name (DNS names are <= 253) */
+#define IO_TLS_OUT_CHUNK (64 * 1024) /* TLS records queued on the socket at most */
+
+struct io_sig;
+
+struct io_loop {
+	struct event_base *base;
+	struct io_sig *sigs;        /* freed with the loop */
+	struct event *reaper;       /* frees connections closed inside their callback */
+	struct io_conn *dead;       /* list of connections waiting for the reaper */
+};
+
+struct io_conn {
+	struct io_loop *loop;
+	struct bufferevent *bev;    /* socket bufferevent, or the TLS filter on top of it */
+	struct bufferevent *sock_bev; /* the socket bufferevent itself */
+	struct evbuffer_cb_entry *flush_ent; /* io_conn_flush_free() watch on sock output */
+	int fd;
+	io_conn_cb cb;
+	void *arg;
+	struct event *idle;         /* idle (input) timeout */
+	struct event *async;        /* deferred connect result */
+	enum io_event async_ev;
+	uint64_t timeout_ms;
+	int depth;                  /* > 0 while inside io code that may call back */
+	int dead;                   /* io_conn_free() was called */
+	int closing;                /* io_conn_flush_free(): free once output drained */
+	int connecting;
+	int paused;
+	int idle_armed;
+	int handshaking;            /* TLS handshake in progress */
+	int tls_client;
+	SSL *ssl;                   /* owned by the filter bufferevent */
+	char verify_host[IO_HOST_MAX];
+	char err[IO_ERR_MAX];
+	struct io_conn *next_dead;
+};
+
+/* Attach a (new) bufferevent to c: callbacks, watermarks, enable. */
+void io_conn_attach_bev(struct io_conn *c, struct bufferevent *bev);
+/* Free every connection waiting in the loop's dead list. */
+void io_loop_reap(struct io_loop *loop);
+/* Fill c->err from the OpenSSL error queue of the filter; 0 if none was found. */
+int io_tls_error_text(struct io_conn *c);
+/* Create a bound, listening, non-blocking socket for ss; -1 with errno on failure. */
+int io_listen_socket(const struct sockaddr_storage *ss, socklen_t len, int backlog);
+
+#endif

@@ -1,0 +1,244 @@
+/*
+ * reply.c - the SMTP client's reply parser and EHLO capability reader.
+ *
+ * smtp_reply_parse() reads one (possibly multi-line) server reply from a
+ * byte buffer (RFC 5321 4.2): "NNN-text" lines continue, "NNN text" or
+ * "NNN" ends the reply, every line carries the same code.  It never reads
+ * past the given length, refuses NUL bytes, bare CRs, over-long lines and
+ * replies with too many lines, so a hostile server (CVE-2020-8794) can
+ * neither overflow us nor make the caller buffer without bound.
+ * smtp_ehlo_caps() turns a parsed EHLO reply into capability flags.
+ */
+#include "smtp/smtp.h"
+
+#include <limits.h>
+#include <string.h>
+#include <strings.h>
+
+/* Return 1 if c is an ASCII digit. */
+static int is_digit(uint8_t c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Check the code prefix of a (possibly partial) line of n bytes; 0 or -1. */
+static int check_code(const uint8_t *p, size_t n, const char **err)
+{
+	/* Reply-code = %x32-35 %x30-35 %x30-39 (RFC 5321 4.2) */
+	if (n >= 1 && (p[0] < '2' || p[0] > '5')) {
+		*err = "bad reply code";
+		return -1;
+	}
+	if (n >= 2 && (p[1] < '0' || p[1] > '5')) {
+		*err = "bad reply code";
+		return -1;
+	}
+	if (n >= 3 && !is_digit(p[2])) {
+		*err = "bad reply code";
+		return -1;
+	}
+	if (n >= 4 && p[3] != ' ' && p[3] != '-' && p[3] != '\r' && p[3] != '\n') {
+		*err = "bad reply separator";
+		return -1;
+	}
+	return 0;
+}
+
+/* Append n bytes of line text to the reply text, truncating at the limit. */
+static void text_append(struct smtp_reply *r, size_t *tlen, const uint8_t *p, size_t n)
+{
+	size_t room = sizeof(r->text) - 1 - *tlen;
+
+	if (n > room)
+		n = room;
+	memcpy(r->text + *tlen, p, n);
+	*tlen += n;
+	r->text[*tlen] = '\0';
+}
+
+/* Parse 1-3 digits at p[*i..n); return 0 or -1. */
+static int enh_digits(const char *p, size_t n, size_t *i)
+{
+	size_t start = *i;
+
+	while (*i < n && is_digit((uint8_t)p[*i]) && *i - start < 3)
+		(*i)++;
+	return *i > start ? 0 : -1;
+}
+
+/* Copy an RFC 3463 code "c.s.d" that starts the first line's text into r->enh. */
+static void find_enh(struct smtp_reply *r, const char *t, size_t n)
+{
+	size_t i = 0;
+
+	/* class must equal the reply's first digit and be 2, 4 or 5 */
+	if (n < 5 || t[0] != '0' + r->code / 100 || (t[0] != '2' && t[0] != '4' && t[0] != '5'))
+		return;
+	if (t[1] != '.')
+		return;
+	i = 2;
+	if (enh_digits(t, n, &i) < 0 || i >= n || t[i] != '.')
+		return;
+	i++;
+	if (enh_digits(t, n, &i) < 0)
+		return;
+	if (i < n && t[i] != ' ')
+		return;
+	memcpy(r->enh, t, i);
+	r->enh[i] = '\0';
+}
+
+/* Parse one complete reply; see smtp.h. */
+ssize_t smtp_reply_parse(const uint8_t *buf, size_t len, struct smtp_reply *r, const char **err)
+{
+	static const char *dummy;
+	size_t pos = 0, tlen = 0;
+
+	if (err == NULL)
+		err = &dummy;
+	*err = NULL;
+	r->code = 0;
+	r->enh[0] = '\0';
+	r->nlines = 0;
+	r->text[0] = '\0';
+
+	for (;;) {
+		const uint8_t *line = buf + pos;
+		size_t avail = len - pos, n = 0, end, textlen;
+		int last;
+
+		if (r->nlines >= SMTP_REPLY_LINES_MAX) {
+			*err = "too many reply lines";
+			return -1;
+		}
+		/* find the LF, validating as we go, never past len */
+		while (n < avail && line[n] != '\n') {
+			if (line[n] == '\0') {
+				*err = "NUL in reply";
+				return -1;
+			}
+			if (line[n] == '\r' && n + 1 < avail && line[n + 1] != '\n') {
+				*err = "bare CR in reply";
+				return -1;
+			}
+			n++;
+			if (n >= SMTP_REPLY_LINE_MAX) {
+				/* even the LF would not fit within the limit */
+				*err = "reply line too long";
+				return -1;
+			}
+		}
+		if (check_code(line, n, err) < 0)
+			return -1;
+		if (n == avail)
+			return 0;       /* incomplete line, still within limits */
+		end = n;                /* index of LF */
+		if (end > 0 && line[end - 1] == '\r')
+			end--;
+		if (end < 3) {
+			*err = "short reply line";
+			return -1;
+		}
+		if (r->nlines == 0) {
+			r->code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+		} else if ((line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0') != r->code) {
+			*err = "inconsistent reply codes";
+			return -1;
+		}
+		last = end == 3 || line[3] == ' ';
+		textlen = end > 4 ? end - 4 : 0;
+		if (r->nlines > 0)
+			text_append(r, &tlen, (const uint8_t *)"\n", 1);
+		else
+			find_enh(r, (const char *)line + 4, textlen);
+		text_append(r, &tlen, line + 4, textlen);
+		r->nlines++;
+		pos += n + 1;
+		if (last)
+			return (ssize_t)pos;
+	}
+}
+
+/* Return 1 if word w (n bytes) equals keyword kw, ignoring case. */
+static int word_is(const char *w, size_t n, const char *kw)
+{
+	return strlen(kw) == n && strncasecmp(w, kw, n) == 0;
+}
+
+/* Parse a SIZE value; 0 for absent, malformed or overflowing values. */
+static unsigned long long parse_size(const char *p, size_t n)
+{
+	unsigned long long v = 0;
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned d;
+
+		if (!is_digit((uint8_t)p[i]))
+			return 0;
+		d = (unsigned)(p[i] - '0');
+		if (v > (ULLONG_MAX - d) / 10)
+			return 0;
+		v = v * 10 + d;
+	}
+	return v;
+}
+
+/* Read capability flags from one EHLO keyword line. */
+static void caps_line(struct smtp_caps *caps, const char *l, size_t n)
+{
+	static const struct { const char *kw; unsigned flag; } tab[] = {
+		{ "SIZE", SMTP_CAP_SIZE }, { "PIPELINING", SMTP_CAP_PIPELINING },
+		{ "STARTTLS", SMTP_CAP_STARTTLS }, { "8BITMIME", SMTP_CAP_8BITMIME },
+		{ "SMTPUTF8", SMTP_CAP_SMTPUTF8 }, { "ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCED },
+		{ "DSN", SMTP_CAP_DSN }, { "CHUNKING", SMTP_CAP_CHUNKING },
+		{ "ETRN", SMTP_CAP_ETRN }, { "AUTH", SMTP_CAP_AUTH },
+	};
+	size_t w = 0, i;
+
+	while (w < n && l[w] != ' ')
+		w++;
+	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		if (!word_is(l, w, tab[i].kw))
+			continue;
+		caps->flags |= tab[i].flag;
+		if (tab[i].flag == SMTP_CAP_SIZE) {
+			const char *v = l + w;
+			size_t vn = n - w;
+
+			while (vn > 0 && *v == ' ') {
+				v++;
+				vn--;
+			}
+			while (vn > 0 && v[vn - 1] == ' ')
+				vn--;
+			caps->size = parse_size(v, vn);
+		}
+		return;
+	}
+}
+
+/* Extract EHLO capabilities from a 250 reply; see smtp.h. */
+void smtp_ehlo_caps(const struct smtp_reply *r, struct smtp_caps *caps)
+{
+	const char *t = r->text, *nl;
+	size_t i;
+
+	memset(caps, 0, sizeof(*caps));
+	if (r->code != 250)
+		return;
+	/* first line: our peer's name, printable ASCII only */
+	for (i = 0; i < SMTP_DOMAIN_MAX && (unsigned char)t[i] > ' ' &&
+	     (unsigned char)t[i] < 0x7f; i++)
+		caps->helo_name[i] = t[i];
+	caps->helo_name[i] = '\0';
+	while ((nl = strchr(t, '\n')) != NULL) {
+		const char *l = nl + 1;
+
+		nl = strchr(l, '\n');
+		caps_line(caps, l, nl ? (size_t)(nl - l) : strlen(l));
+		t = l;
+	}
+}

@@ -1,0 +1,94 @@
+/*
+ * server.h - the inbound ESMTP server: sessions, relay control, DATA to spool.
+ *
+ * One smtp_server owns every inbound session of the daemon.  A session is an
+ * explicit state machine (enum smtp_sstate) whose only transition point is
+ * smtp_enter_state().  Commands are parsed by the pure parsers in smtp.h;
+ * messages are streamed into the spool and acknowledged with 250 only after
+ * the group commit made them durable.
+ *
+ * The delivery side plugs in through struct smtp_server_hooks: it learns of
+ * queued messages, answers ETRN, sees inbound connections (the "primary is
+ * back" hint of RFC 5321 4.5.4.1) and may take over recipient decisions
+ * (recipient verification callouts) asynchronously.
+ */
+#ifndef BMX_SMTP_SERVER_H
+#define BMX_SMTP_SERVER_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "common/config.h"
+#include "common/rcptmap.h"
+#include "dns/dns.h"
+#include "io/io.h"
+#include "smtp/smtp.h"
+#include "spool/spool.h"
+
+#define SMTP_SERVER_OUT_MAX   (64 * 1024)   /* pause reading while this much output is unsent */
+#define SMTP_SERVER_GRACE_MS  5000          /* shutdown: time for the current command */
+
+struct smtp_server;
+struct smtp_session;
+
+/* An asynchronous recipient decision (recipient verification). */
+struct smtp_rcpt_query {
+	struct smtp_session *session;
+	const char *addr;     /* "local@domain" */
+	const char *local;
+	const char *domain;
+};
+
+/* Outcome of a recipient decision. */
+enum smtp_rcpt_verdict {
+	SMTP_RCPT_ACCEPT = 0,   /* 250 */
+	SMTP_RCPT_REJECT,       /* 550 5.1.1 user unknown */
+	SMTP_RCPT_TEMPFAIL,     /* 450 4.4.1 cannot verify now */
+	SMTP_RCPT_PENDING,      /* the hook will call smtp_session_rcpt_done() */
+};
+
+struct smtp_server_hooks {
+	/* A message became durable in the spool. */
+	void (*queued)(const struct spool_env *env, void *arg);
+	/* ETRN argument from peer: write a full reply line ("250 2.0.0 ...")
+	 * into reply (without CRLF). */
+	void (*etrn)(const char *domain, const struct sockaddr *peer, char *reply, size_t len,
+		     void *arg);
+	/* An inbound connection was accepted from peer. */
+	void (*connected)(const struct sockaddr *peer, void *arg);
+	/* Decide a recipient in one of our domains that the static
+	 * `recipients` table did not settle.  NULL = accept all. */
+	enum smtp_rcpt_verdict (*rcpt)(const struct smtp_rcpt_query *q, void *arg);
+	/* Count a rejection by reason (metrics). */
+	void (*reject)(const char *reason, void *arg);
+	void *arg;
+};
+
+/* Counters for status and metrics. */
+struct smtp_server_stats {
+	unsigned long long connections;   /* accepted in total */
+	unsigned long long messages;      /* messages queued */
+	unsigned long long rejects;       /* all 4xx/5xx replies */
+	unsigned sessions;                /* open now */
+};
+
+/* Create the server; cfg, sp, tls (NULL: no STARTTLS) and dns (NULL: no PTR
+ * lookups) stay owned by the caller and must outlive the server. */
+struct smtp_server *smtp_server_new(struct io_loop *loop, const struct config *cfg,
+				    struct spool *sp, struct io_tls *tls, struct dns_ctx *dns,
+				    const struct smtp_server_hooks *hooks);
+/* Replace the recipient table (takes ownership; NULL = none). */
+void smtp_server_set_rcptmap(struct smtp_server *srv, struct rcptmap *map);
+/* Take an accepted socket; applies the connection limits. */
+void smtp_server_accept(struct smtp_server *srv, int fd, const struct sockaddr *sa,
+			socklen_t salen);
+/* Graceful stop: refuse new sessions, let current commands finish within
+ * SMTP_SERVER_GRACE_MS, then call done. */
+void smtp_server_shutdown(struct smtp_server *srv, void (*done)(void *arg), void *arg);
+void smtp_server_stats(const struct smtp_server *srv, struct smtp_server_stats *out);
+void smtp_server_free(struct smtp_server *srv);
+
+/* Finish a recipient decision that a hook left pending. */
+void smtp_session_rcpt_done(struct smtp_session *s, enum smtp_rcpt_verdict v, const char *text);
+
+#endif

@@ -1,0 +1,56 @@
+#!/bin/bash
+# t_smtpd_enospc.sh - a full spool disk: 452 4.3.1, no partial or corrupt
+# file anywhere, and normal service again once space returns.
+# Runs in its own mount namespace so the small tmpfs vanishes with the test.
+if [ -z "${T_MNTNS:-}" ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+    T_MNTNS=1 exec unshare -m --propagation private bash "$0" "$@"
+fi
+. "${BMX_ROOT:?run through tests/run}/tests/lib/world.sh" || exit 1
+. "$BMX_ROOT/tests/lib/bmxd.sh"
+world_init
+[ -x "$BMXD" ] || t_skip_all "backupmxd not built"
+[ "${T_MNTNS:-}" = 1 ] || t_skip_all "needs root for a private tmpfs"
+bmxd_config </dev/null
+mkdir -p "$BMX_SPOOL"
+mount -t tmpfs -o size=1m,mode=0700 tmpfs "$BMX_SPOOL" || t_skip_all "cannot mount tmpfs"
+bmxd_start || { t_fail "daemon start"; t_done; }
+P=$BMX_PORT
+
+# leave about 100 KiB free
+avail=$(df --output=avail -B1 "$BMX_SPOOL" | tail -1)
+dd if=/dev/zero of="$BMX_SPOOL/filler" bs=1024 count=$(( avail / 1024 - 100 )) 2>/dev/null
+
+script()
+{
+    cat <<SCR
+expect 220
+send b"EHLO c.test\r\nMAIL FROM:<a@c.test>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n"
+expect 250
+expect 250
+expect 250
+expect 354
+send b"Subject: big\r\n\r\n"
+send_repeat $1 b"0123456789012345678901234567890123456789012345678901234567890123456789012345678\r\n"
+send b".\r\n"
+expect $2
+send b"QUIT\r\n"
+expect 221
+SCR
+}
+out=$(script 3000 "452 4.3.1" | world_smtpraw 127.0.0.3 "$P"); rc=$?
+t_is "message larger than the free space gets 452 4.3.1" "$rc" 0 || t_diag "$out"
+t_is "no partial file in queue/" "$(ls "$BMX_SPOOL/queue" | wc -l)" 0
+t_is "no temp file left" "$(ls "$BMX_SPOOL/tmp" | wc -l)" 0
+out=$(script 10 "250" | world_smtpraw 127.0.0.3 "$P"); rc=$?
+t_is "a small message still fits" "$rc" 0 || t_diag "$out"
+rm -f "$BMX_SPOOL/filler"
+out=$(script 3000 "250" | world_smtpraw 127.0.0.3 "$P"); rc=$?
+t_is "space back: the large message is accepted" "$rc" 0 || t_diag "$out"
+bmxd_stop
+bmxd_start || t_fail "restart"
+sleep 0.5
+t_is "nothing found corrupt at restart" "$(ls "$BMX_SPOOL/corrupt" 2>/dev/null | wc -l)" 0
+t_is "both accepted messages still queued" "$(ls "$BMX_SPOOL/queue" | wc -l)" 2
+bmxd_stop
+umount "$BMX_SPOOL" 2>/dev/null
+t_done
