@@ -32,6 +32,9 @@ SRC=${FUZZ_SRC:-$ROOT/fuzz}
 # Inputs slower than this count as a hang.
 PER_INPUT_TIMEOUT=25
 RSS_LIMIT_MB=2048
+# What a sanitizer or libFuzzer prints when something went wrong.
+REPORT_RE='ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|libFuzzer)'
+REPORT_RE+='|runtime error:|deadly signal|SUMMARY: [A-Za-z]+Sanitizer'
 SMTP_DICT_TARGETS=" fuzz_cmd fuzz_reply fuzz_data fuzz_addr "
 : "${ASAN_OPTIONS:=detect_leaks=1:abort_on_error=1}"
 : "${UBSAN_OPTIONS:=print_stacktrace=1:halt_on_error=1}"
@@ -92,7 +95,7 @@ fuzz_one()
 		-artifact_prefix="$ART/$name-" "${dict[@]}" "$corpus") >"$log" 2>&1 </dev/null
 	rc=$?
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-	if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|libFuzzer)|runtime error:|deadly signal|SUMMARY: [A-Za-z]+Sanitizer' "$log"; then
+	if grep -Eq "$REPORT_RE" "$log"; then
 		why="sanitizer/libFuzzer report"
 	elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 		why="did not stop after $((FUZZ_SECONDS * 2 + 60))s"
@@ -132,5 +135,6 @@ for bin in "${targets[@]}"; do
 	[ "$JOBS" = 1 ] || cat "$TMP/$name.result"
 	grep -q '^not ok' "$TMP/$name.result" && failed=$((failed + 1))
 done
-echo "# fuzzed ${#targets[@]} target(s), $((${#targets[@]} * FUZZ_SECONDS)) CPU seconds, $failed failed"
+echo "# fuzzed ${#targets[@]} target(s), $((${#targets[@]} * FUZZ_SECONDS)) CPU seconds," \
+	"$failed failed"
 [ "$failed" = 0 ]

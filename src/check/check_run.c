@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "io/io.h"
@@ -67,6 +68,15 @@ struct run {
 	const char *relay_domain;
 	struct probe probe[CHECK_MX_MAX][CHECK_ADDR_MAX];
 };
+
+/* Monotonic milliseconds with sub-millisecond precision. */
+static double run_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
 
 /* One outstanding operation finished; stop the loop after the last. */
 static void run_done_one(struct run *run)
@@ -473,7 +483,7 @@ int check_run(const struct check_opts *o, struct check_result **out, char *err, 
 		snprintf(err, errlen, "cannot create the event loop");
 		goto out;
 	}
-	t0 = (double)io_now_ms();
+	t0 = run_now();
 	run->dns = dns_new(run->loop, o->resolver, 0, err, errlen);
 	if (!run->dns)
 		goto out;
@@ -500,7 +510,7 @@ int check_run(const struct check_opts *o, struct check_result **out, char *err, 
 		snprintf(err, errlen, "event loop failure");
 		goto out;
 	}
-	res->elapsed_ms = (double)io_now_ms() - t0;
+	res->elapsed_ms = run_now() - t0;
 	check_analyze(res, o);
 	rc = 0;
 out:

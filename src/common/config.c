@@ -722,7 +722,8 @@ static struct config_domain_rule *config_rule_get(struct config *cfg, const char
 		return NULL;
 	size_t n = cfg->ndomain_rules;
 	if ((n & (n - 1)) == 0) {
-		struct config_domain_rule *r = realloc(cfg->domain_rules, (n ? n * 2 : 1) * sizeof(*r));
+		size_t cap = n ? n * 2 : 1;
+		struct config_domain_rule *r = realloc(cfg->domain_rules, cap * sizeof(*r));
 		if (!r)
 			return NULL;
 		cfg->domain_rules = r;
@@ -853,7 +854,8 @@ static int config_parse_domain_key(struct config_pstate *ps, const struct config
 	char *item, *cur = value;
 
 	if (config_domain_norm(domain, norm, sizeof(norm)) < 0)
-		return config_perr(ps, "%s: '%.*s' is not a valid domain", k->name, CONFIG_QUOTE(domain));
+		return config_perr(ps, "%s: '%.*s' is not a valid domain", k->name,
+				   CONFIG_QUOTE(domain));
 	config_kname(k, norm, kn, sizeof(kn));
 	r = config_rule_get(ps->cfg, norm, 0);
 	if (r && k->type == KT_ROUTE && r->route_line)
@@ -872,7 +874,8 @@ static int config_parse_domain_key(struct config_pstate *ps, const struct config
 			if (config_route_norm(item, out, sizeof(out)) < 0) {
 				config_list_clear(&hosts);
 				return config_perr(ps, "%s: '%.*s' is not [ip]:port, [ip], "
-						   "host:port or host", kn, CONFIG_QUOTE(item));
+						   "host:port or host", kn,
+						   CONFIG_QUOTE(item));
 			}
 			if (hosts.n >= CONFIG_LIST_MAX || config_list_add(&hosts, out) < 0) {
 				config_list_clear(&hosts);
@@ -881,6 +884,8 @@ static int config_parse_domain_key(struct config_pstate *ps, const struct config
 			}
 		}
 	}
+	if (k->type == KT_ROUTE && hosts.n == 0)
+		return config_perr(ps, "missing value for '%s'", kn);
 	if (!r && !(r = config_rule_get(ps->cfg, norm, 1))) {
 		config_list_clear(&hosts);
 		return config_perr(ps, "%s: too many per-domain rules (max %d)", kn,

@@ -22,10 +22,12 @@
 
 #include "common/log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unbound.h>
+#include <unistd.h>
 
 #define DNS_TIMEOUT_DEFAULT_MS 10000
 #define DNS_TRUST_ANCHOR       "/usr/share/dns/root.key"
@@ -81,11 +83,6 @@ static int dns_configure(struct ub_ctx *ub, const char *resolver, unsigned flags
 	};
 	int r, anchor = 0, forward = 0;
 
-	/* the threaded worker: see the file comment */
-	if ((r = ub_ctx_async(ub, 1)) != 0) {
-		snprintf(err, errlen, "resolver: cannot select threaded mode: %s", ub_strerror(r));
-		return -1;
-	}
 	if (resolver == NULL || resolver[0] == '\0' || strcmp(resolver, "system") == 0) {
 		if ((r = ub_ctx_resolvconf(ub, NULL)) != 0) {
 			snprintf(err, errlen, "resolver: cannot read /etc/resolv.conf: %s",
@@ -105,6 +102,11 @@ static int dns_configure(struct ub_ctx *ub, const char *resolver, unsigned flags
 		anchor = (flags & DNS_F_VALIDATE) != 0;
 		forward = 1;
 	}
+	/* the threaded worker: see the file comment */
+	if ((r = ub_ctx_async(ub, 1)) != 0) {
+		snprintf(err, errlen, "resolver: cannot select threaded mode: %s", ub_strerror(r));
+		return -1;
+	}
 	/* libunbound answers the RFC 6761 test. zone itself unless told not to;
 	 * a forwarder (the test world) also gets the loopback and TEST-NET-1
 	 * reverse zones that libunbound would otherwise answer with NXDOMAIN */
@@ -121,6 +123,11 @@ static int dns_configure(struct ub_ctx *ub, const char *resolver, unsigned flags
 	if ((r = ub_ctx_set_option(ub, "rrset-roundrobin:", "no")) != 0) {
 		snprintf(err, errlen, "resolver: cannot turn off rrset-roundrobin: %s",
 			 ub_strerror(r));
+		return -1;
+	}
+	if (anchor && access(DNS_TRUST_ANCHOR, R_OK) != 0) {
+		snprintf(err, errlen, "resolver: cannot read trust anchor %s: %s", DNS_TRUST_ANCHOR,
+			 strerror(errno));
 		return -1;
 	}
 	if (anchor && (r = ub_ctx_add_ta_file(ub, DNS_TRUST_ANCHOR)) != 0) {
@@ -370,8 +377,8 @@ static void dns_fill(struct dns_q *q, int err, const struct ub_result *res)
 	}
 	if (ans->n == 0) {
 		ans->status = DNS_TEMPFAIL;
-		snprintf(ans->why, sizeof(ans->why), "no usable record in the answer (%zu malformed)",
-			 ans->nbad);
+		snprintf(ans->why, sizeof(ans->why),
+			 "no usable record in the answer (%zu malformed)", ans->nbad);
 	}
 }
 

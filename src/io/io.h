@@ -25,7 +25,9 @@ struct io_http;
 struct io_http_req;
 
 /* ---- loop ---- */
+/* Creating a loop sets SIGPIPE to SIG_IGN (a closed peer is an error, not death). */
 struct io_loop *io_loop_new(void);
+/* Free every conn/timer/watch/listener/http of the loop first. */
 void io_loop_free(struct io_loop *loop);
 /* Run until io_loop_break() or nothing is left to do; 0 or -1. */
 int io_loop_run(struct io_loop *loop);
@@ -78,10 +80,12 @@ struct io_tls_info {
 /* ---- buffered connections ---- */
 #define IO_CONN_INPUT_MAX   (256 * 1024) /* read high-watermark: input buffered per conn */
 #define IO_FLUSH_TIMEOUT_MS 10000        /* io_conn_flush_free() gives up after this */
+#define IO_TLS_OUT_CHUNK    (64 * 1024)  /* TLS records queued on the socket at most */
 enum io_event {
 	IO_EV_CONNECTED,   /* outbound connect completed */
 	IO_EV_READ,        /* new input is buffered */
-	IO_EV_DRAINED,     /* output buffer became empty */
+	IO_EV_DRAINED,     /* output buffer became empty after writes (TLS: all
+			    * plaintext encrypted; <= IO_TLS_OUT_CHUNK may be in flight) */
 	IO_EV_TLS_READY,   /* STARTTLS handshake completed */
 	IO_EV_EOF,         /* peer closed */
 	IO_EV_ERROR,       /* socket or TLS error (io_conn_error() says which) */
@@ -106,7 +110,7 @@ void io_conn_set_cb(struct io_conn *c, io_conn_cb cb, void *arg);
 /* Queue bytes for sending. */
 int io_conn_write(struct io_conn *c, const void *buf, size_t len);
 int io_conn_printf(struct io_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Bytes queued but not yet sent. */
+/* Bytes queued but not yet sent (TLS: plaintext plus unsent records). */
 size_t io_conn_out_len(struct io_conn *c);
 
 /* Buffered input: io_conn_peek() makes up to max bytes contiguous and returns

@@ -35,6 +35,17 @@ static void conn_destroy(struct io_conn *c)
 		event_free(c->async);
 	if (c->flush_ent)
 		evbuffer_remove_cb_entry(bufferevent_get_output(c->sock_bev), c->flush_ent);
+	/* One non-blocking attempt to send a queued TLS alert before closing. */
+	if (c->tls_failed && c->sock_bev && c->fd >= 0) {
+		struct evbuffer *out = bufferevent_get_output(c->sock_bev);
+		char alert[IO_ALERT_MAX];
+		ev_ssize_t n;
+
+		evbuffer_unfreeze(out, 1);  /* socket bufferevents freeze their output start */
+		n = evbuffer_copyout(out, alert, sizeof(alert));
+		if (n > 0 && send(c->fd, alert, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			log_debug("io: cannot send TLS alert: %s", strerror(errno));
+	}
 	if (c->bev)
 		bufferevent_free(c->bev);
 	else if (c->fd >= 0)
@@ -118,7 +129,9 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	if (c->closing) {
 		if (io_conn_out_len(c) == 0)
 			io_conn_free(c);
-	} else if (!c->handshaking) {
+	} else if (!c->handshaking && c->wrote &&
+		   evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		c->wrote = 0;
 		conn_emit(c, IO_EV_DRAINED);
 	}
 	c->depth--;
@@ -152,8 +165,10 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			else
 				conn_set_err(c, "connection error");
 		}
-		if (c->handshaking)
+		if (c->handshaking) {
 			log_debug("io: TLS handshake failed: %s", c->err);
+			c->tls_failed = 1;
+		}
 		c->connecting = 0;
 		c->handshaking = 0;
 		if (c->closing)
@@ -175,6 +190,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 static void conn_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct io_conn *c = arg;
+	(void)fd; (void)what;
 
 	if (c->dead)
 		return;
@@ -193,6 +209,7 @@ static void conn_idle_cb(evutil_socket_t fd, short what, void *arg)
 static void conn_async_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct io_conn *c = arg;
+	(void)fd; (void)what;
 
 	if (c->dead)
 		return;
@@ -281,7 +298,8 @@ static void conn_async(struct io_conn *c, enum io_event ev)
 
 /* Start a non-blocking connect, optionally from a source address. */
 struct io_conn *io_conn_connect(struct io_loop *loop, const struct sockaddr *sa, socklen_t salen,
-				const struct sockaddr *src, socklen_t srclen, io_conn_cb cb, void *arg)
+				const struct sockaddr *src, socklen_t srclen, io_conn_cb cb,
+				void *arg)
 {
 	char abuf[64];
 	struct io_conn *c;
@@ -341,6 +359,7 @@ void io_conn_free(struct io_conn *c)
 static void conn_flush_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	struct io_conn *c = arg;
+	(void)buf;
 
 	if (c->dead || info->n_deleted == 0 || io_conn_out_len(c) > 0)
 		return;
@@ -383,6 +402,7 @@ int io_conn_write(struct io_conn *c, const void *buf, size_t len)
 	if (c->dead || c->closing)
 		return -1;
 	c->depth++;
+	c->wrote = 1;
 	r = bufferevent_write(c->bev, buf, len);
 	c->depth--;
 	return r == 0 ? 0 : -1;
@@ -405,6 +425,7 @@ int io_conn_printf(struct io_conn *c, const char *fmt, ...)
 	va_end(ap);
 	if (r >= 0) {
 		c->depth++;
+		c->wrote = 1;
 		r = bufferevent_write_buffer(c->bev, tmp);
 		c->depth--;
 	}

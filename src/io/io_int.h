@@ -20,8 +20,8 @@ struct io_tls {
 };
 
 #define IO_ERR_MAX  192 /* longest error text kept per connection */
+#define IO_ALERT_MAX 256 /* queued TLS alert bytes sent on close after a failed handshake */
 #define IO_HOST_MAX 256 /* longest TLS verify host name (DNS names are <= 253) */
-#define IO_TLS_OUT_CHUNK (64 * 1024) /* TLS records queued on the socket at most */
 
 struct io_sig;
 
@@ -52,6 +52,8 @@ struct io_conn {
 	int idle_armed;
 	int handshaking;            /* TLS handshake in progress */
 	int tls_client;
+	int tls_failed;             /* handshake failed: an alert may be queued */
+	int wrote;                  /* output queued since the last IO_EV_DRAINED */
 	SSL *ssl;                   /* owned by the filter bufferevent */
 	char verify_host[IO_HOST_MAX];
 	char err[IO_ERR_MAX];

@@ -64,6 +64,7 @@ static void listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 			       struct sockaddr *sa, int salen, void *arg)
 {
 	struct io_listener *l = arg;
+	(void)lev;
 
 	l->cb(fd, sa, (socklen_t)salen, l->arg);
 }
@@ -72,6 +73,7 @@ static void listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 static void listener_backoff_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct io_listener *l = arg;
+	(void)fd; (void)what;
 
 	l->backing_off = 0;
 	if (!l->paused)
@@ -148,6 +150,7 @@ struct io_listener *io_listener_new_unix(struct io_loop *loop, const char *path,
 	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
 	struct io_listener *l;
 	struct stat st;
+	mode_t old_mask;
 	int fd;
 
 	if (!path || strlen(path) >= sizeof(sun->sun_path) || !*path) {
@@ -164,7 +167,9 @@ struct io_listener *io_listener_new_unix(struct io_loop *loop, const char *path,
 		}
 		unlink(path);
 	}
+	old_mask = umask((mode_t)(~mode & 0777));  /* no window with looser permissions */
 	fd = io_listen_socket(&ss, (socklen_t)sizeof(*sun), IO_LISTEN_BACKLOG);
+	umask(old_mask);
 	if (fd < 0) {
 		log_err("io: cannot listen on %s: %s", path, strerror(errno));
 		return NULL;

@@ -36,6 +36,7 @@ struct io_sig {
 /* Reaper event: free connections closed during their callbacks. */
 static void loop_reap_cb(evutil_socket_t fd, short what, void *arg)
 {
+	(void)fd; (void)what;
 	io_loop_reap(arg);
 }
 
@@ -62,7 +63,8 @@ struct io_loop *io_loop_new(void)
 	return loop;
 }
 
-/* Free the loop, its signal handlers and any connection still being reaped. */
+/* Free the loop, its signal handlers and any connection still being reaped.
+ * Every other io object on the loop must have been freed before. */
 void io_loop_free(struct io_loop *loop)
 {
 	if (!loop)
@@ -74,6 +76,9 @@ void io_loop_free(struct io_loop *loop)
 		event_free(s->ev);
 		free(s);
 	}
+	/* One non-blocking pass lets libevent finish releasing closed
+	 * bufferevents: a pending deferred callback holds a reference. */
+	event_base_loop(loop->base, EVLOOP_NONBLOCK);
 	event_free(loop->reaper);
 	event_base_free(loop->base);
 	free(loop);
@@ -106,6 +111,7 @@ uint64_t io_now_ms(void)
 static void timer_fire_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct io_timer *t = arg;
+	(void)fd; (void)what;
 
 	t->cb(t->arg);
 }
@@ -160,6 +166,7 @@ void io_timer_free(struct io_timer *t)
 static void watch_fire_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct io_watch *w = arg;
+	(void)what;
 
 	w->cb(fd, w->arg);
 }
@@ -196,6 +203,7 @@ void io_watch_free(struct io_watch *w)
 static void sig_fire_cb(evutil_socket_t signum, short what, void *arg)
 {
 	struct io_sig *s = arg;
+	(void)what;
 
 	s->cb((int)signum, s->arg);
 }

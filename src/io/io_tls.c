@@ -284,9 +284,3 @@ int io_tls_error_text(struct io_conn *c)
 	ERR_error_string_n(first, c->err, sizeof(c->err));
 	return 1;
 }
-size_t io_dbg_under(struct io_conn *c);
-size_t io_dbg_under(struct io_conn *c)
-{
-	struct bufferevent *u = bufferevent_get_underlying(c->bev);
-	return u ? evbuffer_get_length(bufferevent_get_input(u)) : 0;
-}

@@ -433,6 +433,12 @@ int smtp_addr_parse(const char *s, size_t len, unsigned flags, struct smtp_addr 
 		out->utf8 = 0;
 		return -1;
 	}
+	/* what we will send on, "<local@A-label>", must fit in a path too */
+	if (lend + 1 + strlen(out->domain) + 2 > SMTP_PATH_MAX) {
+		memset(out, 0, sizeof(*out));
+		*err = ERR_TOO_LONG;
+		return -1;
+	}
 	memcpy(out->local, p, lend);
 	out->local[lend] = '\0';
 	return 0;

@@ -85,6 +85,9 @@ struct smtp_client {
 	int sync_ev_pending;         /* an event arrived inside io_conn_connect() */
 	enum io_event sync_ev;
 	int deferred_err;            /* failure to report from the kick timer */
+	int eof_pending;             /* EOF/ERROR seen; handled on the next loop pass */
+	enum io_event eof_ev;
+	char eof_text[SMTP_CLIENT_ERR_MAX];
 	char deferred_text[SMTP_CLIENT_ERR_MAX];
 	int txn_rcpts, txn_ok;       /* RCPT replies in the current transaction */
 	int bol;                     /* body: at the beginning of a line */
@@ -692,6 +695,30 @@ static int cl_quit_sent(const struct smtp_client *cl)
 	return cl->st == CL_READY && c && c->kind == K_QUIT && c->sent;
 }
 
+/* The connection closed or failed (ev is IO_EV_EOF or IO_EV_ERROR). */
+static void cl_conn_closed(struct smtp_client *cl, enum io_event ev, const char *e)
+{
+	if (cl->freed || cl->st == CL_DONE || cl->st == CL_FAILED)
+		return;
+	if (!e || !*e)
+		e = ev == IO_EV_EOF ? "connection closed by the server" : "error";
+	if (cl->st == CL_CONNECTING) {
+		if (strcasestr(e, "refused"))
+			cl_fail(cl, SMTP_CLIENT_E_REFUSED, "connect: %s", e);
+		else
+			cl_fail(cl, SMTP_CLIENT_E_CONNECT, "connect: %s", e);
+	} else if (cl->st == CL_HANDSHAKE) {
+		cl_fail(cl, SMTP_CLIENT_E_TLS, "TLS handshake: %s", e);
+	} else if (cl_quit_sent(cl)) {
+		cl_done(cl);
+	} else if (ev == IO_EV_EOF) {
+		cl_fail(cl, SMTP_CLIENT_E_CLOSED, "connection closed by the server %s",
+			cl_waiting_for(cl));
+	} else {
+		cl_fail(cl, SMTP_CLIENT_E_CLOSED, "connection error %s: %s", cl_waiting_for(cl), e);
+	}
+}
+
 /* Handle one connection event. */
 static void cl_conn_event(struct smtp_client *cl, struct io_conn *c, enum io_event ev)
 {
@@ -729,36 +756,21 @@ static void cl_conn_event(struct smtp_client *cl, struct io_conn *c, enum io_eve
 		cl_send_helo(cl, 0);
 		return;
 	case IO_EV_EOF:
-		cl_input(cl);
-		if (cl->freed || cl->st == CL_DONE || cl->st == CL_FAILED)
-			return;
-		if (cl_quit_sent(cl)) {
-			cl_done(cl);
+	case IO_EV_ERROR:
+		if (cl->st == CL_CONNECTING || cl->st == CL_HANDSHAKE) {
+			cl_conn_closed(cl, ev, io_conn_error(c));
 			return;
 		}
-		cl_fail(cl, SMTP_CLIENT_E_CLOSED, "connection closed by the server %s",
-			cl_waiting_for(cl));
-		return;
-	case IO_EV_ERROR: {
-		const char *e = io_conn_error(c);
-		if (!e)
-			e = "error";
-		if (cl->st == CL_CONNECTING) {
-			if (strcasestr(e, "refused"))
-				cl_fail(cl, SMTP_CLIENT_E_REFUSED, "connect: %s", e);
-			else
-				cl_fail(cl, SMTP_CLIENT_E_CONNECT, "connect: %s", e);
-		} else if (cl->st == CL_HANDSHAKE) {
-			cl_fail(cl, SMTP_CLIENT_E_TLS, "TLS handshake: %s", e);
-		} else if (cl_quit_sent(cl)) {
-			cl_done(cl);
-		} else {
-			cl_input(cl);
-			cl_fail(cl, SMTP_CLIENT_E_CLOSED, "connection error %s: %s",
-				cl_waiting_for(cl), e);
+		/* libevent's TLS filter reports EOF before it commits the last
+		 * decrypted bytes (e.g. "221 Bye" + close_notify in one segment):
+		 * read what arrives in this pass, then handle the close */
+		if (!cl->eof_pending) {
+			cl->eof_pending = 1;
+			cl->eof_ev = ev;
+			snprintf(cl->eof_text, sizeof(cl->eof_text), "%s", io_conn_error(c));
+			io_timer_add(cl->kick, 0);
 		}
 		return;
-	}
 	case IO_EV_TIMEOUT:
 		return;   /* we use our own deadline timer */
 	}
@@ -787,7 +799,11 @@ static void cl_kick_cb(void *arg)
 	struct smtp_client *cl = arg;
 
 	cl_enter(cl);
-	if (cl->deferred_err) {
+	if (cl->eof_pending && cl->conn) {
+		cl_input(cl);
+		if (!cl->freed)
+			cl_conn_closed(cl, cl->eof_ev, cl->eof_text);
+	} else if (cl->deferred_err) {
 		cl_fail(cl, (enum smtp_client_error)cl->deferred_err, "%s", cl->deferred_text);
 	} else if (cl->st == CL_START) {
 		cl->st = CL_CONNECTING;

@@ -29,7 +29,6 @@
 
 #define SMTP_DATA_CHUNK       65536   /* bytes of DATA processed per step */
 #define SMTP_HELO_MAX         255     /* longest HELO/EHLO argument we keep */
-#define SMTP_CLOSE_DRAIN_MS   10000   /* time to flush the last reply before closing */
 #define SMTP_RECEIVED_MAX     1024    /* our Received: header */
 
 enum smtp_sstate {
@@ -162,8 +161,6 @@ static void smtp_arm_deadline(struct smtp_session *s)
 		io_timer_add(s->timer, (uint64_t)cfg->data_timeout * 1000);
 		break;
 	case SS_CLOSING:
-		io_timer_add(s->timer, SMTP_CLOSE_DRAIN_MS);
-		break;
 	case SS_RCPT_WAIT: case SS_COMMIT:
 		io_timer_del(s->timer);
 		break;
@@ -184,8 +181,8 @@ static void smtp_enter_state(struct smtp_session *s, enum smtp_sstate st)
 		io_conn_resume(s->conn);
 		break;
 	}
-	if (st == SS_CLOSING && io_conn_out_len(s->conn) == 0)
-		io_timer_add(s->timer, 0);
+	if (st == SS_CLOSING)
+		io_timer_add(s->timer, 0);   /* freed outside the current call chain */
 }
 
 /* Queue a final reply and close the session once it is flushed. */
@@ -962,10 +959,6 @@ static void smtp_session_event(struct io_conn *c, enum io_event ev, void *arg)
 		smtp_session_run(s);
 		break;
 	case IO_EV_DRAINED:
-		if (s->state == SS_CLOSING) {
-			smtp_session_free(s);
-			return;
-		}
 		if (s->state != SS_RCPT_WAIT && s->state != SS_COMMIT && s->state != SS_TLS) {
 			io_conn_resume(s->conn);
 			smtp_session_run(s);
@@ -1015,7 +1008,8 @@ static void smtp_session_close(struct smtp_session *s)
 		smtp_enter_state(s, SS_CLOSING);
 }
 
-/* Free a session and everything it owns. */
+/* Free a session and everything it owns; a closing session's last reply
+ * is still flushed by the io layer. */
 static void smtp_session_free(struct smtp_session *s)
 {
 	struct smtp_server *srv = s->srv;
@@ -1025,7 +1019,10 @@ static void smtp_session_free(struct smtp_session *s)
 		dns_cancel(srv->dns, s->ptr_query);
 	smtp_txn_reset(s);
 	io_timer_free(s->timer);
-	io_conn_free(s->conn);
+	if (s->state == SS_CLOSING)
+		io_conn_flush_free(s->conn);
+	else
+		io_conn_free(s->conn);
 	if (s->prev)
 		s->prev->next = s->next;
 	else

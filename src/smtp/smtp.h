@@ -161,7 +161,12 @@ void smtp_data_init(struct smtp_data_reader *r);
  * final ".\r\n") goes to out, whose capacity must be >= inlen; *outlen is
  * set.  *consumed says how much of in was used (less than inlen only at END
  * or on an error).  Only <CRLF>.<CRLF> ends the message; the first line
- * counts as preceded by CRLF. */
+ * counts as preceded by CRLF.  A CR is copied out before its LF is seen, so
+ * on BARE_CR/BARE_LF the output so far must be discarded (the session is
+ * closed anyway).  After END or an error the reader stays put: later calls
+ * return the same status and consume nothing until smtp_data_init().
+ * line_len counts the line's octets after dot-unstuffing, CRLF included
+ * (RFC 5321 4.5.3.1.6 does not count the stuffed dot). */
 enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const uint8_t *in, size_t inlen,
 				     uint8_t *out, size_t *outlen, size_t *consumed);
 

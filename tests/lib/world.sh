@@ -30,6 +30,7 @@
 #   world_cleanup                        what the trap does; safe to call early
 #   t_ok, t_fail, t_skip, t_is, t_like, t_unlike, t_diag, t_skip_all, t_done
 #
+# The functions work with `set -euo pipefail` in the calling script.
 # Set WORLD_KEEP=1 to keep $W after the test.  On failure, when tests/run set
 # T_ARTIFACTS, the logs and configs of $W are copied there.
 
@@ -46,6 +47,7 @@ W=""
 _T_FAILS=0
 _WORLD_PIDS=()
 _WORLD_NBG=0
+_WORLD_MAIN_PID=$BASHPID
 # Seconds a peer may take to come up; processes get this long after TERM.
 WORLD_START_TIMEOUT=${WORLD_START_TIMEOUT:-10}
 WORLD_KILL_GRACE=2
@@ -88,7 +90,7 @@ t_is()
 # True if TEXT matches the extended REGEX on some line, or as a whole string.
 _t_match()
 {
-	printf '%s\n' "$1" | grep -Eq -- "$2" && return 0
+	grep -Eq -- "$2" <<<"$1" && return 0
 	[[ $1 =~ $2 ]]
 }
 
@@ -98,7 +100,7 @@ t_like()
 	if _t_match "$2" "$3"; then
 		t_ok "$1"
 	else
-		t_fail "$1" "text does not match /$3/:"$'\n'"$(printf '%s\n' "$2" | tail -n 30)"
+		t_fail "$1" "text does not match /$3/:"$'\n'"$(tail -n 30 <<<"$2")"
 	fi
 }
 
@@ -106,7 +108,7 @@ t_like()
 t_unlike()
 {
 	if _t_match "$2" "$3"; then
-		t_fail "$1" "text matches /$3/:"$'\n'"$(printf '%s\n' "$2" | grep -E -- "$3" | head -n 10)"
+		t_fail "$1" "text matches /$3/:"$'\n'"$(grep -E -m 10 -- "$3" <<<"$2")"
 	else
 		t_ok "$1"
 	fi
@@ -157,14 +159,16 @@ _world_alive()
 # Send signal SIG to PID and to its process group.
 _world_signal_pid()
 {
-	kill -s "$1" -- "-$2" 2>/dev/null
-	kill -s "$1" "$2" 2>/dev/null
+	kill -s "$1" -- "-$2" 2>/dev/null || true
+	kill -s "$1" "$2" 2>/dev/null || true
 	return 0
 }
 
 # Kill PIDs: TERM, wait up to the grace time, KILL what is left, reap.
 _world_kill_pids()
 {
+	local -
+	set +e
 	local p left i
 	[ $# -eq 0 ] && return 0
 	for p in "$@"; do _world_signal_pid TERM "$p"; done
@@ -177,16 +181,45 @@ _world_kill_pids()
 	for p in "$@"; do
 		_world_alive "$p" && _world_signal_pid KILL "$p"
 	done
-	for p in "$@"; do wait "$p" 2>/dev/null; done
+	for p in "$@"; do wait "$p" 2>/dev/null || true; done
+	return 0
+}
+
+# Wait (up to 1 s) until background PID has become its own process group
+# leader (setsid done), so that killing the group reaches it.
+_world_wait_setsid()
+{
+	local line i
+	for ((i = 0; i < 100; i++)); do
+		read -r line 2>/dev/null <"/proc/$1/stat" || return 0
+		line=${line##*) }
+		read -r _ _ line _ <<<"$line"
+		[ "$line" = "$1" ] && return 0
+		sleep 0.01
+	done
 	return 0
 }
 
 # Remember PID so that cleanup kills it (and its process group).
 world_track() { _WORLD_PIDS+=("$1"); }
 
+# Start "$@" in the background in a new session (own process group), output to
+# LOG; record it and print nothing.  Sets _WORLD_LAST.
+_world_spawn()
+{
+	local log=$1
+	shift
+	setsid "$@" >"$log" 2>&1 </dev/null &
+	_WORLD_LAST=$!
+	world_track "$_WORLD_LAST"
+	_world_wait_setsid "$_WORLD_LAST"
+}
+
 # Kill a started process (and its process group) now.
 world_kill()
 {
+	local -
+	set +e
 	local p keep=()
 	_world_kill_pids "$1"
 	for p in "${_WORLD_PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
@@ -199,14 +232,16 @@ world_bg()
 {
 	_WORLD_NBG=$((_WORLD_NBG + 1))
 	BG_LOG=$W/bg.$_WORLD_NBG.log
-	setsid "$@" >"$BG_LOG" 2>&1 </dev/null &
-	BG_PID=$!
-	world_track "$BG_PID"
+	_world_spawn "$BG_LOG" "$@"
+	BG_PID=$_WORLD_LAST
+	export BG_PID BG_LOG
 }
 
 # Kill everything we started and remove $W; idempotent.
 world_cleanup()
 {
+	local -
+	set +e
 	local pids=("${_WORLD_PIDS[@]}") j
 	for j in $(jobs -p); do pids+=("$j"); done
 	_world_kill_pids "${pids[@]}"
@@ -214,8 +249,9 @@ world_cleanup()
 	if [ -n "$W" ] && [ -d "$W" ]; then
 		if [ "$_T_FAILS" -gt 0 ] && [ -n "${T_ARTIFACTS:-}" ]; then
 			mkdir -p "$T_ARTIFACTS" &&
-				find "$W" -maxdepth 1 -type f \( -name '*.log' -o -name '*.conf' \) \
-					-size -20M -exec cp {} "$T_ARTIFACTS/" \; 2>/dev/null
+				find "$W" -maxdepth 1 -type f \
+					\( -name '*.log' -o -name '*.conf' \) -size -20M \
+					-exec cp {} "$T_ARTIFACTS/" \; 2>/dev/null
 		fi
 		if [ "${WORLD_KEEP:-0}" = 1 ]; then
 			t_diag "world: kept $W"
@@ -231,6 +267,9 @@ world_cleanup()
 _world_on_exit()
 {
 	local rc=$?
+	set +e
+	# a forked child that has not exec'd yet inherits the trap: not its job
+	[ "$BASHPID" = "$_WORLD_MAIN_PID" ] || exit "$rc"
 	world_cleanup
 	exit "$rc"
 }
@@ -238,6 +277,7 @@ _world_on_exit()
 # INT/TERM trap: say so, then exit (which runs the EXIT trap).
 _world_on_signal()
 {
+	[ "$BASHPID" = "$_WORLD_MAIN_PID" ] || exit "$2"
 	t_diag "world: caught SIG$1, cleaning up"
 	exit "$2"
 }
@@ -248,6 +288,7 @@ world_init()
 	W=$(mktemp -d "${TMPDIR:-/tmp}/bmxworld.XXXXXX") || _world_bail "mktemp failed"
 	chmod 711 "$W"
 	export W
+	_WORLD_MAIN_PID=$BASHPID
 	: >"$W/.ports"
 	trap _world_on_exit EXIT
 	trap '_world_on_signal INT 130' INT
@@ -289,6 +330,8 @@ _world_listening()
 # Wait until something listens on ADDR:PORT; 0 when it does, 1 after SECONDS (10).
 world_wait_port()
 {
+	local -
+	set +e
 	local i n=$(((${3:-$WORLD_START_TIMEOUT}) * 20))
 	for ((i = 0; i < n; i++)); do
 		_world_listening "$1" "$2" && return 0
@@ -319,6 +362,8 @@ world_dig()
 # Start unbound on 127.0.0.1:DNS_PORT with the "server:" lines read from stdin.
 world_dns_start()
 {
+	local -
+	set +e
 	local conf=$W/unbound.conf log=$W/unbound.log lines i
 	world_have unbound || t_skip_all "unbound is not installed"
 	lines=$(cat)
@@ -352,11 +397,11 @@ world_dns_start()
 		printf 'remote-control:\n'
 		printf '    control-enable: no\n'
 	} >"$conf"
-	unbound-checkconf "$conf" >"$log" 2>&1 ||
-		_world_bail "unbound-checkconf rejected the DNS config" "$(cat "$log" "$conf")"
-	setsid unbound -d -c "$conf" >>"$log" 2>&1 </dev/null &
-	DNS_PID=$!
-	world_track "$DNS_PID"
+	unbound-checkconf "$conf" >"$W/unbound-checkconf.log" 2>&1 ||
+		_world_bail "unbound-checkconf rejected the DNS config" \
+			"$(cat "$W/unbound-checkconf.log" "$conf")"
+	_world_spawn "$log" unbound -d -c "$conf"
+	DNS_PID=$_WORLD_LAST
 	RESOLVER=127.0.0.1@$DNS_PORT
 	export DNS_PORT RESOLVER
 	for ((i = 0; i < WORLD_START_TIMEOUT * 10; i++)); do
@@ -373,6 +418,8 @@ world_dns_start()
 # Start smtp-sink on ADDR:PORT (extra options before the address); SINK_PID, SINK_DIR.
 world_sink_start()
 {
+	local -
+	set +e
 	local addr=$1 port=$2 hp
 	shift 2
 	world_have smtp-sink || t_skip_all "smtp-sink is not installed (postfix)"
@@ -381,14 +428,14 @@ world_sink_start()
 	mkdir -p "$SINK_DIR"
 	local user=()
 	if [ "$(id -u)" = 0 ]; then
-		chown postfix: "$SINK_DIR" 2>/dev/null || _world_bail "no postfix user for smtp-sink"
+		chown postfix: "$SINK_DIR" 2>/dev/null ||
+			_world_bail "no postfix user for smtp-sink"
 		user=(-u postfix)
 	fi
 	case $addr in *:*) hp="[$addr]:$port" ;; *) hp="$addr:$port" ;; esac
-	setsid smtp-sink "${user[@]}" -c -d "$SINK_DIR/%Y%m%d%H%M%S." "$@" "$hp" 256 \
-		>"$SINK_LOG" 2>&1 </dev/null &
-	SINK_PID=$!
-	world_track "$SINK_PID"
+	_world_spawn "$SINK_LOG" smtp-sink "${user[@]}" -c -d "$SINK_DIR/%Y%m%d%H%M%S." "$@" \
+		"$hp" 256
+	SINK_PID=$_WORLD_LAST
 	world_wait_port "$addr" "$port" ||
 		_world_bail "smtp-sink did not listen on $hp" "$(cat "$SINK_LOG")"
 	export SINK_DIR SINK_PID
@@ -403,11 +450,12 @@ world_sink_count()
 # Start the black hole on ADDR:PORT [--no-read]: accepts TCP, never speaks; sets BH_PID.
 world_blackhole_start()
 {
+	local -
+	set +e
 	local addr=$1 port=$2 log=$W/blackhole.$1.$2.log
 	shift 2
-	setsid "$WORLD_PY" "$WORLD_LIB/blackhole.py" "$@" "$addr" "$port" >"$log" 2>&1 </dev/null &
-	BH_PID=$!
-	world_track "$BH_PID"
+	_world_spawn "$log" "$WORLD_PY" "$WORLD_LIB/blackhole.py" "$@" "$addr" "$port"
+	BH_PID=$_WORLD_LAST
 	world_wait_port "$addr" "$port" ||
 		_world_bail "blackhole did not listen on $addr:$port" "$(cat "$log")"
 	export BH_PID

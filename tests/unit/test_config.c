@@ -170,6 +170,7 @@ static const struct {
 /* Every good snippet parses, and its dump holds the expected line. */
 static void test_good(void **state)
 {
+	(void)state;
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		struct config cfg;
 		char err[ERRLEN];
@@ -320,6 +321,7 @@ static const struct {
 /* Every bad snippet fails with the exact prefix, and cfg stays freeable. */
 static void test_bad(void **state)
 {
+	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct config cfg;
 		char err[ERRLEN];
@@ -341,6 +343,7 @@ static void test_line_max(void **state)
 	struct config cfg;
 	char err[ERRLEN];
 
+	(void)state;
 	assert_non_null(buf);
 	memcpy(buf, "spool = /a\n", 11);
 	memset(buf + 11, 'x', n);
@@ -364,6 +367,7 @@ static void test_list_max(void **state)
 	char err[ERRLEN];
 	size_t o = 0;
 
+	(void)state;
 	assert_non_null(buf);
 	o += (size_t)sprintf(buf + o, "relay_domains =");
 	for (int i = 0; i < CONFIG_LIST_MAX; i++) {
@@ -391,6 +395,7 @@ static void test_rules_max(void **state)
 	struct config cfg;
 	char err[ERRLEN];
 
+	(void)state;
 	assert_non_null(buf);
 	for (int i = 0; i < CONFIG_RULES_MAX; i++)
 		o += (size_t)sprintf(buf + o, "tls_policy d%d.test = verify\n", i);
@@ -414,6 +419,7 @@ static void test_defaults(void **state)
 	struct config cfg;
 	char host[256], err[ERRLEN];
 
+	(void)state;
 	config_defaults(&cfg);
 	assert_non_null(cfg.hostname);
 	assert_true(strlen(cfg.hostname) > 0);
@@ -488,6 +494,7 @@ static const struct {
 /* config_parse_duration accepts plain seconds and s/m/h/d, nothing else. */
 static void test_duration(void **state)
 {
+	(void)state;
 	for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
 		unsigned v = 12345;
 		int rc = config_parse_duration(durations[i].s, &v);
@@ -521,6 +528,7 @@ static const struct {
 /* config_parse_size accepts octets and k/M/G (1024-based), overflow-checked. */
 static void test_size(void **state)
 {
+	(void)state;
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		unsigned long long v = 777;
 		int rc = config_parse_size(sizes[i].s, &v);
@@ -557,6 +565,7 @@ static void test_relay_domain(void **state)
 	struct config cfg;
 	char err[ERRLEN];
 
+	(void)state;
 	assert_int_equal(parse(&cfg, "relay_domains = example.com, .sub.test, Other.TEST.\n"
 			       "relay_domains = both.test .both.test\n", 0, err), 0);
 	for (size_t i = 0; i < sizeof(relay_cases) / sizeof(relay_cases[0]); i++) {
@@ -579,6 +588,7 @@ static void test_domain_rule(void **state)
 	char err[ERRLEN];
 	const struct config_domain_rule *r;
 
+	(void)state;
 	assert_int_equal(parse(&cfg, "route example.com = [192.0.2.10]:25, [192.0.2.11]:26\n"
 			       "tls_policy other.test = encrypt\n"
 			       "tls_policy EXAMPLE.com = verify\n", 0, err), 0);
@@ -621,6 +631,7 @@ static void test_etrn_network(void **state)
 	struct config cfg;
 	char err[ERRLEN];
 
+	(void)state;
 	assert_int_equal(parse(&cfg, "etrn_networks = 192.0.2.0/24, 2001:db8::/32\n"
 			       "etrn_networks = 198.51.100.7 10.0.0.0/7 fe80::/64\n", 0, err), 0);
 	for (size_t i = 0; i < sizeof(etrn_cases) / sizeof(etrn_cases[0]); i++) {
@@ -629,7 +640,8 @@ static void test_etrn_network(void **state)
 		if (strchr(etrn_cases[i].addr, ':')) {
 			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 			s6->sin6_family = AF_INET6;
-			assert_int_equal(inet_pton(AF_INET6, etrn_cases[i].addr, &s6->sin6_addr), 1);
+			assert_int_equal(inet_pton(AF_INET6, etrn_cases[i].addr,
+						   &s6->sin6_addr), 1);
 		} else {
 			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 			s4->sin_family = AF_INET;
@@ -659,6 +671,7 @@ static void test_domain_norm(void **state)
 	char out[300];
 	char long_ok[300], long_bad[300];
 
+	(void)state;
 	assert_int_equal(config_domain_norm("Ex-1.COM.", out, sizeof(out)), 0);
 	assert_string_equal(out, "ex-1.com");
 	assert_int_equal(config_domain_norm("a.b", out, 3), -1);   /* does not fit */
@@ -698,6 +711,29 @@ static void write_file(const char *path, const char *text)
 	fclose(f);
 }
 
+/* Copy tmpl into out with the words CERT and KEY replaced by cert and key. */
+static void subst(char *out, size_t len, const char *tmpl, const char *cert, const char *key)
+{
+	size_t o = 0;
+	while (*tmpl && o + 1 < len) {
+		const char *rep = NULL;
+		if (strncmp(tmpl, "CERT", 4) == 0) {
+			rep = cert;
+			tmpl += 4;
+		} else if (strncmp(tmpl, "KEY", 3) == 0) {
+			rep = key;
+			tmpl += 3;
+		}
+		if (rep) {
+			o += (size_t)snprintf(out + o, len - o, "%s", rep);
+			continue;
+		}
+		out[o++] = *tmpl++;
+	}
+	assert_true(o < len);
+	out[o] = '\0';
+}
+
 /* config_validate: cross-key errors, each as "path: message". */
 static void test_validate(void **state)
 {
@@ -713,30 +749,31 @@ static void test_validate(void **state)
 		{"relay_domains =\n", "t.conf: relay_domains is empty: nothing would be accepted"},
 		{"relay_domains = a.test\nlisten =\n",
 		 "t.conf: listen is empty: nothing would be received"},
-		{"relay_domains = a.test\ntls_cert = %s\n", "t.conf: tls_cert is set but tls_key is not"},
-		{"relay_domains = a.test\ntls_key = %2$s\n", "t.conf: tls_key is set but tls_cert is not"},
-		{"relay_domains = a.test\ntls_cert = %s\ntls_key = %s\n", NULL},
-		{"relay_domains = a.test\ntls_cert = /nonexistent/c.pem\ntls_key = %2$s\n",
+		{"relay_domains = a.test\ntls_cert = CERT\n",
+		 "t.conf: tls_cert is set but tls_key is not"},
+		{"relay_domains = a.test\ntls_key = KEY\n",
+		 "t.conf: tls_key is set but tls_cert is not"},
+		{"relay_domains = a.test\ntls_cert = CERT\ntls_key = KEY\n", NULL},
+		{"relay_domains = a.test\ntls_cert = /nonexistent/c.pem\ntls_key = KEY\n",
 		 "t.conf: tls_cert '/nonexistent/c.pem': No such file or directory"},
-		{"relay_domains = a.test\ntls_cert = %1$s\ntls_key = /nonexistent/k.pem\n",
+		{"relay_domains = a.test\ntls_cert = CERT\ntls_key = /nonexistent/k.pem\n",
 		 "t.conf: tls_key '/nonexistent/k.pem': No such file or directory"},
 		{"relay_domains = a.test\nretry_min = 2h\n",
 		 "t.conf: retry_min (7200) is greater than retry_max (1800)"},
 		{"relay_domains = a.test\nretry_min = 30m\n", NULL},
-		{"relay_domains = a.test\nspool = /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		{"relay_domains = a.test\nspool = /"
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
 		 "t.conf: control_socket: path missing or longer than 107 bytes"},
 	};
 
+	(void)state;
 	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
 	snprintf(key, sizeof(key), "%s/key.pem", dir);
 	write_file(cert, "cert\n");
 	write_file(key, "key\n");
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-		snprintf(text, sizeof(text), cases[i].text, cert, key);
-#pragma GCC diagnostic pop
+		subst(text, sizeof(text), cases[i].text, cert, key);
 		assert_int_equal(parse(&cfg, text, 0, err), 0);
 		int rc = config_validate(&cfg, err, sizeof(err));
 		if (cases[i].err) {
@@ -763,6 +800,7 @@ static void test_load(void **state)
 	char path[128], err[ERRLEN], want[256];
 	struct config cfg;
 
+	(void)state;
 	snprintf(path, sizeof(path), "%s/backupmx.conf", dir);
 	write_file(path, "relay_domains = example.com\nspool = /tmp/spool\n");
 	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
@@ -911,6 +949,7 @@ static void round_trip(const char *text, const char *want)
 /* The dump shows every key in a stable order and reads back to the same dump. */
 static void test_dump_round_trip(void **state)
 {
+	(void)state;
 	round_trip(full_conf, full_dump);
 	round_trip("", NULL);
 	round_trip("listen =\nrelay_domains =\nresolver = recursive\n", NULL);
@@ -927,10 +966,12 @@ static void test_example_conf(void **state)
 	struct config cfg, def;
 	char err[ERRLEN];
 
+	(void)state;
 	if (!text || !docs) {
 		free(text);
 		free(docs);
 		skip();  /* run from the top of the source tree */
+		return;
 	}
 	assert_int_equal(parse(&cfg, text, 0, err), 0);
 	config_free(&cfg);
@@ -953,9 +994,10 @@ static void test_example_conf(void **state)
 		i += ll;
 	}
 	un[o] = '\0';
-	if (parse(&cfg, un, 0, err) != 0)
+	int rc = parse(&cfg, un, 0, err);
+	if (rc != 0)
 		print_error("uncommented example: %s\n", err);
-	assert_int_equal(parse(&cfg, un, 0, err), 0);
+	assert_int_equal(rc, 0);
 	assert_int_equal(parse(&def, "", 0, err), 0);
 	char *d1 = dump(&cfg), *d2 = dump(&def);
 	assert_string_equal(d1, d2);
@@ -965,10 +1007,12 @@ static void test_example_conf(void **state)
 		char key[64], pat[80];
 		char *eol = strchr(line, '\n');
 		assert_int_equal(sscanf(line, "%63s", key), 1);
-		snprintf(pat, sizeof(pat), "#%s =", key);
-		if (!strstr(text, pat))
-			print_error("etc/backupmx.conf lacks '%s'\n", pat);
-		assert_non_null(strstr(text, pat));
+		char pat2[80];
+		snprintf(pat, sizeof(pat), "\n#%s =", key);
+		snprintf(pat2, sizeof(pat2), "\n# %s =", key);
+		if (!strstr(text, pat) && !strstr(text, pat2))
+			print_error("etc/backupmx.conf lacks '%s'\n", pat + 1);
+		assert_true(strstr(text, pat) || strstr(text, pat2));
 		snprintf(pat, sizeof(pat), "| `%s", key);
 		if (!strstr(docs, pat))
 			print_error("docs/config-keys.md lacks '%s'\n", pat);

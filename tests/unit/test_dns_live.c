@@ -638,6 +638,34 @@ static void t_never_mx_cb(const struct dns_mx_set *set, void *arg)
 	fail_msg("callback of a cancelled MX resolution ran");
 }
 
+/* With the root trust anchor, the unsigned test zones cannot validate: BOGUS, never OK. */
+static void test_validate_bogus(void **state)
+{
+	static struct dns_answer ans;
+	static struct dns_mx_set set;
+	char err[256];
+
+	(void)state;
+	NEED_UNBOUND();
+	if (access("/usr/share/dns/root.key", R_OK) != 0)
+		skip();
+	memset(&T, 0, sizeof(T));
+	T.loop = io_loop_new();
+	assert_non_null(T.loop);
+	T.dns = dns_new(T.loop, t_fwd, DNS_F_VALIDATE, err, sizeof(err));
+	if (T.dns == NULL)
+		fail_msg("dns_new: %s", err);
+	T.guard = io_timer_new(T.loop, t_guard_cb, NULL);
+	t_query("mx1.example.test", DNS_T_A, &ans);
+	t_mx("example.test", 0, &set);
+	t_wait();
+	assert_true(strstr(ans.why, "DNSSEC") != NULL);
+	assert_int_equal(ans.status, DNS_BOGUS);
+	assert_int_equal(ans.sec, DNS_SEC_BOGUS);
+	assert_int_equal(set.status, DNS_BOGUS);
+	t_stop();
+}
+
 /* dns_cancel, dns_mx_cancel, and dns_free with queries outstanding. */
 static void test_cancel_and_free(void **state)
 {
@@ -710,6 +738,14 @@ static void test_bad_arguments(void **state)
 		assert_true(strstr(err, "forwarder") != NULL);
 	}
 	assert_null(dns_new(NULL, "127.0.0.1", 0, err, sizeof(err)));
+	/* the other modes configure without sending anything */
+	static const char *modes[] = {NULL, "system", "recursive"};
+	for (size_t i = 0; i < 3; i++) {
+		struct dns_ctx *m = dns_new(loop, modes[i], DNS_F_VALIDATE, err, sizeof(err));
+		if (m == NULL)
+			fail_msg("dns_new(%s): %s", modes[i] ? modes[i] : "NULL", err);
+		dns_free(m);
+	}
 	struct dns_ctx *d = dns_new(loop, "127.0.0.1@5353", 0, err, sizeof(err));
 	assert_non_null(d);
 	assert_int_equal(dns_query(d, "", DNS_T_A, t_never_cb, NULL), -1);
@@ -723,6 +759,7 @@ static void test_bad_arguments(void **state)
 	io_loop_free(loop);
 }
 
+/* Run the cases. */
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -732,6 +769,7 @@ int main(void)
 		cmocka_unit_test(test_mx_cases),
 		cmocka_unit_test(test_refused_tempfail),
 		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_validate_bogus),
 		cmocka_unit_test(test_cancel_and_free),
 		cmocka_unit_test(test_free_inside_callback),
 		cmocka_unit_test(test_bad_arguments),

@@ -48,7 +48,7 @@ static void test_normalize_table(void **state)
 		{"example.com.", "example.com", NULL},
 		{"bücher.example", "xn--bcher-kva.example", NULL},
 		{"BÜCHER.example.", "xn--bcher-kva.example", NULL},
-		{"faß.de", "xn--fa-hia.de", NULL},           /* non-transitional keeps the sharp s */
+		{"faß.de", "xn--fa-hia.de", NULL},   /* non-transitional keeps the sharp s */
 		{"xn--bcher-kva.example", "xn--bcher-kva.example", NULL},
 		{"a-b.c0.test", "a-b.c0.test", NULL},
 		{"localhost", "localhost", NULL},
@@ -82,14 +82,14 @@ static void test_normalize_table(void **state)
 			if (r != 0)
 				fail_msg("case %zu \"%.40s\": rejected (%s)", i, c->in, err);
 			if (strcmp(out, c->want) != 0)
-				fail_msg("case %zu \"%.40s\": got \"%s\", want \"%s\"", i, c->in, out,
-					 c->want);
+				fail_msg("case %zu \"%.40s\": got \"%s\", want \"%s\"", i, c->in,
+					 out, c->want);
 		} else {
 			if (r != -1)
 				fail_msg("case %zu \"%.40s\": accepted as \"%s\"", i, c->in, out);
 			if (strstr(err, c->err) == NULL)
-				fail_msg("case %zu \"%.40s\": error \"%s\" lacks \"%s\"", i, c->in, err,
-					 c->err);
+				fail_msg("case %zu \"%.40s\": error \"%s\" lacks \"%s\"", i,
+					 c->in, err, c->err);
 		}
 	}
 }
@@ -279,6 +279,7 @@ static void test_status_str(void **state)
 	assert_string_equal(dns_sec_str(DNS_SEC_BOGUS), "bogus");
 }
 
+/* Run the cases. */
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

@@ -138,12 +138,14 @@ static void test_truncate_table(void **state)
 
 		enum mx_self_result r = mx_truncate_self(&set, &self);
 		if (r != tc->want)
-			fail_msg("case \"%s\": result %d, want %d", tc->what, (int)r, (int)tc->want);
+			fail_msg("case \"%s\": result %d, want %d", tc->what, (int)r,
+				 (int)tc->want);
 		size_t nleft = 0;
 		while (nleft < T_HOSTS && tc->left[nleft] != NULL)
 			nleft++;
 		if (set.nhosts != nleft)
-			fail_msg("case \"%s\": %zu hosts left, want %zu", tc->what, set.nhosts, nleft);
+			fail_msg("case \"%s\": %zu hosts left, want %zu", tc->what, set.nhosts,
+				 nleft);
 		for (size_t j = 0; j < nleft; j++)
 			if (strcmp(set.host[j].name, tc->left[j]) != 0)
 				fail_msg("case \"%s\": host %zu is %s, want %s", tc->what, j,
@@ -254,6 +256,7 @@ static void test_sort_default_shuffles(void **state)
 		assert_true(first[i] > 30);
 }
 
+/* Run the cases. */
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

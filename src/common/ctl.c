@@ -1,0 +1,77 @@
+/*
+ * ctl.c - parsing of control-socket requests (pure).
+ */
+#include "common/ctl.h"
+
+#include <string.h>
+
+static const struct {
+	const char *name;
+	enum ctl_verb verb;
+	int arg;   /* 0 none, 1 required, 2 optional */
+} ctl_verbs[] = {
+	{"status", CTL_STATUS, 0}, {"queue", CTL_QUEUE, 0},   {"show", CTL_SHOW, 1},
+	{"delete", CTL_DELETE, 1}, {"flush", CTL_FLUSH, 2},   {"hold", CTL_HOLD, 1},
+	{"release", CTL_RELEASE, 1}, {"metrics", CTL_METRICS, 0},
+};
+
+/* Is c allowed in an argument (domain names and queue IDs)? */
+static int ctl_arg_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '-' || c == '_';
+}
+
+/* Parse one request line. */
+int ctl_parse(const char *line, size_t len, struct ctl_req *req, const char **err)
+{
+	memset(req, 0, sizeof(*req));
+	if (len && line[len - 1] == '\n')
+		len--;
+	if (len > CTL_LINE_MAX) {
+		*err = "request too long";
+		return -1;
+	}
+	size_t vlen = 0;
+	while (vlen < len && line[vlen] != ' ')
+		vlen++;
+	const char *arg = vlen < len ? line + vlen + 1 : "";
+	size_t alen = vlen < len ? len - vlen - 1 : 0;
+	for (size_t i = 0; i < sizeof(ctl_verbs) / sizeof(ctl_verbs[0]); i++) {
+		if (strlen(ctl_verbs[i].name) != vlen || memcmp(ctl_verbs[i].name, line, vlen))
+			continue;
+		if (ctl_verbs[i].arg == 0 && alen) {
+			*err = "this request takes no argument";
+			return -1;
+		}
+		if (ctl_verbs[i].arg == 1 && !alen) {
+			*err = "this request needs an argument";
+			return -1;
+		}
+		if (alen > CTL_ARG_MAX) {
+			*err = "argument too long";
+			return -1;
+		}
+		for (size_t k = 0; k < alen; k++) {
+			if (!ctl_arg_char(arg[k])) {
+				*err = "bad character in argument";
+				return -1;
+			}
+		}
+		req->verb = ctl_verbs[i].verb;
+		memcpy(req->arg, arg, alen);
+		req->arg[alen] = 0;
+		return 0;
+	}
+	*err = "unknown request";
+	return -1;
+}
+
+/* The verb's name. */
+const char *ctl_verb_name(enum ctl_verb v)
+{
+	for (size_t i = 0; i < sizeof(ctl_verbs) / sizeof(ctl_verbs[0]); i++)
+		if (ctl_verbs[i].verb == v)
+			return ctl_verbs[i].name;
+	return "?";
+}

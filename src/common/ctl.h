@@ -1,0 +1,36 @@
+/*
+ * ctl.h - the control-socket protocol between `backupmx` and backupmxd.
+ *
+ * Over the UNIX socket named by `control_socket` (mode 0600) the client
+ * sends ONE request line "VERB [ARG]\n"; the daemon answers with one JSON
+ * document and closes.  Verbs: status, queue, show QID, delete QID,
+ * flush [DOMAIN], hold DOMAIN, release DOMAIN, metrics (Prometheus text).
+ * ctl_parse() is pure and fuzzed: anything else is refused.
+ * The documents are described in docs/control.md.
+ */
+#ifndef BMX_CTL_H
+#define BMX_CTL_H
+
+#include <stddef.h>
+
+#define CTL_LINE_MAX   1024   /* longest request line */
+#define CTL_ARG_MAX    255    /* longest argument (a domain or a queue ID) */
+#define CTL_TIMEOUT_MS 10000  /* a request must arrive within this time */
+
+enum ctl_verb {
+	CTL_STATUS = 0, CTL_QUEUE, CTL_SHOW, CTL_DELETE, CTL_FLUSH, CTL_HOLD, CTL_RELEASE,
+	CTL_METRICS,
+};
+
+struct ctl_req {
+	enum ctl_verb verb;
+	char arg[CTL_ARG_MAX + 1];   /* "" when absent */
+};
+
+/* Parse one request line (without or with the final LF).  0, or -1 with
+ * *err set to a static message. */
+int ctl_parse(const char *line, size_t len, struct ctl_req *req, const char **err);
+/* The verb's name. */
+const char *ctl_verb_name(enum ctl_verb v);
+
+#endif

@@ -1,0 +1,73 @@
+/*
+ * dsn.h - delivery status notifications (RFC 3464, 3461, 3463, 3834, 6533).
+ *
+ * dsn_build() is a pure function: from the facts of a message and the
+ * outcome of some of its recipients it builds a complete RFC 5322 message
+ * (CRLF lines, not dot-stuffed): multipart/report; report-type=
+ * delivery-status, with a human-readable part, a message/delivery-status
+ * part and the original headers (text/rfc822-headers) or, with RET=FULL,
+ * the whole original message (message/rfc822), truncated at DSN_ORIG_MAX.
+ * It is sent from the null sender <> to the original envelope sender.
+ *
+ * The header section always holds exactly Date, From, To, Subject,
+ * Message-ID, Auto-Submitted, MIME-Version, Content-Type and
+ * Content-Transfer-Encoding ("8bit" when the quoted original has 8-bit
+ * octets, else "7bit"; the To: line may carry the sender in raw UTF-8,
+ * RFC 6532).  The MIME boundary is info->boundary when that occurs nowhere
+ * in the content, else "BASE.N=" with BASE = info->boundary or
+ * "=_QID.NOW" and the smallest N that does not occur either.
+ */
+#ifndef BMX_DSN_H
+#define BMX_DSN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define DSN_ORIG_MAX    (256 * 1024)  /* most original bytes quoted in a DSN */
+#define DSN_RCPTS_MAX   1000          /* recipients reported in one DSN */
+#define DSN_DIAG_MAX    900           /* diagnostic text kept per recipient */
+#define DSN_LINE_MAX    998           /* octets in any output line, CRLF excluded */
+#define DSN_ADDR_MAX    512           /* address octets: longer recipients are cut, a
+					 longer orig_sender makes dsn_build() fail */
+#define DSN_HOST_MAX    255           /* reporting_mta, remote_mta octets kept */
+#define DSN_TEXT_MAX    512           /* received_from octets kept */
+#define DSN_QID_MAX     32            /* queue ID octets ([A-Za-z0-9_-]) */
+#define DSN_ENVID_MAX   100           /* ENVID octets (RFC 3461) */
+#define DSN_ORCPT_MAX   500           /* ORCPT octets (RFC 3461) */
+#define DSN_BOUNDARY_BASE_MAX 50      /* caller-given boundary octets (bchars, no space) */
+#define DSN_BOUNDARY_MAX 70           /* octets in the boundary used (RFC 2046) */
+
+enum dsn_action { DSN_FAILED = 0, DSN_DELAYED, DSN_RELAYED, DSN_DELIVERED, DSN_EXPANDED };
+
+struct dsn_rcpt {
+	const char *addr;             /* final recipient, "local@domain" */
+	const char *orcpt;            /* ORCPT as received ("rfc822;u@d", xtext) or NULL */
+	enum dsn_action action;
+	const char *status;           /* RFC 3463 code, "5.1.1" */
+	const char *remote_mta;       /* "mx1.example.com" or NULL */
+	const char *diagnostic;       /* the remote reply, e.g. "550 5.1.1 <u@d>: unknown", or NULL */
+	time_t last_attempt;          /* 0 = none */
+	time_t will_retry_until;      /* for DSN_DELAYED; 0 = omit */
+};
+
+struct dsn_info {
+	const char *reporting_mta;    /* our hostname */
+	const char *qid;              /* queue ID of the original message */
+	const char *envid;            /* ENVID (xtext) or NULL */
+	const char *orig_sender;      /* envelope sender of the original (the DSN's To:) */
+	const char *received_from;    /* client name [addr] the message came from, or NULL */
+	time_t arrival;
+	time_t now;                   /* Date: of the DSN (tests pass a fixed time) */
+	int ret_full;                 /* RET=FULL: quote the whole message */
+	const char *boundary;         /* MIME boundary; NULL = derived from qid and now */
+};
+
+/* Build a DSN into a malloc'd buffer (*out, *outlen; caller frees).
+ * orig[0..origlen) is the original message (headers and body).  Every
+ * field that came from a peer is sanitised (no CR/LF/NUL, lines <= 998
+ * octets, header injection impossible).  0 or -1 (bad arguments). */
+int dsn_build(const struct dsn_info *info, const struct dsn_rcpt *rcpts, size_t n,
+	      const uint8_t *orig, size_t origlen, char **out, size_t *outlen);
+
+#endif

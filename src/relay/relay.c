@@ -1,0 +1,695 @@
+/*
+ * relay.c - the delivery engine's core: messages, destinations, jobs and the
+ * scheduling rules.
+ *
+ * A message is split into jobs, one per destination (recipient domain),
+ * each holding that message's pending recipients for the domain.  A
+ * destination keeps a FIFO of ready jobs and a list of waiting ones (per
+ * message backoff).  relay_dest_kick() opens connections while the
+ * destination is usable, the concurrency limit allows and ready jobs wait
+ * without a connection.  A destination that fails is "down": only its probe
+ * touches it until the probe succeeds, and then every ready job goes at once
+ * (relay_dest_up).  Holds are persisted in SPOOL/holds.
+ */
+#include "relay/relay_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+static const char *const relay_state_names[] = {"unknown", "up", "down", "loop"};
+
+/* FNV-1a hash. */
+static unsigned relay_hash(const char *s, unsigned buckets)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h % buckets;
+}
+
+/* The state name shown in status. */
+const char *relay_dest_state_name(const struct relay_dest *d)
+{
+	return d->held ? "held" : relay_state_names[d->state];
+}
+
+/* Find a message by queue ID. */
+struct relay_msg *relay_msg_find(struct relay *r, const char *qid)
+{
+	for (struct relay_msg *m = r->msgs[relay_hash(qid, RELAY_MSG_BUCKETS)]; m; m = m->hnext)
+		if (strcmp(m->env.qid, qid) == 0)
+			return m;
+	return NULL;
+}
+
+/* Find a destination by domain. */
+struct relay_dest *relay_dest_find(struct relay *r, const char *domain)
+{
+	for (struct relay_dest *d = r->dests[relay_hash(domain, RELAY_DEST_BUCKETS)]; d;
+	     d = d->hnext)
+		if (strcmp(d->domain, domain) == 0)
+			return d;
+	return NULL;
+}
+
+/* Is domain held? */
+static int relay_is_held(const struct relay *r, const char *domain)
+{
+	for (size_t i = 0; i < r->nholds; i++)
+		if (strcmp(r->holds[i], domain) == 0)
+			return 1;
+	return 0;
+}
+
+/* Probe timer fired: re-resolve or probe a down destination. */
+static void relay_dest_probe_due(void *arg)
+{
+	struct relay_dest *d = arg;
+	if (d->held)
+		return;
+	relay_probe_start(d);
+}
+
+/* Move waiting jobs whose time has come to the ready list. */
+static void relay_dest_wait_due(void *arg)
+{
+	struct relay_dest *d = arg;
+	time_t now = time(NULL), next = 0;
+	for (struct relay_job *j = d->wait_head, *nx; j; j = nx) {
+		nx = j->next;
+		if (j->not_before <= now) {
+			relay_job_requeue(j, 0);
+		} else if (!next || j->not_before < next) {
+			next = j->not_before;
+		}
+	}
+	d->wait_deadline = next;
+	if (next)
+		io_timer_add(d->wait_timer, (uint64_t)(next - now) * 1000);
+	relay_dest_kick(d);
+}
+
+/* Find or create the destination for a domain. */
+struct relay_dest *relay_dest_get(struct relay *r, const char *domain)
+{
+	struct relay_dest *d = relay_dest_find(r, domain);
+	if (d)
+		return d;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->r = r;
+	snprintf(d->domain, sizeof(d->domain), "%s", domain);
+	d->since = time(NULL);
+	d->limit = RELAY_INITIAL_CONCURRENCY;
+	d->held = relay_is_held(r, domain);
+	d->probe_timer = io_timer_new(r->loop, relay_dest_probe_due, d);
+	d->wait_timer = io_timer_new(r->loop, relay_dest_wait_due, d);
+	unsigned h = relay_hash(domain, RELAY_DEST_BUCKETS);
+	d->hnext = r->dests[h];
+	r->dests[h] = d;
+	d->next = r->dest_list;
+	r->dest_list = d;
+	return d;
+}
+
+/* Unlink a job from whatever list holds it. */
+static void relay_job_unlink(struct relay_job *j)
+{
+	struct relay_dest *d = j->dest;
+	if (j->list == 1) {
+		if (j->prev)
+			j->prev->next = j->next;
+		else
+			d->ready_head = j->next;
+		if (j->next)
+			j->next->prev = j->prev;
+		else
+			d->ready_tail = j->prev;
+		d->nready--;
+	} else if (j->list == 2) {
+		if (j->prev)
+			j->prev->next = j->next;
+		else
+			d->wait_head = j->next;
+		if (j->next)
+			j->next->prev = j->prev;
+		d->nwait--;
+	}
+	j->list = 0;
+	j->next = j->prev = NULL;
+}
+
+/* Put a job on the ready list (not_before 0/past) or the wait list. */
+void relay_job_requeue(struct relay_job *j, time_t not_before)
+{
+	struct relay_dest *d = j->dest;
+	time_t now = time(NULL);
+	relay_job_unlink(j);
+	j->not_before = not_before;
+	if (not_before > now) {
+		j->next = d->wait_head;
+		if (j->next)
+			j->next->prev = j;
+		d->wait_head = j;
+		j->list = 2;
+		d->nwait++;
+		if (!io_timer_pending(d->wait_timer) || not_before < d->wait_deadline) {
+			d->wait_deadline = not_before;
+			io_timer_add(d->wait_timer, (uint64_t)(not_before - now) * 1000);
+		}
+		return;
+	}
+	j->prev = d->ready_tail;
+	if (d->ready_tail)
+		d->ready_tail->next = j;
+	else
+		d->ready_head = j;
+	d->ready_tail = j;
+	j->list = 1;
+	d->nready++;
+}
+
+/* Take the next ready job for a connection. */
+struct relay_job *relay_job_take(struct relay_dest *d)
+{
+	struct relay_job *j;
+	while ((j = d->ready_head)) {
+		relay_job_unlink(j);
+		if (j->msg->deleted) {
+			relay_job_free(j);
+			continue;
+		}
+		j->msg->nactive++;
+		return j;
+	}
+	return NULL;
+}
+
+/* Free a message and its envelope. */
+static void relay_msg_free(struct relay *r, struct relay_msg *m)
+{
+	struct relay_msg **pp = &r->msgs[relay_hash(m->env.qid, RELAY_MSG_BUCKETS)];
+	while (*pp && *pp != m)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = m->hnext;
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		r->head = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	else
+		r->tail = m->prev;
+	r->nmsgs--;
+	spool_env_clear(&m->env);
+	free(m);
+}
+
+/* Free a job (the message itself stays: see relay_msg_finish). */
+void relay_job_free(struct relay_job *j)
+{
+	struct relay_msg *m = j->msg;
+	relay_job_unlink(j);
+	for (struct relay_job **pp = &m->jobs; *pp; pp = &(*pp)->mnext) {
+		if (*pp == j) {
+			*pp = j->mnext;
+			break;
+		}
+	}
+	free(j->idx);
+	free(j);
+	m->njobs--;
+}
+
+/* Exponential backoff for a message after attempts failures. */
+time_t relay_backoff(const struct relay *r, unsigned attempts)
+{
+	unsigned long long s = r->cfg->retry_min;
+	for (unsigned i = 1; i < attempts && s < r->cfg->retry_max; i++)
+		s *= 2;
+	if (s > r->cfg->retry_max)
+		s = r->cfg->retry_max;
+	return (time_t)s;
+}
+
+/* Open connections while jobs wait and the limit allows. */
+void relay_dest_kick(struct relay_dest *d)
+{
+	if (d->held || d->state == DEST_DOWN || d->state == DEST_LOOP)
+		return;
+	if (!d->nready)
+		return;
+	if (d->resolving)
+		return;
+	if (d->ntargets == 0 || time(NULL) >= d->targets_expire) {
+		relay_targets_resolve(d);
+		return;
+	}
+	while (d->nconn < d->limit && d->nidle < d->nready)
+		relay_conn_open(d);
+}
+
+/* The destination answered: deliver everything. */
+void relay_dest_up(struct relay_dest *d)
+{
+	if (d->state != DEST_UP) {
+		if (d->state == DEST_DOWN)
+			log_info("destination %s is up again (down since %lds, %zu job(s) queued)",
+				 d->domain, (long)(time(NULL) - d->since), d->nready + d->nwait);
+		d->state = DEST_UP;
+		d->since = time(NULL);
+		d->limit = RELAY_INITIAL_CONCURRENCY;
+		d->last_error[0] = 0;
+		io_timer_del(d->probe_timer);
+	}
+	relay_dest_kick(d);
+}
+
+/* The destination cannot be reached: stop and probe. */
+void relay_dest_down(struct relay_dest *d, const char *err)
+{
+	snprintf(d->last_error, sizeof(d->last_error), "%s", err);
+	if (d->state != DEST_DOWN) {
+		log_warn("destination %s is down: %s", d->domain, err);
+		d->state = DEST_DOWN;
+		d->since = time(NULL);
+	}
+	if (!d->held && !io_timer_pending(d->probe_timer) && !d->probe)
+		io_timer_add(d->probe_timer, (uint64_t)d->r->cfg->probe_interval * 1000);
+}
+
+/* We are the best MX for the domain: defer, say so, look again later. */
+void relay_dest_loop(struct relay_dest *d)
+{
+	snprintf(d->last_error, sizeof(d->last_error), "mail for %s loops back to myself",
+		 d->domain);
+	if (d->state != DEST_LOOP) {
+		log_warn("%s", d->last_error);
+		d->state = DEST_LOOP;
+		d->since = time(NULL);
+	}
+	if (!d->held && !io_timer_pending(d->probe_timer))
+		io_timer_add(d->probe_timer, (uint64_t)d->r->cfg->probe_interval * 1000);
+}
+
+/* The domain part of an address, lower-cased into buf. */
+static const char *relay_addr_domain(const char *addr, char *buf, size_t len)
+{
+	const char *at = strrchr(addr, '@');
+	snprintf(buf, len, "%s", at ? at + 1 : "");
+	for (char *p = buf; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return buf;
+}
+
+/* Create the jobs of a message: one per domain with pending recipients. */
+static void relay_msg_schedule(struct relay *r, struct relay_msg *m)
+{
+	char dom[DNS_NAME_MAX], dom2[DNS_NAME_MAX];
+	size_t n = m->env.nrcpt;
+	char *done = calloc(n ? n : 1, 1);
+	if (!done)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		enum spool_rstate st = m->env.rcpt[i].state;
+		if (done[i] || (st != SPOOL_R_PENDING && st != SPOOL_R_DEFERRED))
+			continue;
+		relay_addr_domain(m->env.rcpt[i].addr, dom, sizeof(dom));
+		struct relay_dest *d = relay_dest_get(r, dom);
+		struct relay_job *j = calloc(1, sizeof(*j));
+		if (!d || !j || !(j->idx = calloc(n, sizeof(size_t)))) {
+			free(j);
+			continue;
+		}
+		j->msg = m;
+		j->dest = d;
+		for (size_t k = i; k < n; k++) {
+			st = m->env.rcpt[k].state;
+			if (done[k] || (st != SPOOL_R_PENDING && st != SPOOL_R_DEFERRED))
+				continue;
+			if (strcmp(relay_addr_domain(m->env.rcpt[k].addr, dom2, sizeof(dom2)), dom))
+				continue;
+			j->idx[j->n++] = k;
+			done[k] = 1;
+		}
+		m->njobs++;
+		j->mnext = m->jobs;
+		m->jobs = j;
+		relay_job_requeue(j, m->next_try);
+		relay_dest_kick(d);
+	}
+	free(done);
+}
+
+/* A message is in the spool: track it and schedule its recipients. */
+void relay_add(struct relay *r, const struct spool_env *env)
+{
+	if (relay_msg_find(r, env->qid))
+		return;
+	struct relay_msg *m = calloc(1, sizeof(*m));
+	if (!m)
+		return;
+	/* the spool env is deep-copied by re-loading it: cheap and keeps one owner */
+	if (spool_load(r->spool, env->qid, &m->env) < 0) {
+		log_err("%s: cannot load queue file: %s", env->qid, strerror(errno));
+		free(m);
+		return;
+	}
+	for (size_t i = 0; i < m->env.nrcpt; i++)
+		if (m->env.rcpt[i].state == SPOOL_R_DEFERRED)
+			m->warned = 1;
+	unsigned h = relay_hash(m->env.qid, RELAY_MSG_BUCKETS);
+	m->hnext = r->msgs[h];
+	r->msgs[h] = m;
+	m->prev = r->tail;
+	if (r->tail)
+		r->tail->next = m;
+	else
+		r->head = m;
+	r->tail = m;
+	r->nmsgs++;
+	relay_msg_schedule(r, m);
+	if (m->njobs == 0) {
+		log_info("%s: no pending recipients; removed", m->env.qid);
+		spool_remove(r->spool, m->env.qid);
+		relay_msg_free(r, m);
+	}
+}
+
+/* Free a message once no job is alive and nothing is pending (or it was dropped). */
+void relay_msg_finish(struct relay *r, struct relay_msg *m)
+{
+	if (m->njobs || m->nactive)
+		return;
+	int pending = 0;
+	for (size_t i = 0; i < m->env.nrcpt; i++)
+		if (m->env.rcpt[i].state == SPOOL_R_PENDING || m->env.rcpt[i].state == SPOOL_R_DEFERRED)
+			pending = 1;
+	if (pending && !m->deleted)
+		return;
+	if (spool_remove(r->spool, m->env.qid) < 0 && errno != ENOENT)
+		log_err("%s: cannot remove queue file: %s", m->env.qid, strerror(errno));
+	else
+		log_info("%s: removed", m->env.qid);
+	relay_msg_free(r, m);
+}
+
+/* Drop a message: queued jobs go now, active ones finish first. */
+void relay_msg_drop(struct relay *r, struct relay_msg *m)
+{
+	m->deleted = 1;
+	for (struct relay_job *j = m->jobs, *nx; j; j = nx) {
+		nx = j->mnext;
+		if (j->list)
+			relay_job_free(j);
+	}
+	relay_msg_finish(r, m);
+}
+
+/* Try now. */
+long relay_flush(struct relay *r, const char *domain)
+{
+	long n = 0;
+	for (struct relay_dest *d = r->dest_list; d; d = d->next) {
+		if (domain && strcmp(d->domain, domain) != 0)
+			continue;
+		while (d->wait_head) {
+			d->wait_head->msg->next_try = 0;
+			relay_job_requeue(d->wait_head, 0);
+		}
+		n += (long)d->nready;
+		if (d->held)
+			continue;
+		if (d->state == DEST_DOWN || d->state == DEST_LOOP) {
+			d->targets_expire = 0;
+			io_timer_add(d->probe_timer, 0);
+		} else {
+			relay_dest_kick(d);
+		}
+	}
+	return n;
+}
+
+/* Write the holds file durably (temp, fsync, rename). */
+static int relay_holds_save(struct relay *r)
+{
+	char path[4096], tmp[4200];
+	snprintf(path, sizeof(path), "%s/holds", spool_dir(r->spool));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return -1;
+	}
+	for (size_t i = 0; i < r->nholds; i++)
+		fprintf(f, "%s\n", r->holds[i]);
+	int rc = fflush(f) == 0 && fsync(fd) == 0 ? 0 : -1;
+	fclose(f);
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -1;
+	return rc;
+}
+
+/* Read SPOOL/holds. */
+static void relay_holds_load(struct relay *r)
+{
+	char path[4096], line[DNS_NAME_MAX + 2];
+	snprintf(path, sizeof(path), "%s/holds", spool_dir(r->spool));
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f) && r->nholds < RELAY_HOLD_MAX) {
+		line[strcspn(line, "\r\n")] = 0;
+		if (line[0] && (r->holds[r->nholds] = strdup(line)))
+			r->nholds++;
+	}
+	fclose(f);
+	if (r->nholds)
+		log_info("holds: %zu domain(s) held", r->nholds);
+}
+
+/* Pause or resume delivery to a domain. */
+int relay_hold(struct relay *r, const char *domain, int hold)
+{
+	int was = relay_is_held(r, domain);
+	if (hold && !was) {
+		if (r->nholds >= RELAY_HOLD_MAX || !(r->holds[r->nholds] = strdup(domain)))
+			return -1;
+		r->nholds++;
+	} else if (!hold && was) {
+		for (size_t i = 0; i < r->nholds; i++) {
+			if (strcmp(r->holds[i], domain) == 0) {
+				free(r->holds[i]);
+				r->holds[i] = r->holds[--r->nholds];
+				break;
+			}
+		}
+	}
+	if (relay_holds_save(r) < 0)
+		log_err("holds: cannot save: %s", strerror(errno));
+	struct relay_dest *d = relay_dest_get(r, domain);
+	if (!d)
+		return -1;
+	d->held = hold;
+	log_info("destination %s %s", domain, hold ? "held" : "released");
+	if (hold) {
+		relay_probe_stop(d);
+		io_timer_del(d->probe_timer);
+	} else {
+		relay_flush(r, domain);
+	}
+	return 0;
+}
+
+/* Delete a message (its active jobs finish, nothing new starts). */
+int relay_delete(struct relay *r, const char *qid)
+{
+	struct relay_msg *m = relay_msg_find(r, qid);
+	if (!m || m->deleted)
+		return -1;
+	log_info("%s: deleted by the administrator", qid);
+	relay_msg_drop(r, m);
+	return 0;
+}
+
+/* Is the peer allowed to ETRN for this destination? */
+static int relay_etrn_allowed(struct relay *r, struct relay_dest *d, const struct sockaddr *peer)
+{
+	return config_etrn_network(r->cfg, peer) || (d && relay_addr_is_target(d, peer));
+}
+
+/* ETRN (RFC 1985). */
+void relay_hook_etrn(const char *arg, const struct sockaddr *peer, char *reply, size_t len,
+		     void *rp)
+{
+	struct relay *r = rp;
+	char dom[DNS_NAME_MAX], err[128];
+	if (arg[0] == '#') {
+		snprintf(reply, len, "458 4.5.4 Unable to queue messages for %s: queue names are not "
+				     "supported", arg);
+		return;
+	}
+	if (dns_name_normalize(arg[0] == '@' ? arg + 1 : arg, dom, sizeof(dom), err,
+			       sizeof(err)) < 0) {
+		snprintf(reply, len, "501 5.5.4 Syntax: ETRN domain");
+		return;
+	}
+	if (!config_relay_domain(r->cfg, dom)) {
+		snprintf(reply, len, "459 4.7.1 Node %s not allowed: not a relay domain", dom);
+		return;
+	}
+	struct relay_dest *d = relay_dest_find(r, dom);
+	if (!relay_etrn_allowed(r, d, peer)) {
+		char ip[64];
+		log_info("ETRN %s from %s refused: not a primary address or etrn_networks", dom,
+			 io_addr_str(peer, ip, sizeof(ip)));
+		snprintf(reply, len, "459 4.7.1 Node %s not allowed: ETRN is accepted only from the "
+				     "primary's addresses", dom);
+		return;
+	}
+	long n = d ? (long)(d->nready + d->nwait) : 0;
+	if (n == 0) {
+		snprintf(reply, len, "251 2.0.0 OK no messages waiting for node %s", dom);
+		return;
+	}
+	log_info("ETRN %s: flushing %ld job(s)", dom, n);
+	relay_flush(r, dom);
+	snprintf(reply, len, "253 2.0.0 OK %ld pending messages for node %s started", n, dom);
+}
+
+/* An inbound connection: from a primary address, it means the primary is back. */
+void relay_hook_connected(const struct sockaddr *peer, void *rp)
+{
+	struct relay *r = rp;
+	for (struct relay_dest *d = r->dest_list; d; d = d->next) {
+		if ((d->state == DEST_DOWN) && !d->held && !d->probe &&
+		    relay_addr_is_target(d, peer)) {
+			log_info("connection from a %s MX host: probing now", d->domain);
+			io_timer_add(d->probe_timer, 0);
+		}
+	}
+}
+
+/* A message was committed by the SMTP server. */
+void relay_hook_queued(const struct spool_env *env, void *rp)
+{
+	relay_add(rp, env);
+}
+
+/* Expire messages past queue_lifetime and send delay warnings. */
+static void relay_sweep(void *arg)
+{
+	struct relay *r = arg;
+	const struct config *cfg = r->cfg;
+	time_t now = time(NULL);
+	for (struct relay_msg *m = r->head, *nx; m; m = nx) {
+		nx = m->next;
+		if (m->nactive || m->deleted)
+			continue;
+		time_t age = now - m->env.arrival;
+		if (age >= (time_t)cfg->queue_lifetime) {
+			size_t n = 0, *idx = calloc(m->env.nrcpt ? m->env.nrcpt : 1, sizeof(size_t));
+			const char **why = calloc(m->env.nrcpt ? m->env.nrcpt : 1, sizeof(char *));
+			char diag[RELAY_ERR_MAX + 64];
+			snprintf(diag, sizeof(diag), "delivery time expired (queue_lifetime %us): %s",
+				 cfg->queue_lifetime, m->last_error[0] ? m->last_error : "not delivered");
+			for (size_t i = 0; idx && why && i < m->env.nrcpt; i++) {
+				enum spool_rstate st = m->env.rcpt[i].state;
+				if (st == SPOOL_R_PENDING || st == SPOOL_R_DEFERRED) {
+					why[n] = diag;
+					idx[n++] = i;
+				}
+			}
+			if (n) {
+				r->stats.expired += n;
+				relay_bounce(r, m, idx, n, why, NULL, 0);
+			}
+			free(idx);
+			free(why);
+			relay_msg_drop(r, m);
+			continue;
+		}
+		if (cfg->delay_warning && !m->warned && age >= (time_t)cfg->delay_warning) {
+			size_t n = 0, *idx = calloc(m->env.nrcpt ? m->env.nrcpt : 1, sizeof(size_t));
+			const char **why = calloc(m->env.nrcpt ? m->env.nrcpt : 1, sizeof(char *));
+			for (size_t i = 0; idx && why && i < m->env.nrcpt; i++) {
+				if (m->env.rcpt[i].state != SPOOL_R_PENDING)
+					continue;
+				why[n] = m->last_error[0] ? m->last_error : "not yet delivered";
+				idx[n++] = i;
+			}
+			m->warned = 1;
+			if (n)
+				relay_bounce(r, m, idx, n, why, NULL, 1);
+			free(idx);
+			free(why);
+		}
+	}
+	io_timer_add(r->sweep_timer, RELAY_SWEEP_MS);
+}
+
+/* Create the delivery engine. */
+struct relay *relay_new(const struct relay_opts *o)
+{
+	struct relay *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->loop = o->loop;
+	r->cfg = o->cfg;
+	r->spool = o->spool;
+	r->dns = o->dns;
+	r->client_tls = o->client_tls;
+	relay_self_init(r);
+	relay_holds_load(r);
+	r->sweep_timer = io_timer_new(r->loop, relay_sweep, r);
+	if (!r->sweep_timer) {
+		free(r);
+		return NULL;
+	}
+	io_timer_add(r->sweep_timer, RELAY_SWEEP_MS);
+	return r;
+}
+
+/* Free everything (connections are closed, nothing is written). */
+void relay_free(struct relay *r)
+{
+	if (!r)
+		return;
+	for (struct relay_dest *d = r->dest_list, *nx; d; d = nx) {
+		nx = d->next;
+		relay_conn_close_all(d);
+		relay_probe_stop(d);
+		if (d->resolving)
+			dns_mx_cancel(r->dns, d->dns_id);
+		while (d->ready_head)
+			relay_job_free(d->ready_head);
+		while (d->wait_head)
+			relay_job_free(d->wait_head);
+		io_timer_free(d->probe_timer);
+		io_timer_free(d->wait_timer);
+		free(d);
+	}
+	while (r->head)
+		relay_msg_free(r, r->head);   /* jobs were freed with their destinations */
+	for (size_t i = 0; i < r->nholds; i++)
+		free(r->holds[i]);
+	io_timer_free(r->sweep_timer);
+	free(r);
+}
+
+/* Copy the counters. */
+void relay_get_stats(const struct relay *r, struct relay_stats *out)
+{
+	*out = r->stats;
+}

@@ -1,0 +1,82 @@
+/*
+ * relay.h - the delivery side: hand every queued message to the more
+ * preferred MX hosts (the primary) as soon as they are reachable.
+ *
+ * Model: every recipient domain is a destination with one state (unknown,
+ * up, down since T with the last error, "loops back to myself", held).
+ * While a destination is down only its probe touches it (connect, EHLO,
+ * QUIT every probe_interval); the moment a probe succeeds the whole queue of
+ * that destination is scheduled, with a concurrency that ramps from 2 to
+ * max_concurrency while replies stay 2xx.  Per-message backoff (retry_min
+ * .. retry_max) applies only to message-level trouble: a 4xx for its own
+ * recipients, or a transaction that broke twice.  ETRN, `backupmx flush`
+ * and an inbound connection from a primary address schedule a destination
+ * at once.  Ended recipients (5xx, queue_lifetime) get an RFC 3464 DSN.
+ */
+#ifndef BMX_RELAY_H
+#define BMX_RELAY_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "common/config.h"
+#include "dns/dns.h"
+#include "io/io.h"
+#include "smtp/server.h"
+#include "spool/spool.h"
+
+#define RELAY_INITIAL_CONCURRENCY 2      /* connections to a destination that just came up */
+#define RELAY_SELF_ADDRS_MAX      64     /* local addresses we recognise as ourselves */
+#define RELAY_HOLD_MAX            1024   /* held domains */
+#define RELAY_TARGETS_MAX         64     /* host addresses tried per destination */
+#define RELAY_SWEEP_MS            30000  /* lifetime / delay-warning sweep */
+
+struct relay;
+
+struct relay_opts {
+	struct io_loop *loop;
+	const struct config *cfg;
+	struct spool *spool;
+	struct dns_ctx *dns;
+	struct io_tls *client_tls;   /* for outbound STARTTLS (not owned) */
+};
+
+/* Create the delivery engine (loads the persisted holds). */
+struct relay *relay_new(const struct relay_opts *o);
+void relay_free(struct relay *r);
+
+/* A message is in the spool (just queued, or recovered at start-up). */
+void relay_add(struct relay *r, const struct spool_env *env);
+/* Try now: one domain, or every destination when domain is NULL.
+ * Returns the number of messages scheduled. */
+long relay_flush(struct relay *r, const char *domain);
+/* Pause (hold=1) or resume delivery to a domain; persisted.  0 or -1. */
+int relay_hold(struct relay *r, const char *domain, int hold);
+/* Delete a message from the queue.  0, or -1 if unknown. */
+int relay_delete(struct relay *r, const char *qid);
+
+/* SMTP server hooks (smtp/server.h). */
+void relay_hook_etrn(const char *arg, const struct sockaddr *peer, char *reply, size_t len,
+		     void *rp);
+void relay_hook_connected(const struct sockaddr *peer, void *rp);
+void relay_hook_queued(const struct spool_env *env, void *rp);
+enum smtp_rcpt_verdict relay_hook_rcpt(const struct smtp_rcpt_query *q, void *rp);
+
+/* Counters for metrics. */
+struct relay_stats {
+	unsigned long long sent, deferred, bounced, expired, dsn_sent, dsn_dropped;
+	unsigned long long probes, probe_ok;
+	double last_probe_seconds;
+};
+void relay_get_stats(const struct relay *r, struct relay_stats *out);
+
+/* JSON documents for the control socket and the status page. */
+void relay_json_status(struct relay *r, FILE *out);
+void relay_json_queue(struct relay *r, FILE *out);
+/* 0, or -1 if the message is unknown. */
+int relay_json_show(struct relay *r, const char *qid, FILE *out);
+/* Prometheus text exposition of the queue and destinations. */
+void relay_metrics(struct relay *r, FILE *out);
+
+#endif

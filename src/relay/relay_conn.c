@@ -1,0 +1,562 @@
+/*
+ * relay_conn.c - delivery connections and probes.
+ *
+ * A connection walks the destination's targets in order until one greets
+ * us; if none does, the destination is down.  Once ready it takes jobs from
+ * the destination's ready list, one SMTP transaction per job (all of the
+ * message's recipients for that destination), pipelined when offered, and
+ * keeps going until no job is left (several messages per connection).
+ * Per-recipient replies are applied one by one: 2xx sent, 5xx bounced (DSN),
+ * 4xx deferred with backoff.  Which recipients are done is made durable in
+ * the spool before the message is attempted again (at-least-once).
+ *
+ * A probe is connect, EHLO, QUIT; its success brings the destination up.
+ */
+#include "relay/relay_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+struct relay_conn {
+	struct relay_conn *next;
+	struct relay_dest *dest;
+	struct smtp_client *cl;
+	size_t target;
+	int ready;
+	struct relay_job *job;
+	int body_fd;
+	time_t job_start;
+	int mail_code;
+	char mail_text[SMTP_REPLY_TEXT_MAX];
+	size_t nrcpt_replies;
+	int *rcpt_code;
+	char **rcpt_text;
+	char relay_desc[DNS_NAME_MAX + 80];
+};
+
+static void relay_conn_event(struct smtp_client *cl, enum smtp_client_event ev, void *arg);
+
+/* The TLS mode for a destination. */
+static enum smtp_client_tls relay_tls_mode(const struct relay_dest *d)
+{
+	const struct config_domain_rule *rule = config_domain_rule(d->r->cfg, d->domain);
+	enum config_tls_policy p = rule && rule->has_tls_policy ? rule->tls_policy
+							       : d->r->cfg->tls_policy;
+	if (!d->r->client_tls)
+		return SMTP_CLIENT_TLS_NONE;
+	switch (p) {
+	case CONFIG_TLS_ENCRYPT: return SMTP_CLIENT_TLS_ENCRYPT;
+	case CONFIG_TLS_VERIFY: return SMTP_CLIENT_TLS_VERIFY;
+	default: return SMTP_CLIENT_TLS_MAY;
+	}
+}
+
+/* Start an SMTP client to target i of d. */
+static struct smtp_client *relay_client_start(struct relay_dest *d, size_t i,
+					      smtp_client_event_cb cb, void *arg)
+{
+	const struct relay_target *t = &d->targets[i];
+	struct smtp_client_opts o = {0};
+	o.helo_name = d->r->cfg->hostname;
+	o.tls_mode = relay_tls_mode(d);
+	o.tls = d->r->client_tls;
+	o.tls_host = t->host;
+	smtp_client_timeouts_rfc(&o.timeouts);
+	o.timeouts.connect = (uint64_t)d->r->cfg->connect_timeout * 1000;
+	return smtp_client_new(d->r->loop, (const struct sockaddr *)&t->sa, t->salen, &o, cb, arg);
+}
+
+/* "host[ip]:port" of the target a connection uses. */
+static void relay_conn_desc(struct relay_conn *c)
+{
+	const struct relay_target *t = &c->dest->targets[c->target];
+	char ip[64];
+	snprintf(c->relay_desc, sizeof(c->relay_desc), "%s[%s]:%d", t->host,
+		 io_addr_str((const struct sockaddr *)&t->sa, ip, sizeof(ip)),
+		 io_addr_port((const struct sockaddr *)&t->sa));
+}
+
+/* Remember the primary's EHLO facts for status. */
+static void relay_learn(struct relay_dest *d, const struct smtp_client_info *in)
+{
+	d->have_facts = 1;
+	d->caps = in->caps;
+	snprintf(d->banner, sizeof(d->banner), "%d %s", in->banner.code, in->banner.text);
+	for (char *p = d->banner; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	if (in->tls.active)
+		snprintf(d->tls, sizeof(d->tls), "%s %s", in->tls.version, in->tls.cipher);
+	else
+		d->tls[0] = 0;
+}
+
+/* Free the per-job reply arrays. */
+static void relay_conn_job_clear(struct relay_conn *c)
+{
+	if (c->rcpt_text) {
+		for (size_t i = 0; c->job && i < c->job->n; i++)
+			free(c->rcpt_text[i]);
+	}
+	free(c->rcpt_text);
+	free(c->rcpt_code);
+	c->rcpt_text = NULL;
+	c->rcpt_code = NULL;
+	if (c->body_fd >= 0)
+		close(c->body_fd);
+	c->body_fd = -1;
+	c->mail_code = 0;
+	c->nrcpt_replies = 0;
+}
+
+/* Put the current job back after a failure; count it for the message. */
+static void relay_conn_job_fail(struct relay_conn *c, const char *err, int message_level)
+{
+	struct relay_job *j = c->job;
+	struct relay_dest *d = c->dest;
+	if (!j)
+		return;
+	struct relay_msg *m = j->msg;
+	relay_conn_job_clear(c);
+	c->job = NULL;
+	d->nidle++;
+	m->nactive--;
+	snprintf(m->last_error, sizeof(m->last_error), "%s", err);
+	m->last_try = time(NULL);
+	time_t nb = 0;
+	if (message_level && ++m->attempts >= 2)
+		nb = time(NULL) + relay_backoff(d->r, m->attempts - 1);
+	m->next_try = nb;
+	d->r->stats.deferred += j->n;
+	if (m->deleted) {
+		relay_job_free(j);
+		relay_msg_finish(d->r, m);
+		return;
+	}
+	relay_job_requeue(j, nb);
+}
+
+/* Unlink and free a connection. */
+static void relay_conn_free(struct relay_conn *c)
+{
+	struct relay_dest *d = c->dest;
+	for (struct relay_conn **pp = &d->conns; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	d->nconn--;
+	if (!c->job)
+		d->nidle--;
+	smtp_client_free(c->cl);
+	free(c);
+}
+
+/* Log one recipient outcome the way Postfix does. */
+static void relay_log_rcpt(struct relay_conn *c, size_t k, const char *status, int code,
+			   const char *text)
+{
+	struct relay_msg *m = c->job->msg;
+	char enh[16] = "";
+	if (text && strlen(text) > 6 && text[1] == '.')
+		snprintf(enh, sizeof(enh), "%.*s", (int)strcspn(text, " "), text);
+	log_info("%s: to=<%s>, relay=%s, delay=%ld, tries=%u, dsn=%s, status=%s (%d %s)",
+		 m->env.qid, m->env.rcpt[c->job->idx[k]].addr, c->relay_desc,
+		 (long)(time(NULL) - m->env.arrival), m->attempts + 1,
+		 enh[0] ? enh : (code / 100 == 2 ? "2.0.0" : code / 100 == 4 ? "4.0.0" : "5.0.0"),
+		 status, code, text ? text : "");
+}
+
+/* The transaction of the current job is over: apply each recipient's fate. */
+static void relay_conn_job_done(struct relay_conn *c, const struct smtp_reply *data)
+{
+	struct relay_job *j = c->job;
+	struct relay_dest *d = c->dest;
+	struct relay *r = d->r;
+	struct relay_msg *m = j->msg;
+	size_t n = j->n, nb = 0, nd = 0, ns = 0;
+	size_t *bidx = calloc(n, sizeof(size_t)), *didx = calloc(n, sizeof(size_t)), ndone = 0;
+	const char **btext = calloc(n, sizeof(char *));
+	char **texts = calloc(n, sizeof(char *));
+	int any_fail = 0;
+
+	if (!bidx || !didx || !btext || !texts) {
+		free(bidx);
+		free(didx);
+		free(btext);
+		free(texts);
+		relay_conn_job_fail(c, "out of memory", 0);
+		return;
+	}
+	for (size_t k = 0; k < n; k++) {
+		int code;
+		char buf[SMTP_REPLY_TEXT_MAX + 8];
+		if (c->mail_code / 100 != 2) {
+			code = c->mail_code;
+			snprintf(buf, sizeof(buf), "%s", c->mail_text);
+		} else if (c->rcpt_code[k] / 100 != 2) {
+			code = c->rcpt_code[k];
+			snprintf(buf, sizeof(buf), "%s", c->rcpt_text[k] ? c->rcpt_text[k] : "");
+		} else {
+			code = data ? data->code : 451;
+			snprintf(buf, sizeof(buf), "%s", data ? data->text : "no reply to DATA");
+		}
+		for (char *p = buf; *p; p++)
+			if (*p == '\n')
+				*p = ' ';
+		size_t i = j->idx[k];
+		struct spool_rcpt *rc = &m->env.rcpt[i];
+		char full[SMTP_REPLY_TEXT_MAX + 16];
+		snprintf(full, sizeof(full), "%d %s", code, buf);
+		if (code / 100 == 2) {
+			relay_log_rcpt(c, k, "sent", code, buf);
+			rc->state = SPOOL_R_SENT;
+			didx[ndone++] = i;
+			ns++;
+			r->stats.sent++;
+			d->sent++;
+		} else if (code / 100 == 5) {
+			relay_log_rcpt(c, k, "bounced", code, buf);
+			rc->state = SPOOL_R_BOUNCED;
+			didx[ndone++] = i;
+			texts[nb] = strdup(full);
+			btext[nb] = texts[nb];
+			bidx[nb++] = i;
+			r->stats.bounced++;
+			any_fail = 1;
+		} else {
+			relay_log_rcpt(c, k, "deferred", code, buf);
+			j->idx[nd++] = i;   /* keep it in the job */
+			snprintf(m->last_error, sizeof(m->last_error), "%s said: %s", c->relay_desc,
+				 full);
+			r->stats.deferred++;
+			any_fail = 1;
+		}
+	}
+	if (nb)
+		relay_bounce(r, m, bidx, nb, btext, d->targets[c->target].host, 0);
+	/* durable per-recipient state before any further attempt; a message
+	 * with nothing left is simply removed */
+	if (nd || m->njobs > 1)
+		for (size_t k = 0; k < ndone; k++)
+			spool_set_rcpt_state(r->spool, m->env.qid, didx[k], m->env.rcpt[didx[k]].state,
+					     NULL);
+	for (size_t k = 0; k < nb; k++)
+		free(texts[k]);
+	free(texts);
+	free(bidx);
+	free(didx);
+	free(btext);
+	/* concurrency ramp: grow while replies stay 2xx, halve on 4xx */
+	if (nd)
+		d->limit = d->limit > 1 ? d->limit / 2 : 1;
+	else if (ns && d->limit < r->cfg->max_concurrency)
+		d->limit++;
+	relay_conn_job_clear(c);
+	c->job = NULL;
+	d->nidle++;
+	m->nactive--;
+	m->last_try = time(NULL);
+	if (nd) {
+		j->n = nd;
+		m->attempts++;
+		m->next_try = time(NULL) + relay_backoff(r, m->attempts);
+		if (m->deleted) {
+			relay_job_free(j);
+			relay_msg_finish(r, m);
+		} else {
+			relay_job_requeue(j, m->next_try);
+		}
+	} else {
+		relay_job_free(j);
+		relay_msg_finish(r, m);
+	}
+	if (any_fail)
+		smtp_client_rset(c->cl, NULL, NULL);
+}
+
+static void relay_conn_next(struct relay_conn *c);
+
+/* Reply to MAIL. */
+static void relay_conn_mail_cb(struct smtp_client *cl, const struct smtp_reply *rp, void *arg)
+{
+	struct relay_conn *c = arg;
+	if (!rp || !c->job)
+		return;
+	c->mail_code = rp->code;
+	snprintf(c->mail_text, sizeof(c->mail_text), "%s", rp->text);
+}
+
+/* Reply to one RCPT (replies arrive in order). */
+static void relay_conn_rcpt_cb(struct smtp_client *cl, const struct smtp_reply *rp, void *arg)
+{
+	struct relay_conn *c = arg;
+	if (!rp || !c->job || c->nrcpt_replies >= c->job->n)
+		return;
+	c->rcpt_code[c->nrcpt_replies] = rp->code;
+	c->rcpt_text[c->nrcpt_replies] = strdup(rp->text);
+	c->nrcpt_replies++;
+}
+
+/* Final reply after DATA (or DATA refused). */
+static void relay_conn_data_cb(struct smtp_client *cl, const struct smtp_reply *rp, void *arg)
+{
+	struct relay_conn *c = arg;
+	if (!rp || !c->job)
+		return;   /* the session died: relay_conn_event handles the job */
+	relay_conn_job_done(c, rp);
+	relay_conn_next(c);
+}
+
+/* Build the MAIL FROM parameters for a message and a server. */
+static void relay_mail_params(const struct relay_msg *m, const struct smtp_caps *caps,
+			      size_t len, char *buf, size_t blen)
+{
+	size_t o = 0;
+	buf[0] = 0;
+	if (caps->flags & SMTP_CAP_SIZE)
+		o += (size_t)snprintf(buf + o, blen - o, "SIZE=%zu", len);
+	if (m->env.body_8bit && (caps->flags & SMTP_CAP_8BITMIME) && o < blen)
+		o += (size_t)snprintf(buf + o, blen - o, "%sBODY=8BITMIME", o ? " " : "");
+	if (m->env.smtputf8 && (caps->flags & SMTP_CAP_SMTPUTF8) && o < blen)
+		o += (size_t)snprintf(buf + o, blen - o, "%sSMTPUTF8", o ? " " : "");
+	if ((caps->flags & SMTP_CAP_DSN) && o < blen) {
+		if (m->env.ret)
+			o += (size_t)snprintf(buf + o, blen - o, "%sRET=%s", o ? " " : "",
+					      m->env.ret == 1 ? "FULL" : "HDRS");
+		if (m->env.envid && o < blen)
+			o += (size_t)snprintf(buf + o, blen - o, "%sENVID=%s", o ? " " : "",
+					      m->env.envid);
+	}
+}
+
+/* RCPT parameters (DSN) for one recipient. */
+static void relay_rcpt_params(const struct spool_rcpt *rc, const struct smtp_caps *caps,
+			      char *buf, size_t blen)
+{
+	size_t o = 0;
+	buf[0] = 0;
+	if (!(caps->flags & SMTP_CAP_DSN))
+		return;
+	if (rc->notify) {
+		if (rc->notify & SMTP_NOTIFY_NEVER) {
+			o += (size_t)snprintf(buf, blen, "NOTIFY=NEVER");
+		} else {
+			o += (size_t)snprintf(buf, blen, "NOTIFY=%s%s%s",
+				(rc->notify & SMTP_NOTIFY_SUCCESS) ? "SUCCESS," : "",
+				(rc->notify & SMTP_NOTIFY_FAILURE) ? "FAILURE," : "",
+				(rc->notify & SMTP_NOTIFY_DELAY) ? "DELAY," : "");
+			if (o && buf[o - 1] == ',')
+				buf[--o] = 0;
+		}
+	}
+	if (rc->orcpt && o < blen)
+		snprintf(buf + o, blen - o, "%sORCPT=%s", o ? " " : "", rc->orcpt);
+}
+
+/* Start the next job on a ready connection, or QUIT. */
+static void relay_conn_next(struct relay_conn *c)
+{
+	struct relay_dest *d = c->dest;
+	const struct smtp_caps *caps = &smtp_client_info(c->cl)->caps;
+	struct relay_job *j;
+	char params[SMTP_CMD_LINE_MAX];
+
+	for (;;) {
+		if (d->held || d->state == DEST_DOWN || d->state == DEST_LOOP ||
+		    !(j = relay_job_take(d))) {
+			smtp_client_quit(c->cl, NULL, NULL);
+			return;
+		}
+		struct relay_msg *m = j->msg;
+		c->job = j;
+		d->nidle--;
+		const char *why = NULL;
+		if (m->env.smtputf8 && !(caps->flags & SMTP_CAP_SMTPUTF8))
+			why = "the MX host does not support SMTPUTF8";
+		else if (m->env.body_8bit && !(caps->flags & SMTP_CAP_8BITMIME))
+			why = "the MX host does not support 8BITMIME";
+		size_t len = 0;
+		if (!why) {
+			c->body_fd = spool_body_open(d->r->spool, m->env.qid, &len);
+			if (c->body_fd < 0)
+				why = "cannot open the queue file";
+		}
+		if (!why && caps->size && len > caps->size) {
+			log_info("%s: message size %zu exceeds the limit %llu of %s", m->env.qid, len,
+				 caps->size, c->relay_desc);
+		}
+		if (why) {
+			log_info("%s: deferred: %s (%s)", m->env.qid, why, c->relay_desc);
+			relay_conn_job_fail(c, why, 1);
+			continue;
+		}
+		c->rcpt_code = calloc(j->n, sizeof(int));
+		c->rcpt_text = calloc(j->n, sizeof(char *));
+		if (!c->rcpt_code || !c->rcpt_text) {
+			relay_conn_job_fail(c, "out of memory", 0);
+			continue;
+		}
+		c->job_start = time(NULL);
+		off_t off = lseek(c->body_fd, 0, SEEK_CUR);
+		relay_mail_params(m, caps, len, params, sizeof(params));
+		smtp_client_mail(c->cl, m->env.sender, params[0] ? params : NULL, relay_conn_mail_cb,
+				 c);
+		for (size_t k = 0; k < j->n; k++) {
+			relay_rcpt_params(&m->env.rcpt[j->idx[k]], caps, params, sizeof(params));
+			smtp_client_rcpt(c->cl, m->env.rcpt[j->idx[k]].addr,
+					 params[0] ? params : NULL, relay_conn_rcpt_cb, c);
+		}
+		smtp_client_data_fd(c->cl, c->body_fd, off, len, relay_conn_data_cb, c);
+		return;
+	}
+}
+
+/* Events of a delivery connection. */
+static void relay_conn_event(struct smtp_client *cl, enum smtp_client_event ev, void *arg)
+{
+	struct relay_conn *c = arg;
+	struct relay_dest *d = c->dest;
+	const struct smtp_client_info *in = smtp_client_info(cl);
+	char err[RELAY_ERR_MAX];
+
+	switch (ev) {
+	case SMTP_CLIENT_EV_READY:
+		c->ready = 1;
+		relay_learn(d, in);
+		if (d->state != DEST_UP)
+			relay_dest_up(d);
+		relay_conn_next(c);
+		return;
+	case SMTP_CLIENT_EV_DONE:
+		relay_conn_free(c);
+		relay_dest_kick(d);
+		return;
+	case SMTP_CLIENT_EV_ERROR:
+		snprintf(err, sizeof(err), "%s: %s", c->relay_desc, in->errtext);
+		if (c->job) {
+			/* lost mid-transaction: a message-level failure */
+			log_info("%s: deferred: %s", c->job->msg->env.qid, err);
+			relay_conn_job_fail(c, err, 1);
+		}
+		if (!c->ready && c->target + 1 < d->ntargets) {
+			smtp_client_free(c->cl);
+			c->target++;
+			relay_conn_desc(c);
+			c->cl = relay_client_start(d, c->target, relay_conn_event, c);
+			if (c->cl)
+				return;
+		}
+		relay_conn_free(c);
+		if (!c->ready || d->nconn == 0)
+			relay_dest_down(d, err);
+		else
+			relay_dest_kick(d);
+		return;
+	}
+}
+
+/* Open one more delivery connection to a destination. */
+void relay_conn_open(struct relay_dest *d)
+{
+	struct relay_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->dest = d;
+	c->body_fd = -1;
+	c->target = 0;
+	relay_conn_desc(c);
+	c->cl = relay_client_start(d, 0, relay_conn_event, c);
+	if (!c->cl) {
+		free(c);
+		relay_dest_down(d, "cannot start an SMTP client");
+		return;
+	}
+	c->next = d->conns;
+	d->conns = c;
+	d->nconn++;
+	d->nidle++;
+}
+
+/* Close every connection of a destination (shutdown). */
+void relay_conn_close_all(struct relay_dest *d)
+{
+	while (d->conns) {
+		struct relay_conn *c = d->conns;
+		if (c->job)
+			relay_conn_job_fail(c, "shutting down", 0);
+		relay_conn_free(c);
+	}
+}
+
+/* ---- probes ---- */
+
+/* Probe session events. */
+static void relay_probe_event(struct smtp_client *cl, enum smtp_client_event ev, void *arg)
+{
+	struct relay_dest *d = arg;
+	struct relay *r = d->r;
+	const struct smtp_client_info *in = smtp_client_info(cl);
+	char err[RELAY_ERR_MAX];
+
+	switch (ev) {
+	case SMTP_CLIENT_EV_READY:
+		relay_learn(d, in);
+		smtp_client_quit(cl, NULL, NULL);
+		return;
+	case SMTP_CLIENT_EV_DONE:
+		r->stats.probe_ok++;
+		r->stats.last_probe_seconds = (double)(io_now_ms() - d->probe_start_ms) / 1000.0;
+		smtp_client_free(d->probe);
+		d->probe = NULL;
+		log_info("probe of %s via %s succeeded", d->domain, d->targets[d->probe_target].host);
+		relay_dest_up(d);
+		return;
+	case SMTP_CLIENT_EV_ERROR:
+		snprintf(err, sizeof(err), "%s: %s", d->targets[d->probe_target].host, in->errtext);
+		smtp_client_free(d->probe);
+		d->probe = NULL;
+		if (d->probe_target + 1 < d->ntargets) {
+			d->probe_target++;
+			d->probe = relay_client_start(d, d->probe_target, relay_probe_event, d);
+			if (d->probe)
+				return;
+		}
+		r->stats.last_probe_seconds = (double)(io_now_ms() - d->probe_start_ms) / 1000.0;
+		log_debug("probe of %s failed: %s", d->domain, err);
+		relay_dest_down(d, err);
+		return;
+	}
+}
+
+/* Probe a down destination now (resolving its next hops first if needed). */
+void relay_probe_start(struct relay_dest *d)
+{
+	if (d->probe || d->held)
+		return;
+	if (d->ntargets == 0 || time(NULL) >= d->targets_expire) {
+		if (d->state != DEST_DOWN && d->state != DEST_LOOP)
+			d->state = DEST_DOWN;
+		relay_targets_resolve(d);
+		return;
+	}
+	d->r->stats.probes++;
+	d->probe_target = 0;
+	d->probe_start_ms = io_now_ms();
+	d->probe = relay_client_start(d, 0, relay_probe_event, d);
+	if (!d->probe)
+		relay_dest_down(d, "cannot start an SMTP client");
+}
+
+/* Stop a running probe. */
+void relay_probe_stop(struct relay_dest *d)
+{
+	smtp_client_free(d->probe);
+	d->probe = NULL;
+}

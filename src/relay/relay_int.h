@@ -1,0 +1,152 @@
+/*
+ * relay_int.h - internals shared by the files of the delivery engine.
+ *
+ *   relay.c         messages, destinations, scheduling, holds, ETRN, sweeps
+ *   relay_conn.c    delivery connections and probes (SMTP client driving)
+ *   relay_target.c  next-hop choice: routes, MX lookup, self truncation
+ *   relay_bounce.c  DSNs into the spool
+ *   relay_status.c  JSON documents and metrics
+ */
+#ifndef BMX_RELAY_INT_H
+#define BMX_RELAY_INT_H
+
+#include <time.h>
+
+#include "dns/mx.h"
+#include "relay/relay.h"
+#include "smtp/client.h"
+
+#define RELAY_MSG_BUCKETS   65536
+#define RELAY_DEST_BUCKETS  1024
+#define RELAY_ERR_MAX       512
+
+struct relay_dest;
+
+/* One queued message. */
+struct relay_msg {
+	struct relay_msg *hnext;          /* hash chain by queue ID */
+	struct relay_msg *next, *prev;    /* all messages, arrival order */
+	struct spool_env env;             /* envelope with recipient states */
+	unsigned attempts;                /* message-level failures so far */
+	time_t next_try;                  /* per-message backoff end, 0 = none */
+	time_t last_try;
+	char last_error[RELAY_ERR_MAX];
+	int warned;                       /* delay warning sent */
+	struct relay_job *jobs;           /* this message's jobs (via mnext) */
+	unsigned njobs;                   /* jobs (msg x destination) alive */
+	unsigned nactive;                 /* jobs on a connection now */
+	int deleted;                      /* removed by the admin; jobs drain */
+};
+
+/* The pending recipients of one message for one destination. */
+struct relay_job {
+	struct relay_job *next, *prev;    /* in dest ready or wait list */
+	struct relay_job *mnext;          /* in msg->jobs */
+	struct relay_msg *msg;
+	struct relay_dest *dest;
+	size_t n;
+	size_t *idx;                      /* recipient indexes into msg->env.rcpt */
+	int list;                         /* 0 none, 1 ready, 2 wait */
+	time_t not_before;
+};
+
+struct relay_target {
+	struct sockaddr_storage sa;       /* with port */
+	socklen_t salen;
+	char host[DNS_NAME_MAX];
+};
+
+enum relay_dstate { DEST_UNKNOWN = 0, DEST_UP, DEST_DOWN, DEST_LOOP };
+
+struct relay_conn;
+
+/* One destination: a recipient domain. */
+struct relay_dest {
+	struct relay_dest *hnext, *next;
+	struct relay *r;
+	char domain[DNS_NAME_MAX];
+	enum relay_dstate state;
+	time_t since;
+	char last_error[RELAY_ERR_MAX];
+	int held;
+	/* jobs */
+	struct relay_job *ready_head, *ready_tail, *wait_head;
+	size_t nready, nwait;
+	time_t wait_deadline;             /* when wait_timer fires */
+	/* next hops */
+	int resolving;
+	long dns_id;
+	time_t targets_expire;
+	size_t ntargets;
+	struct relay_target targets[RELAY_TARGETS_MAX];
+	/* connections */
+	struct relay_conn *conns;
+	unsigned nconn, nidle, limit;
+	/* probing and waiting */
+	struct io_timer *probe_timer, *wait_timer;
+	struct smtp_client *probe;
+	size_t probe_target;
+	uint64_t probe_start_ms;
+	/* learned facts */
+	int have_facts;
+	struct smtp_caps caps;
+	char banner[256];
+	char tls[128];
+	char last_relay[320];
+	unsigned long long sent;
+};
+
+struct relay {
+	struct io_loop *loop;
+	const struct config *cfg;
+	struct spool *spool;
+	struct dns_ctx *dns;
+	struct io_tls *client_tls;
+	struct relay_msg *msgs[RELAY_MSG_BUCKETS];
+	struct relay_msg *head, *tail;
+	size_t nmsgs;
+	struct relay_dest *dests[RELAY_DEST_BUCKETS];
+	struct relay_dest *dest_list;
+	size_t nholds;
+	char *holds[RELAY_HOLD_MAX];
+	struct io_timer *sweep_timer;
+	struct relay_stats stats;
+	/* who we are */
+	const char *self_names[2];
+	size_t nself_addrs;
+	struct sockaddr_storage self_addrs[RELAY_SELF_ADDRS_MAX];
+};
+
+/* relay.c */
+struct relay_dest *relay_dest_get(struct relay *r, const char *domain);
+struct relay_dest *relay_dest_find(struct relay *r, const char *domain);
+struct relay_msg *relay_msg_find(struct relay *r, const char *qid);
+void relay_dest_kick(struct relay_dest *d);
+void relay_dest_up(struct relay_dest *d);
+void relay_dest_down(struct relay_dest *d, const char *err);
+void relay_dest_loop(struct relay_dest *d);
+struct relay_job *relay_job_take(struct relay_dest *d);
+void relay_job_requeue(struct relay_job *j, time_t not_before);
+void relay_job_free(struct relay_job *j);
+void relay_msg_finish(struct relay *r, struct relay_msg *m);
+void relay_msg_drop(struct relay *r, struct relay_msg *m);
+time_t relay_backoff(const struct relay *r, unsigned attempts);
+const char *relay_dest_state_name(const struct relay_dest *d);
+
+/* relay_conn.c */
+void relay_conn_open(struct relay_dest *d);
+void relay_conn_close_all(struct relay_dest *d);
+void relay_probe_start(struct relay_dest *d);
+void relay_probe_stop(struct relay_dest *d);
+
+/* relay_target.c */
+void relay_targets_resolve(struct relay_dest *d);
+void relay_self_init(struct relay *r);
+int relay_addr_is_target(const struct relay_dest *d, const struct sockaddr *sa);
+
+/* relay_bounce.c: end recipients idx[0..n) of m with a DSN.  replies[i] is
+ * the diagnostic (may be NULL), remote the relay host (may be NULL). */
+void relay_bounce(struct relay *r, struct relay_msg *m, const size_t *idx, size_t n,
+		  const char *const *replies, const char *remote, int delayed);
+
+#endif

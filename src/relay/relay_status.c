@@ -1,0 +1,235 @@
+/*
+ * relay_status.c - what the delivery engine shows: JSON documents for the
+ * control socket (`backupmx queue`, `status`) and the status page, and the
+ * Prometheus metrics of the queue and destinations.
+ *
+ * Every string from a peer goes through json_str(), so an envelope address
+ * can never break a document.  Documents are stable: docs/control.md.
+ */
+#include "relay/relay_int.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "common/json.h"
+
+/* Queue totals of one destination. */
+struct relay_dstat {
+	size_t msgs;
+	unsigned long long bytes;
+	time_t oldest;
+};
+
+/* Count the jobs of a destination. */
+static void relay_dest_totals(const struct relay_dest *d, struct relay_dstat *st)
+{
+	memset(st, 0, sizeof(*st));
+	const struct relay_job *lists[2] = {d->ready_head, d->wait_head};
+	for (int l = 0; l < 2; l++) {
+		for (const struct relay_job *j = lists[l]; j; j = j->next) {
+			st->msgs++;
+			st->bytes += j->msg->env.size;
+			if (!st->oldest || j->msg->env.arrival < st->oldest)
+				st->oldest = j->msg->env.arrival;
+		}
+	}
+}
+
+/* The EHLO keywords we learned, as a JSON array. */
+static void relay_json_caps(FILE *f, const struct smtp_caps *caps)
+{
+	static const struct { unsigned bit; const char *name; } tab[] = {
+		{SMTP_CAP_SIZE, "SIZE"}, {SMTP_CAP_PIPELINING, "PIPELINING"},
+		{SMTP_CAP_STARTTLS, "STARTTLS"}, {SMTP_CAP_8BITMIME, "8BITMIME"},
+		{SMTP_CAP_SMTPUTF8, "SMTPUTF8"}, {SMTP_CAP_ENHANCED, "ENHANCEDSTATUSCODES"},
+		{SMTP_CAP_DSN, "DSN"}, {SMTP_CAP_CHUNKING, "CHUNKING"}, {SMTP_CAP_ETRN, "ETRN"},
+	};
+	fputc('[', f);
+	int first = 1;
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		if (!(caps->flags & tab[i].bit))
+			continue;
+		if (!first)
+			fputc(',', f);
+		first = 0;
+		json_str(f, tab[i].name);
+	}
+	fputc(']', f);
+}
+
+/* Status of every destination. */
+void relay_json_status(struct relay *r, FILE *f)
+{
+	time_t now = time(NULL);
+	int first = 1;
+	fputc('{', f);
+	json_kv_num(f, &first, "time", (double)now);
+	json_kv_num(f, &first, "queued_messages", (double)r->nmsgs);
+	json_key(f, &first, "destinations");
+	fputc('[', f);
+	for (struct relay_dest *d = r->dest_list; d; d = d->next) {
+		struct relay_dstat st;
+		relay_dest_totals(d, &st);
+		int df = 1;
+		fputs(d == r->dest_list ? "{" : ",{", f);
+		json_kv_str(f, &df, "domain", d->domain);
+		json_kv_str(f, &df, "state", relay_dest_state_name(d));
+		json_kv_bool(f, &df, "up", d->state == DEST_UP && !d->held);
+		json_kv_bool(f, &df, "held", d->held);
+		json_kv_num(f, &df, "since", (double)d->since);
+		json_kv_str(f, &df, "last_error", d->last_error[0] ? d->last_error : NULL);
+		json_kv_num(f, &df, "queued", (double)st.msgs);
+		json_kv_num(f, &df, "bytes", (double)st.bytes);
+		json_kv_num(f, &df, "oldest_age", st.oldest ? (double)(now - st.oldest) : 0);
+		json_kv_num(f, &df, "connections", d->nconn);
+		json_kv_num(f, &df, "concurrency_limit", d->limit);
+		json_kv_num(f, &df, "sent", (double)d->sent);
+		json_key(f, &df, "next_hops");
+		fputc('[', f);
+		for (size_t i = 0; i < d->ntargets; i++) {
+			char ip[64];
+			if (i)
+				fputc(',', f);
+			int tf = 1;
+			fputc('{', f);
+			json_kv_str(f, &tf, "host", d->targets[i].host);
+			json_kv_str(f, &tf, "address", io_addr_str((const struct sockaddr *)
+							&d->targets[i].sa, ip, sizeof(ip)));
+			json_kv_num(f, &tf, "port",
+				    io_addr_port((const struct sockaddr *)&d->targets[i].sa));
+			fputc('}', f);
+		}
+		fputc(']', f);
+		json_key(f, &df, "ehlo");
+		if (d->have_facts) {
+			int ef = 1;
+			fputc('{', f);
+			json_kv_str(f, &ef, "banner", d->banner);
+			json_key(f, &ef, "extensions");
+			relay_json_caps(f, &d->caps);
+			json_kv_num(f, &ef, "size", (double)d->caps.size);
+			json_kv_str(f, &ef, "tls", d->tls[0] ? d->tls : NULL);
+			fputc('}', f);
+		} else {
+			fputs("null", f);
+		}
+		fputc('}', f);
+	}
+	fputs("]}", f);
+}
+
+/* One message as a JSON object. */
+static void relay_json_msg(FILE *f, const struct relay_msg *m)
+{
+	static const char *const st[] = {"pending", "sent", "bounced", "deferred"};
+	int first = 1;
+	fputc('{', f);
+	json_kv_str(f, &first, "id", m->env.qid);
+	json_kv_num(f, &first, "arrival", (double)m->env.arrival);
+	json_kv_num(f, &first, "size", (double)m->env.size);
+	json_kv_str(f, &first, "sender", m->env.sender);
+	json_kv_num(f, &first, "attempts", m->attempts);
+	json_kv_str(f, &first, "last_error", m->last_error[0] ? m->last_error : NULL);
+	json_kv_num(f, &first, "next_attempt", (double)m->next_try);
+	json_kv_bool(f, &first, "active", m->nactive > 0);
+	json_key(f, &first, "recipients");
+	fputc('[', f);
+	for (size_t i = 0; i < m->env.nrcpt; i++) {
+		int rf = 1;
+		fputs(i ? ",{" : "{", f);
+		json_kv_str(f, &rf, "address", m->env.rcpt[i].addr);
+		json_kv_str(f, &rf, "state", st[m->env.rcpt[i].state & 3]);
+		json_kv_str(f, &rf, "last_reply", m->env.rcpt[i].last_reply);
+		fputc('}', f);
+	}
+	fputs("]}", f);
+}
+
+/* The whole queue, in arrival order. */
+void relay_json_queue(struct relay *r, FILE *f)
+{
+	fputs("{\"messages\":[", f);
+	for (const struct relay_msg *m = r->head; m; m = m->next) {
+		if (m != r->head)
+			fputc(',', f);
+		relay_json_msg(f, m);
+	}
+	fputs("]}", f);
+}
+
+/* One message with its envelope details and the header section. */
+int relay_json_show(struct relay *r, const char *qid, FILE *f)
+{
+	struct relay_msg *m = relay_msg_find(r, qid);
+	if (!m)
+		return -1;
+	char hdr[16384];
+	size_t hlen = 0, blen = 0;
+	int fd = spool_body_open(r->spool, qid, &blen);
+	if (fd >= 0) {
+		ssize_t n = read(fd, hdr, sizeof(hdr) - 1);
+		hlen = n > 0 ? (size_t)n : 0;
+		close(fd);
+	}
+	hdr[hlen] = 0;
+	char *end = strstr(hdr, "\r\n\r\n");
+	if (end)
+		end[2] = 0;
+	int first = 1;
+	fputc('{', f);
+	json_key(f, &first, "message");
+	relay_json_msg(f, m);
+	json_kv_str(f, &first, "helo", m->env.helo);
+	json_kv_str(f, &first, "client_address", m->env.client_addr);
+	json_kv_str(f, &first, "client_name", m->env.client_name);
+	json_kv_str(f, &first, "envid", m->env.envid);
+	json_kv_bool(f, &first, "body_8bit", m->env.body_8bit);
+	json_kv_bool(f, &first, "smtputf8", m->env.smtputf8);
+	json_kv_num(f, &first, "last_attempt", (double)m->last_try);
+	json_kv_str(f, &first, "headers", hdr);
+	fputc('}', f);
+	return 0;
+}
+
+/* Prometheus exposition of the queue and the destinations. */
+void relay_metrics(struct relay *r, FILE *f)
+{
+	time_t now = time(NULL);
+	fputs("# HELP backupmx_queue_messages Messages queued per destination domain.\n"
+	      "# TYPE backupmx_queue_messages gauge\n", f);
+	for (struct relay_dest *d = r->dest_list; d; d = d->next) {
+		struct relay_dstat st;
+		relay_dest_totals(d, &st);
+		fprintf(f, "backupmx_queue_messages{domain=\"%s\"} %zu\n", d->domain, st.msgs);
+	}
+	fputs("# HELP backupmx_queue_bytes Bytes queued per destination domain.\n"
+	      "# TYPE backupmx_queue_bytes gauge\n", f);
+	for (struct relay_dest *d = r->dest_list; d; d = d->next) {
+		struct relay_dstat st;
+		relay_dest_totals(d, &st);
+		fprintf(f, "backupmx_queue_bytes{domain=\"%s\"} %llu\n", d->domain, st.bytes);
+	}
+	fputs("# HELP backupmx_queue_oldest_age_seconds Age of the oldest queued message.\n"
+	      "# TYPE backupmx_queue_oldest_age_seconds gauge\n", f);
+	for (struct relay_dest *d = r->dest_list; d; d = d->next) {
+		struct relay_dstat st;
+		relay_dest_totals(d, &st);
+		fprintf(f, "backupmx_queue_oldest_age_seconds{domain=\"%s\"} %ld\n", d->domain,
+			st.oldest ? (long)(now - st.oldest) : 0L);
+	}
+	fputs("# HELP backupmx_destination_up 1 when the destination's MX accepts connections.\n"
+	      "# TYPE backupmx_destination_up gauge\n", f);
+	for (struct relay_dest *d = r->dest_list; d; d = d->next)
+		fprintf(f, "backupmx_destination_up{domain=\"%s\"} %d\n", d->domain,
+			d->state == DEST_UP && !d->held);
+	fprintf(f, "# HELP backupmx_deliveries_total Recipient deliveries by outcome.\n"
+		   "# TYPE backupmx_deliveries_total counter\n"
+		   "backupmx_deliveries_total{status=\"sent\"} %llu\n"
+		   "backupmx_deliveries_total{status=\"deferred\"} %llu\n"
+		   "backupmx_deliveries_total{status=\"bounced\"} %llu\n"
+		   "backupmx_deliveries_total{status=\"expired\"} %llu\n",
+		r->stats.sent, r->stats.deferred, r->stats.bounced, r->stats.expired);
+	fprintf(f, "# HELP backupmx_probe_seconds Duration of the last probe of a down primary.\n"
+		   "# TYPE backupmx_probe_seconds gauge\n"
+		   "backupmx_probe_seconds %.3f\n", r->stats.last_probe_seconds);
+}
