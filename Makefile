@@ -18,7 +18,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
 BUILD    ?= build
-WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter
+WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter -Wno-format-truncation
 ifeq ($(WERROR),1)
 WARN     += -Werror
 endif

@@ -29,7 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (n <= 0)
 		return 0;
-	if (memchr(r.text, '\0', sizeof(r.text)) == NULL || memchr(r.enh, '\0', sizeof(r.enh)) == NULL)
+	if (memchr(r.text, '\0', sizeof(r.text)) == NULL ||
+	    memchr(r.enh, '\0', sizeof(r.enh)) == NULL)
 		abort();
 	if (r.code < 200 || r.code > 559 || r.nlines < 1 || r.nlines > SMTP_REPLY_LINES_MAX)
 		abort();

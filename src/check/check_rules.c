@@ -402,9 +402,16 @@ static void set_findings(struct check_result *res)
 		}
 	}
 	if (res->nmx >= 2 && nback == 0) {
-		check_add(res, "equal_preference", CHECK_SEV_WARNING, -1, -1,
-			  "all %zu MX hosts are primaries with preference %u: load sharing, not "
-			  "backup", res->nmx, res->mx[0].pref);
+		int same = 1;
+		for (size_t i = 1; i < res->nmx; i++)
+			same &= res->mx[i].pref == res->mx[0].pref;
+		if (same)
+			check_add(res, "equal_preference", CHECK_SEV_WARNING, -1, -1,
+				  "all %zu MX hosts have preference %u: load sharing, not backup",
+				  res->nmx, res->mx[0].pref);
+		else
+			check_add(res, "no_backup_mx", CHECK_SEV_WARNING, -1, -1,
+				  "every MX host is declared a primary: no backup MX");
 	}
 	for (size_t i = 0; i < res->nmx; i++) {
 		const struct check_mx *b = &res->mx[i];

@@ -23,6 +23,7 @@
 #include "daemon/daemon.h"
 #include "dns/dns.h"
 #include "io/io.h"
+#include "relay/relay.h"
 #include "smtp/server.h"
 #include "spool/spool.h"
 
@@ -35,6 +36,11 @@ struct daemon {
 	struct spool *spool;
 	struct dns_ctx *dns;
 	struct smtp_server *srv;
+	struct relay *relay;
+	struct io_tls *client_tls;
+	struct control *control;
+	size_t nreasons;
+	struct { const char *reason; unsigned long long n; } rejects[32];
 	size_t nlisten;
 	struct io_listener *listen[DAEMON_LISTEN_MAX];
 	int stopping;
@@ -112,7 +118,78 @@ static void daemon_sig_hup(int signum, void *arg)
 /* Recovery callback: a message found in the spool at start-up. */
 static void daemon_recovered(const struct spool_env *env, void *arg)
 {
-	log_debug("%s: recovered, %zu recipient(s)", env->qid, env->nrcpt);
+	struct daemon *d = arg;
+	relay_add(d->relay, env);
+}
+
+/* SMTP server hooks: hand over to the delivery engine. */
+static void daemon_hook_queued(const struct spool_env *env, void *arg)
+{
+	relay_hook_queued(env, ((struct daemon *)arg)->relay);
+}
+
+/* ETRN goes to the delivery engine. */
+static void daemon_hook_etrn(const char *dom, const struct sockaddr *peer, char *reply,
+			     size_t len, void *arg)
+{
+	relay_hook_etrn(dom, peer, reply, len, ((struct daemon *)arg)->relay);
+}
+
+/* Inbound connections may announce a recovered primary. */
+static void daemon_hook_connected(const struct sockaddr *peer, void *arg)
+{
+	relay_hook_connected(peer, ((struct daemon *)arg)->relay);
+}
+
+/* Recipient verification (recipient_verify = yes). */
+static enum smtp_rcpt_verdict daemon_hook_rcpt(const struct smtp_rcpt_query *q, void *arg)
+{
+	return relay_hook_rcpt(q, ((struct daemon *)arg)->relay);
+}
+
+/* A session with a pending verification went away. */
+static void daemon_hook_rcpt_cancel(struct smtp_session *s, void *arg)
+{
+	relay_hook_rcpt_cancel(s, ((struct daemon *)arg)->relay);
+}
+
+/* Count an SMTP rejection by reason (metrics). */
+static void daemon_reject(const char *reason, void *arg)
+{
+	struct daemon *d = arg;
+	for (size_t i = 0; i < d->nreasons; i++) {
+		if (strcmp(d->rejects[i].reason, reason) == 0) {
+			d->rejects[i].n++;
+			return;
+		}
+	}
+	if (d->nreasons < sizeof(d->rejects) / sizeof(d->rejects[0])) {
+		d->rejects[d->nreasons].reason = reason;
+		d->rejects[d->nreasons++].n = 1;
+	}
+}
+
+/* The SMTP server's counters in Prometheus text. */
+static void daemon_metrics(FILE *f, void *arg)
+{
+	struct daemon *d = arg;
+	struct smtp_server_stats st;
+	smtp_server_stats(d->srv, &st);
+	fprintf(f, "# HELP backupmx_smtp_connections_total Inbound SMTP connections accepted.\n"
+		   "# TYPE backupmx_smtp_connections_total counter\n"
+		   "backupmx_smtp_connections_total %llu\n"
+		   "# HELP backupmx_smtp_sessions Inbound SMTP sessions open now.\n"
+		   "# TYPE backupmx_smtp_sessions gauge\n"
+		   "backupmx_smtp_sessions %u\n"
+		   "# HELP backupmx_messages_received_total Messages accepted into the queue.\n"
+		   "# TYPE backupmx_messages_received_total counter\n"
+		   "backupmx_messages_received_total %llu\n"
+		   "# HELP backupmx_smtp_rejects_total Inbound rejections by reason.\n"
+		   "# TYPE backupmx_smtp_rejects_total counter\n",
+		st.connections, st.sessions, st.messages);
+	for (size_t i = 0; i < d->nreasons; i++)
+		fprintf(f, "backupmx_smtp_rejects_total{reason=\"%s\"} %llu\n", d->rejects[i].reason,
+			d->rejects[i].n);
 }
 
 /* Bind every listen address. */
@@ -161,18 +238,32 @@ static int daemon_start(struct daemon *d)
 		log_err("spool: %s", err);
 		return -1;
 	}
+	if (!(d->dns = dns_new(d->loop, d->cfg.resolver, 0, err, sizeof(err)))) {
+		log_err("resolver: %s", err);
+		return -1;
+	}
+	dns_set_timeout(d->dns, 10000);
+	d->client_tls = io_tls_client_new();
+	struct relay_opts ro = {d->loop, &d->cfg, d->spool, d->dns, d->client_tls};
+	if (!(d->relay = relay_new(&ro)))
+		return -1;
 	long n = spool_recover(d->spool, daemon_recovered, d);
 	if (n < 0) {
 		log_err("spool: recovery failed");
 		return -1;
 	}
 	log_info("spool %s: %ld message(s) queued", d->cfg.spool, n);
-	if (!(d->dns = dns_new(d->loop, d->cfg.resolver, 0, err, sizeof(err)))) {
-		log_err("resolver: %s", err);
+	if (!(d->control = control_new(d->loop, d->cfg.control_socket, d->relay, daemon_metrics,
+				       d))) {
+		log_err("control socket %s: %s", d->cfg.control_socket, strerror(errno));
 		return -1;
 	}
-	dns_set_timeout(d->dns, 5000);
-	struct smtp_server_hooks hooks = {.arg = d};
+	struct smtp_server_hooks hooks = {
+		.queued = daemon_hook_queued, .etrn = daemon_hook_etrn,
+		.connected = daemon_hook_connected, .reject = daemon_reject,
+		.rcpt = d->cfg.recipient_verify ? daemon_hook_rcpt : NULL,
+		.rcpt_cancel = daemon_hook_rcpt_cancel, .arg = d,
+	};
 	if (!(d->srv = smtp_server_new(d->loop, &d->cfg, d->spool, d->tls, d->dns, &hooks)))
 		return -1;
 	if (daemon_load_rcpts(d) < 0)
@@ -190,6 +281,9 @@ static int daemon_start(struct daemon *d)
 static void daemon_free(struct daemon *d)
 {
 	smtp_server_free(d->srv);
+	control_free(d->control);
+	relay_free(d->relay);
+	io_tls_free(d->client_tls);
 	for (size_t i = 0; i < d->nlisten; i++)
 		io_listener_free(d->listen[i]);
 	dns_free(d->dns);

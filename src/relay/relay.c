@@ -652,6 +652,8 @@ struct relay *relay_new(const struct relay_opts *o)
 	r->client_tls = o->client_tls;
 	relay_self_init(r);
 	relay_holds_load(r);
+	if (r->cfg->recipient_verify)
+		relay_verify_init(r);
 	r->sweep_timer = io_timer_new(r->loop, relay_sweep, r);
 	if (!r->sweep_timer) {
 		free(r);
@@ -666,6 +668,7 @@ void relay_free(struct relay *r)
 {
 	if (!r)
 		return;
+	relay_verify_free(r);
 	for (struct relay_dest *d = r->dest_list, *nx; d; d = nx) {
 		nx = d->next;
 		relay_conn_close_all(d);

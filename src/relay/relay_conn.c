@@ -223,6 +223,7 @@ static void relay_conn_job_done(struct relay_conn *c, const struct smtp_reply *d
 			d->sent++;
 		} else if (code / 100 == 5) {
 			relay_log_rcpt(c, k, "bounced", code, buf);
+			relay_verify_learn(r, rc->addr, code);
 			rc->state = SPOOL_R_BOUNCED;
 			didx[ndone++] = i;
 			texts[nb] = strdup(full);

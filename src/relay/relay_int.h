@@ -111,6 +111,7 @@ struct relay {
 	char *holds[RELAY_HOLD_MAX];
 	struct io_timer *sweep_timer;
 	struct relay_stats stats;
+	struct relay_verify *verify;      /* NULL unless recipient_verify */
 	/* who we are */
 	const char *self_names[2];
 	size_t nself_addrs;
@@ -143,6 +144,12 @@ void relay_probe_stop(struct relay_dest *d);
 void relay_targets_resolve(struct relay_dest *d);
 void relay_self_init(struct relay *r);
 int relay_addr_is_target(const struct relay_dest *d, const struct sockaddr *sa);
+
+/* relay_verify.c */
+void relay_verify_init(struct relay *r);
+void relay_verify_free(struct relay *r);
+void relay_verify_targets_ready(struct relay_dest *d);
+void relay_verify_learn(struct relay *r, const char *addr, int code);
 
 /* relay_bounce.c: end recipients idx[0..n) of m with a DSN.  replies[i] is
  * the diagnostic (may be NULL), remote the relay host (may be NULL). */

@@ -129,10 +129,19 @@ static int relay_targets_route(struct relay_dest *d, const struct config_domain_
 	return d->ntargets ? 0 : -1;
 }
 
-/* MX answer for a destination. */
+static void relay_targets_mx_apply(struct relay_dest *d, const struct dns_mx_set *cset);
+
+/* MX answer for a destination: apply it, then start waiting callouts. */
 static void relay_targets_mx_done(const struct dns_mx_set *cset, void *arg)
 {
 	struct relay_dest *d = arg;
+	relay_targets_mx_apply(d, cset);
+	relay_verify_targets_ready(d);
+}
+
+/* Turn an MX answer into next hops (or a down/loop state). */
+static void relay_targets_mx_apply(struct relay_dest *d, const struct dns_mx_set *cset)
+{
 	struct relay *r = d->r;
 	char err[RELAY_ERR_MAX];
 	struct dns_mx_set *set = malloc(sizeof(*set));
@@ -210,6 +219,7 @@ void relay_targets_resolve(struct relay_dest *d)
 			relay_probe_start(d);
 		else
 			relay_dest_kick(d);
+		relay_verify_targets_ready(d);
 		return;
 	}
 	if (d->resolving)

@@ -447,7 +447,10 @@ static void cl_body_pump(struct smtp_client *cl, struct cl_cmd *c)
 		size_t n;
 
 		if (c->from_fd) {
-			ssize_t r = pread(c->fd, cl->body_in, SMTP_CLIENT_BODY_CHUNK, c->off);
+			size_t want = c->len - c->pos;
+			if (want > SMTP_CLIENT_BODY_CHUNK)
+				want = SMTP_CLIENT_BODY_CHUNK;
+			ssize_t r = want ? pread(c->fd, cl->body_in, want, c->off) : 0;
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r < 0) {
@@ -455,9 +458,15 @@ static void cl_body_pump(struct smtp_client *cl, struct cl_cmd *c)
 					strerror(errno));
 				return;
 			}
+			if (r == 0 && want) {
+				cl_fail(cl, SMTP_CLIENT_E_LOCAL, "the message body is shorter than "
+					"expected");
+				return;
+			}
 			p = cl->body_in;
 			n = (size_t)r;
 			c->off += r;
+			c->pos += n;
 		} else {
 			n = c->len - c->pos;
 			if (n > SMTP_CLIENT_BODY_CHUNK)
@@ -992,9 +1001,9 @@ int smtp_client_data(struct smtp_client *cl, const void *buf, size_t len,
 	return 0;
 }
 
-/* Queue DATA with a body read from an fd. */
-int smtp_client_data_fd(struct smtp_client *cl, int fd, off_t off, smtp_client_reply_cb cb,
-			void *arg)
+/* Queue DATA with a body of len bytes read from an fd at off. */
+int smtp_client_data_fd(struct smtp_client *cl, int fd, off_t off, size_t len,
+			smtp_client_reply_cb cb, void *arg)
 {
 	if (fd < 0 || off < 0)
 		return -1;
@@ -1004,6 +1013,7 @@ int smtp_client_data_fd(struct smtp_client *cl, int fd, off_t off, smtp_client_r
 	c->from_fd = 1;
 	c->fd = fd;
 	c->off = off;
+	c->len = len;
 	return 0;
 }
 

@@ -149,10 +149,11 @@ int smtp_client_rcpt(struct smtp_client *cl, const char *to, const char *params,
  * refusal of DATA itself.  0 or -1. */
 int smtp_client_data(struct smtp_client *cl, const void *buf, size_t len,
 		     smtp_client_reply_cb cb, void *arg);
-/* Queue DATA with the body read from fd starting at off until EOF.  The fd
- * stays the caller's and must stay open until cb runs.  0 or -1. */
-int smtp_client_data_fd(struct smtp_client *cl, int fd, off_t off, smtp_client_reply_cb cb,
-			void *arg);
+/* Queue DATA with the len-byte body read from fd starting at off (a queue
+ * file holds more than the body).  The fd stays the caller's and must stay
+ * open until cb runs.  0 or -1. */
+int smtp_client_data_fd(struct smtp_client *cl, int fd, off_t off, size_t len,
+			smtp_client_reply_cb cb, void *arg);
 /* Queue RSET, NOOP or QUIT.  After QUIT nothing more can be queued. */
 int smtp_client_rset(struct smtp_client *cl, smtp_client_reply_cb cb, void *arg);
 int smtp_client_noop(struct smtp_client *cl, smtp_client_reply_cb cb, void *arg);

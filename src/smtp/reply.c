@@ -105,7 +105,7 @@ ssize_t smtp_reply_parse(const uint8_t *buf, size_t len, struct smtp_reply *r, c
 	for (;;) {
 		const uint8_t *line = buf + pos;
 		size_t avail = len - pos, n = 0, end, textlen;
-		int last;
+		int last, code;
 
 		if (r->nlines >= SMTP_REPLY_LINES_MAX) {
 			*err = "too many reply lines";
@@ -139,9 +139,10 @@ ssize_t smtp_reply_parse(const uint8_t *buf, size_t len, struct smtp_reply *r, c
 			*err = "short reply line";
 			return -1;
 		}
+		code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
 		if (r->nlines == 0) {
-			r->code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-		} else if ((line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0') != r->code) {
+			r->code = code;
+		} else if (code != r->code) {
 			*err = "inconsistent reply codes";
 			return -1;
 		}

@@ -444,18 +444,18 @@ static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 		smtp_reply(s, "554 5.7.1 <%s>: Relay access denied", addr);
 		return;
 	}
-	if (srv->rcpts) {
-		if (!rcptmap_match(srv->rcpts, r.to.local, r.to.domain)) {
-			log_info("%s: reject: RCPT <%s>: user unknown", s->ip, addr);
-			smtp_rcpt_verdict(s, &r, addr, SMTP_RCPT_REJECT,
-					  "User unknown in relay recipient table");
-			return;
-		}
+	if (srv->rcpts && rcptmap_match(srv->rcpts, r.to.local, r.to.domain)) {
 		smtp_rcpt_accept(s, &r, addr);
 		return;
 	}
 	if (!srv->hooks.rcpt) {
-		smtp_rcpt_accept(s, &r, addr);
+		if (!srv->rcpts) {
+			smtp_rcpt_accept(s, &r, addr);
+			return;
+		}
+		log_info("%s: reject: RCPT <%s>: user unknown", s->ip, addr);
+		smtp_rcpt_verdict(s, &r, addr, SMTP_RCPT_REJECT,
+				  "User unknown in relay recipient table");
 		return;
 	}
 	struct smtp_rcpt_query q = {s, addr, r.to.local, r.to.domain};
@@ -1015,6 +1015,8 @@ static void smtp_session_free(struct smtp_session *s)
 	struct smtp_server *srv = s->srv;
 	if (s->commit)
 		s->commit->session = NULL;   /* the commit still happens */
+	if (s->state == SS_RCPT_WAIT && srv->hooks.rcpt_cancel)
+		srv->hooks.rcpt_cancel(s, srv->hooks.arg);
 	if (s->ptr_query && srv->dns)
 		dns_cancel(srv->dns, s->ptr_query);
 	smtp_txn_reset(s);

@@ -57,8 +57,13 @@ struct smtp_server_hooks {
 	/* An inbound connection was accepted from peer. */
 	void (*connected)(const struct sockaddr *peer, void *arg);
 	/* Decide a recipient in one of our domains that the static
-	 * `recipients` table did not settle.  NULL = accept all. */
+	 * `recipients` table did not list (recipient verification).  NULL:
+	 * without a table accept all, with one refuse what it lacks.  A hook
+	 * returning SMTP_RCPT_PENDING must call smtp_session_rcpt_done() later,
+	 * never from inside this call. */
 	enum smtp_rcpt_verdict (*rcpt)(const struct smtp_rcpt_query *q, void *arg);
+	/* The session of a pending decision is gone: never call it back. */
+	void (*rcpt_cancel)(struct smtp_session *s, void *arg);
 	/* Count a rejection by reason (metrics). */
 	void (*reject)(const char *reason, void *arg);
 	void *arg;

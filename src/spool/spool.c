@@ -630,11 +630,11 @@ int spool_set_rcpt_state(struct spool *sp, const char *qid, size_t idx, enum spo
 		return -1;
 	}
 	st_name(name, qid);
-	fd = openat(sp->stfd, name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+	fd = openat(sp->stfd, name, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 		    0600);
 	if (fd < 0 && errno == EEXIST) {
 		created = 0;
-		fd = openat(sp->stfd, name, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+		fd = openat(sp->stfd, name, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	}
 	if (fd < 0)
 		return -1;
@@ -646,11 +646,7 @@ int spool_set_rcpt_state(struct spool *sp, const char *qid, size_t idx, enum spo
 			goto fail;
 		size = sb.st_size;
 		if (size > 0) {
-			int rfd = openat(sp->stfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-			ssize_t r = rfd >= 0 ? pread(rfd, &last, 1, size - 1) : -1;
-			if (rfd >= 0)
-				close(rfd);
-			if (r != 1)
+			if (pread(fd, &last, 1, size - 1) != 1)
 				goto fail;
 			if (last != '\n') {
 				*--p = '\n';
@@ -733,9 +729,10 @@ static int list_dir(int dfd, char ***out, size_t *nout)
 			v = nv;
 			cap = ncap;
 		}
-		if ((v[n] = strdup(de->d_name)) == NULL)
+		char *name = strdup(de->d_name);
+		if (name == NULL)
 			goto fail;
-		n++;
+		v[n++] = name;
 		errno = 0;
 	}
 	if (errno != 0)

@@ -207,6 +207,7 @@ world_track() { _WORLD_PIDS+=("$1"); }
 # LOG; record it and print nothing.  Sets _WORLD_LAST.
 _world_spawn()
 {
+	[ -n "$W" ] || _world_bail "world_init must be called before starting peers"
 	local log=$1
 	shift
 	setsid "$@" >"$log" 2>&1 </dev/null &
@@ -365,6 +366,7 @@ world_dns_start()
 	local -
 	set +e
 	local conf=$W/unbound.conf log=$W/unbound.log lines i
+	[ -n "$W" ] || _world_bail "world_init must be called before world_dns_start"
 	world_have unbound || t_skip_all "unbound is not installed"
 	lines=$(cat)
 	world_dns_stop

@@ -1,0 +1,171 @@
+/*
+ * control.c - the daemon side of the control socket (docs/control.md).
+ *
+ * A UNIX socket (mode 0600, owned by the daemon's user) takes one request
+ * line per connection, parsed by ctl_parse(), and answers with one JSON
+ * document (or Prometheus text for "metrics"), then closes.  A request must
+ * arrive within CTL_TIMEOUT_MS and fit in CTL_LINE_MAX octets.
+ */
+#include "daemon/daemon.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/ctl.h"
+#include "common/json.h"
+#include "common/log.h"
+
+struct control {
+	struct io_loop *loop;
+	struct relay *relay;
+	struct io_listener *l;
+	daemon_stats_fn stats;
+	void *stats_arg;
+};
+
+/* Answer with an error document. */
+static void control_error(FILE *f, const char *msg)
+{
+	int first = 1;
+	fputc('{', f);
+	json_kv_str(f, &first, "error", msg);
+	fputc('}', f);
+}
+
+/* Run one parsed request and write the answer. */
+static void control_run(struct control *ctl, const struct ctl_req *req, FILE *f)
+{
+	int first = 1;
+	switch (req->verb) {
+	case CTL_STATUS:
+		relay_json_status(ctl->relay, f);
+		break;
+	case CTL_QUEUE:
+		relay_json_queue(ctl->relay, f);
+		break;
+	case CTL_SHOW:
+		if (relay_json_show(ctl->relay, req->arg, f) < 0)
+			control_error(f, "no such message");
+		break;
+	case CTL_DELETE:
+		if (relay_delete(ctl->relay, req->arg) < 0) {
+			control_error(f, "no such message");
+			break;
+		}
+		fputc('{', f);
+		json_kv_str(f, &first, "deleted", req->arg);
+		fputc('}', f);
+		break;
+	case CTL_FLUSH: {
+		long n = relay_flush(ctl->relay, req->arg[0] ? req->arg : NULL);
+		fputc('{', f);
+		json_kv_str(f, &first, "flushed", req->arg[0] ? req->arg : "*");
+		json_kv_num(f, &first, "scheduled", (double)n);
+		fputc('}', f);
+		break;
+	}
+	case CTL_HOLD:
+	case CTL_RELEASE: {
+		char dom[256];
+		if (config_domain_norm(req->arg, dom, sizeof(dom)) < 0) {
+			control_error(f, "bad domain");
+			break;
+		}
+		if (relay_hold(ctl->relay, dom, req->verb == CTL_HOLD) < 0) {
+			control_error(f, "cannot change the hold");
+			break;
+		}
+		fputc('{', f);
+		json_kv_str(f, &first, req->verb == CTL_HOLD ? "held" : "released", dom);
+		fputc('}', f);
+		break;
+	}
+	case CTL_METRICS:
+		if (ctl->stats)
+			ctl->stats(f, ctl->stats_arg);
+		relay_metrics(ctl->relay, f);
+		return;
+	}
+	fputc('\n', f);
+}
+
+/* Events of one control connection. */
+static void control_event(struct io_conn *c, enum io_event ev, void *arg)
+{
+	struct control *ctl = arg;
+	size_t len;
+	const uint8_t *p;
+	struct ctl_req req;
+	const char *err = NULL;
+
+	if (ev != IO_EV_READ) {
+		if (ev != IO_EV_DRAINED)
+			io_conn_free(c);
+		return;
+	}
+	p = io_conn_peek(c, CTL_LINE_MAX + 2, &len);
+	const uint8_t *nl = p ? memchr(p, '\n', len) : NULL;
+	if (!nl && len <= CTL_LINE_MAX)
+		return;   /* wait for the rest of the line */
+	char *doc = NULL;
+	size_t dlen = 0;
+	FILE *f = open_memstream(&doc, &dlen);
+	if (!f) {
+		io_conn_free(c);
+		return;
+	}
+	if (!nl || ctl_parse((const char *)p, (size_t)(nl - p), &req, &err) < 0) {
+		control_error(f, err ? err : "request too long");
+		fputc('\n', f);
+	} else {
+		log_info("control: %s %s", ctl_verb_name(req.verb), req.arg);
+		control_run(ctl, &req, f);
+	}
+	fclose(f);
+	io_conn_drop_input(c);
+	io_conn_write(c, doc, dlen);
+	free(doc);
+	io_conn_flush_free(c);
+}
+
+/* A client connected to the control socket. */
+static void control_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *arg)
+{
+	struct control *ctl = arg;
+	struct io_conn *c = io_conn_new_fd(ctl->loop, fd, control_event, ctl);
+	if (!c) {
+		close(fd);
+		return;
+	}
+	io_conn_set_timeout(c, CTL_TIMEOUT_MS);
+}
+
+/* Listen on the control socket. */
+struct control *control_new(struct io_loop *loop, const char *path, struct relay *relay,
+			    daemon_stats_fn stats, void *stats_arg)
+{
+	struct control *ctl = calloc(1, sizeof(*ctl));
+	if (!ctl)
+		return NULL;
+	ctl->loop = loop;
+	ctl->relay = relay;
+	ctl->stats = stats;
+	ctl->stats_arg = stats_arg;
+	ctl->l = io_listener_new_unix(loop, path, 0600, control_accept, ctl);
+	if (!ctl->l) {
+		free(ctl);
+		return NULL;
+	}
+	return ctl;
+}
+
+/* Close the control socket. */
+void control_free(struct control *ctl)
+{
+	if (!ctl)
+		return;
+	io_listener_free(ctl->l);
+	free(ctl);
+}
