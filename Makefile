@@ -46,6 +46,7 @@ FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 
+.SECONDARY:
 .PHONY: all check demo fuzz fuzz-long install clean deps unit tests bench
 all: $(BUILD)/backupmx $(BUILD)/backupmxd
 

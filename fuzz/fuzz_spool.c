@@ -145,6 +145,7 @@ static void parse_wrapped(const uint8_t *rec, size_t n)
 	free(img);
 }
 
+/* libFuzzer entry point: one input, every check. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct spool_env env;

@@ -19,6 +19,7 @@
 #include "smtp/smtp.h"
 
 #define CHECK_SUMMARY_ITEMS 3   /* findings named in the one-line summary */
+#define CHECK_REPLY_SHOWN   72  /* reply text shown per probe line */
 
 /* Start an empty buffer. */
 void check_buf_init(struct check_buf *b)
@@ -112,7 +113,8 @@ void check_summary(struct check_buf *b, const struct check_result *res)
 		for (size_t i = 0; i < res->nmx; i++)
 			up += res->mx[i].accepts_mail ? 1 : 0;
 		if (res->smtp)
-			check_buf_printf(b, "%zu MX, %zu accept mail, no problem found", res->nmx, up);
+			check_buf_printf(b, "%zu MX, %zu accept mail, no problem found", res->nmx,
+					 up);
 		else
 			check_buf_printf(b, "%zu MX, DNS fine (SMTP not probed)", res->nmx);
 		return;
@@ -195,7 +197,9 @@ static void text_reply(struct check_buf *b, const char *what, const struct check
 		check_buf_printf(b, "        %-22s no reply\n", what);
 		return;
 	}
-	check_buf_printf(b, "        %-22s %d %.80s  (%s)\n", what, r->code, r->text,
+	int cut = strlen(r->text) > CHECK_REPLY_SHOWN;
+	check_buf_printf(b, "        %-22s %d %.*s%s  (%s)\n", what, r->code,
+			 cut ? CHECK_REPLY_SHOWN - 3 : CHECK_REPLY_SHOWN, r->text, cut ? "..." : "",
 			 r->code / 100 == 2 ? meaning_2xx : meaning_other);
 }
 
@@ -345,8 +349,8 @@ void check_report_text(struct check_buf *b, const struct check_result *res, int 
 	if (res->nfind_dropped)
 		check_buf_printf(b, "  (%zu more findings not shown)\n", res->nfind_dropped);
 	if (res->dns_status == DNS_OK && !res->null_mx && res->nmx)
-		check_buf_printf(b, "\nBefore a planned MX or address change, lower the TTLs to about "
-				 "%d s at least one old TTL ahead.\n", CHECK_TTL_ADVICE);
+		check_buf_printf(b, "\nBefore a planned MX or address change, lower the TTLs to "
+				 "about %d s at least one old TTL ahead.\n", CHECK_TTL_ADVICE);
 	check_buf_printf(b, "\nVerdict: %s%s%s - ", state_col(color, st), check_state_name(st),
 			 col_end(color));
 	check_summary(b, res);

@@ -208,9 +208,12 @@ static int same_prefix(const struct sockaddr *a, const struct sockaddr *b, int v
 {
 	if (a->sa_family != b->sa_family)
 		return 0;
-	if (a->sa_family == AF_INET)
-		return prefix_eq((const uint8_t *)&((const struct sockaddr_in *)a)->sin_addr,
-				 (const uint8_t *)&((const struct sockaddr_in *)b)->sin_addr, v4bits);
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *a4 = (const struct sockaddr_in *)a;
+		const struct sockaddr_in *b4 = (const struct sockaddr_in *)b;
+		return prefix_eq((const uint8_t *)&a4->sin_addr, (const uint8_t *)&b4->sin_addr,
+				 v4bits);
+	}
 	if (a->sa_family == AF_INET6)
 		return prefix_eq(((const struct sockaddr_in6 *)a)->sin6_addr.s6_addr,
 				 ((const struct sockaddr_in6 *)b)->sin6_addr.s6_addr, v6bits);
@@ -478,10 +481,11 @@ static void shared_findings(struct check_result *res)
 			} else if (subnet && a->role != b->role) {
 				int v6 = a->addr[si].sa.ss_family == AF_INET6;
 				check_add(res, "shared_subnet", CHECK_SEV_WARNING, (int)j, -1,
-					  "%s %s (%s) and %s %s (%s) share one %s: shared fate "
-					  "(one network outage takes both down)", role_name(a->role),
-					  a->name, a->addr[si].str, role_name(b->role), b->name,
-					  b->addr[sj].str, v6 ? "/48" : "/24");
+					  "%s %s (%s) and %s %s (%s) share one %s: shared "
+					  "fate (one network outage takes both down)",
+					  role_name(a->role), a->name, a->addr[si].str,
+					  role_name(b->role), b->name, b->addr[sj].str,
+					  v6 ? "/48" : "/24");
 			}
 		}
 	}
@@ -512,9 +516,10 @@ static void addr_findings(struct check_result *res, int allow_private, size_t i,
 	int public = a->cls == CHECK_ADDR_PUBLIC;
 
 	if (!public)
-		check_add(res, "private_address", allow_private ? CHECK_SEV_INFO : CHECK_SEV_WARNING,
-			  mi, ai, "%s has a %s address %s: unreachable from the Internet",
-			  m->name, check_addr_class_name(a->cls), a->str);
+		check_add(res, "private_address",
+			  allow_private ? CHECK_SEV_INFO : CHECK_SEV_WARNING, mi, ai,
+			  "%s has a %s address %s: unreachable from the Internet", m->name,
+			  check_addr_class_name(a->cls), a->str);
 	/* Reverse DNS of non-public addresses is usually not published: information only. */
 	enum check_sev rdns = public ? CHECK_SEV_WARNING : CHECK_SEV_INFO;
 	if (a->ptr_done) {
@@ -572,8 +577,8 @@ static void addr_findings(struct check_result *res, int allow_private, size_t i,
 			check_add(res, "cert_expiring", CHECK_SEV_WARNING, mi, ai,
 				  "the certificate of %s expires in %ld days", m->name,
 				  s->tls.days_left);
-		if (strcmp(s->tls.version, "TLSv1") == 0 || strcmp(s->tls.version, "TLSv1.1") == 0 ||
-		    strncmp(s->tls.version, "SSL", 3) == 0)
+		const char *v = s->tls.version;
+		if (!strcmp(v, "TLSv1") || !strcmp(v, "TLSv1.1") || !strncmp(v, "SSL", 3))
 			check_add(res, "tls_old_version", CHECK_SEV_WARNING, mi, ai,
 				  "%s negotiated the obsolete %s", m->name, s->tls.version);
 	}
@@ -625,8 +630,9 @@ static void reachability_findings(struct check_result *res)
 		if (!m->accepts_mail) {
 			const struct check_smtp *s = &m->addr[0].smtp;
 			check_add(res, "mx_down", CHECK_SEV_WARNING, (int)i, -1,
-				  "%s %s does not accept mail: %s (%s)", role_name(m->role), m->name,
-				  check_smtp_status_name(s->status), s->error[0] ? s->error : "-");
+				  "%s %s does not accept mail: %s (%s)", role_name(m->role),
+				  m->name, check_smtp_status_name(s->status),
+				  s->error[0] ? s->error : "-");
 			continue;
 		}
 		for (size_t j = 0; j < m->naddr; j++) {
@@ -715,9 +721,10 @@ static void role_findings(struct check_result *res)
 		const char *rnd = host_smtp(m) ? host_smtp(m)->random_rcpt : "?";
 		if (m->role == CHECK_ROLE_BACKUP && prim_rejects_random)
 			check_add(res, "backscatter_risk", CHECK_SEV_WARNING, (int)i, -1,
-				  "backup %s accepts the nonexistent <%s> while the primary rejects "
-				  "it: it will bounce spam to forged senders (backscatter); give it "
-				  "the list of valid recipients", m->name, rnd);
+				  "backup %s accepts the nonexistent <%s> while the primary "
+				  "rejects it: it will bounce spam to forged senders "
+				  "(backscatter); give it the list of valid recipients", m->name,
+				  rnd);
 		else
 			check_add(res, "accepts_unknown_user", CHECK_SEV_INFO, (int)i, -1,
 				  "%s accepts the nonexistent <%s> (catch-all, or no recipient "
@@ -762,8 +769,9 @@ static void role_findings(struct check_result *res)
 		}
 		if (pr && pr->sec == DNS_SEC_SECURE && b->sec != DNS_SEC_SECURE)
 			check_add(res, "parity_dnssec", CHECK_SEV_WARNING, (int)i, -1,
-				  "the addresses of primary %s are DNSSEC-signed but those of backup "
-				  "%s are not (DANE cannot protect the backup)", pr->name, b->name);
+				  "the addresses of primary %s are DNSSEC-signed but those of "
+				  "backup %s are not (DANE cannot protect the backup)", pr->name,
+				  b->name);
 		else if (pr && pr->sec != DNS_SEC_SECURE && b->sec == DNS_SEC_SECURE)
 			check_add(res, "parity_dnssec", CHECK_SEV_INFO, (int)i, -1,
 				  "backup %s is DNSSEC-signed but primary %s is not", b->name,
@@ -787,8 +795,8 @@ void check_analyze(struct check_result *res, const struct check_opts *o)
 		const struct check_mx *m = &res->mx[i];
 		if (m->is_cname)
 			check_add(res, "mx_cname", CHECK_SEV_WARNING, (int)i, -1,
-				  "MX target %s is a CNAME (forbidden by RFC 2181 10.3 and RFC 5321 "
-				  "5.1): some senders refuse to use it", m->name);
+				  "MX target %s is a CNAME (forbidden by RFC 2181 10.3 and RFC "
+				  "5321 5.1): some senders refuse to use it", m->name);
 		if (m->is_literal)
 			check_add(res, "mx_ip_literal", CHECK_SEV_WARNING, (int)i, -1,
 				  "MX target %s is an IP address, not a host name: senders look it "

@@ -359,8 +359,9 @@ static void mx_cb(const struct dns_mx_set *set, void *arg)
 			for (size_t j = 0; j < h->naddr && m->naddr < CHECK_ADDR_MAX; j++) {
 				struct check_addr *a = &m->addr[m->naddr++];
 				a->sa = h->addr[j];
-				io_addr_str((const struct sockaddr *)&a->sa, a->str, sizeof(a->str));
-				a->cls = check_addr_classify((const struct sockaddr *)&a->sa);
+				const struct sockaddr *sa = (const struct sockaddr *)&a->sa;
+				io_addr_str(sa, a->str, sizeof(a->str));
+				a->cls = check_addr_classify(sa);
 				a->fcrdns = -1;
 				a->smtp.connect_ms = a->smtp.banner_ms = a->smtp.total_ms = -1;
 			}

@@ -26,30 +26,29 @@ enum check_out { OUT_TEXT = 0, OUT_JSON, OUT_NAGIOS };
 /* Print the usage text. */
 static void check_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: backupmx check [options] DOMAIN\n"
-		"\n"
-		"Check the MX hosts of DOMAIN the way a sending MTA sees them: the MX set,\n"
-		"addresses, TTLs, DNSSEC, reverse DNS, SMTP banner and extensions, STARTTLS\n"
-		"and certificate, postmaster, unknown-user and open-relay probes (never DATA),\n"
-		"and whether the backup MX matches the primary.\n"
-		"\n"
-		"options:\n"
-		"  --primary HOST     HOST is a primary MX (repeatable; default: the best preference)\n"
-		"  --backup HOST      HOST is a backup MX (repeatable)\n"
-		"  --json             print the JSON document (docs/check-json.md)\n"
-		"  --nagios           print one monitoring-plugin line: STATUS: summary | perfdata\n"
-		"  --no-smtp          DNS checks only, no SMTP probes\n"
-		"  --timeout S        per-step timeout in seconds, also bounds the run (default 10)\n"
-		"  --port N           SMTP port to probe (default 25)\n"
-		"  --resolver R       ADDR[@PORT] (forward to it), recursive, or system (default)\n"
-		"  -4, -6             IPv4 or IPv6 addresses only\n"
-		"  --allow-private    private/loopback/reserved addresses are information, not warnings\n"
-		"  --helo NAME        EHLO name for the probes (default: this host's name)\n"
-		"  -v, --verbose      debug logging to stderr\n"
-		"  -h, --help         this text\n"
-		"\n"
-		"exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n");
+	fputs("usage: backupmx check [options] DOMAIN\n"
+	      "\n"
+	      "Check the MX hosts of DOMAIN the way a sending MTA sees them: the MX set,\n"
+	      "addresses, TTLs, DNSSEC, reverse DNS, SMTP banner and extensions, STARTTLS\n"
+	      "and certificate, postmaster, unknown-user and open-relay probes (never\n"
+	      "DATA), and whether the backup MX matches the primary.\n"
+	      "\n"
+	      "options:\n"
+	      "  --primary HOST   HOST is a primary MX (repeatable; default: best preference)\n"
+	      "  --backup HOST    HOST is a backup MX (repeatable)\n"
+	      "  --json           print the JSON document (docs/check-json.md)\n"
+	      "  --nagios         print one plugin line: STATUS: summary | perfdata\n"
+	      "  --no-smtp        DNS checks only, no SMTP probes\n"
+	      "  --timeout S      per-step timeout in seconds, also bounds the run (10)\n"
+	      "  --port N         SMTP port to probe (default 25)\n"
+	      "  --resolver R     ADDR[@PORT] (forward to it), recursive, or system\n"
+	      "  -4, -6           IPv4 or IPv6 addresses only\n"
+	      "  --allow-private  private/loopback/reserved addresses are info, not warnings\n"
+	      "  --helo NAME      EHLO name for the probes (default: this host's name)\n"
+	      "  -v, --verbose    debug logging to stderr\n"
+	      "  -h, --help       this text\n"
+	      "\n"
+	      "exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n", f);
 }
 
 static int check_bad(enum check_out out, const char *fmt, ...)
@@ -125,7 +124,8 @@ int cli_cmd_check(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static char prim[CHECK_ROLE_NAMES_MAX][DNS_NAME_MAX], back[CHECK_ROLE_NAMES_MAX][DNS_NAME_MAX];
+	static char prim[CHECK_ROLE_NAMES_MAX][DNS_NAME_MAX];
+	static char back[CHECK_ROLE_NAMES_MAX][DNS_NAME_MAX];
 	static char domain[DNS_NAME_MAX], helo[DNS_NAME_MAX];
 	struct check_opts o;
 	enum check_out out = OUT_TEXT;
@@ -150,7 +150,8 @@ int cli_cmd_check(int argc, char **argv)
 				return check_bad(out, "--primary: %s", err);
 			break;
 		case 'B':
-			if (check_role_add(o.backup, &o.nbackup, back, optarg, err, sizeof(err)) < 0)
+			if (check_role_add(o.backup, &o.nbackup, back, optarg, err,
+					   sizeof(err)) < 0)
 				return check_bad(out, "--backup: %s", err);
 			break;
 		case 'j': json = 1; break;
@@ -159,8 +160,8 @@ int cli_cmd_check(int argc, char **argv)
 		case 't': {
 			double s = strtod(optarg, &end);
 			if (!end || *end || !(s > 0) || s > CHECK_TIMEOUT_MAX_S)
-				return check_bad(out, "bad --timeout \"%s\" (seconds, 0 < S <= 3600)",
-						 optarg);
+				return check_bad(out, "bad --timeout \"%s\" (seconds, 0 < S "
+						 "<= 3600)", optarg);
 			o.timeout_ms = (uint64_t)(s * 1000.0 + 0.5);
 			if (o.timeout_ms == 0)
 				o.timeout_ms = 1;
@@ -175,8 +176,8 @@ int cli_cmd_check(int argc, char **argv)
 		}
 		case 'r':
 			if (check_resolver_ok(optarg) < 0)
-				return check_bad(out, "bad --resolver \"%s\" (ADDR[@PORT], recursive "
-						 "or system)", optarg);
+				return check_bad(out, "bad --resolver \"%s\" (ADDR[@PORT], "
+						 "recursive or system)", optarg);
 			o.resolver = optarg;
 			break;
 		case 'a': o.allow_private = 1; break;

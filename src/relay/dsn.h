@@ -16,6 +16,15 @@
  * RFC 6532).  The MIME boundary is info->boundary when that occurs nowhere
  * in the content, else "BASE.N=" with BASE = info->boundary or
  * "=_QID.NOW" and the smallest N that does not occur either.
+ *
+ * dsn_build() fails (-1) on: NULL info, rcpts, out or outlen; orig NULL
+ * with origlen > 0; n of 0 or over DSN_RCPTS_MAX; a reporting_mta that is
+ * not a host name; a qid that is not 1-DSN_QID_MAX of [A-Za-z0-9_-]; an
+ * orig_sender that is NULL, empty, "<>" or over DSN_ADDR_MAX; a recipient
+ * without addr or with an unknown action; info->now outside the years
+ * 1900-9999; a boundary that is not 1-DSN_BOUNDARY_BASE_MAX bchars; out of
+ * memory.  Peer data never makes it fail: an ENVID or ORCPT that is not
+ * xtext is left out, a bad status becomes x.0.0, bad dates are left out.
  */
 #ifndef BMX_DSN_H
 #define BMX_DSN_H

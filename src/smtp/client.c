@@ -759,7 +759,8 @@ static void cl_conn_event(struct smtp_client *cl, struct io_conn *c, enum io_eve
 		if (cl->tls_mode == SMTP_CLIENT_TLS_VERIFY &&
 		    !(cl->info.tls.verified && cl->info.tls.name_match)) {
 			cl_fail(cl, SMTP_CLIENT_E_TLS, "certificate does not verify: %s",
-				cl->info.tls.verified ? "name mismatch" : cl->info.tls.verify_error);
+				cl->info.tls.verified ? "name mismatch" :
+				cl->info.tls.verify_error);
 			return;
 		}
 		cl_send_helo(cl, 0);

@@ -161,6 +161,8 @@ static void smtp_arm_deadline(struct smtp_session *s)
 		io_timer_add(s->timer, (uint64_t)cfg->data_timeout * 1000);
 		break;
 	case SS_CLOSING:
+		io_timer_add(s->timer, 0);   /* freed outside the current call chain */
+		break;
 	case SS_RCPT_WAIT: case SS_COMMIT:
 		io_timer_del(s->timer);
 		break;
@@ -181,8 +183,6 @@ static void smtp_enter_state(struct smtp_session *s, enum smtp_sstate st)
 		io_conn_resume(s->conn);
 		break;
 	}
-	if (st == SS_CLOSING)
-		io_timer_add(s->timer, 0);   /* freed outside the current call chain */
 }
 
 /* Queue a final reply and close the session once it is flushed. */

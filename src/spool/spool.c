@@ -197,7 +197,8 @@ struct spool *spool_open(const char *dir, char *errbuf, size_t errlen)
 			snprintf(errbuf, errlen, "cannot create %s: %s", what, strerror(errno));
 			goto fail;
 		}
-		*fds[i] = openat(sp->fd, subdirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		*fds[i] = openat(sp->fd, subdirs[i],
+				 O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 		if (*fds[i] < 0) {
 			snprintf(errbuf, errlen, "cannot open %s: %s", what, strerror(errno));
 			goto fail;
@@ -251,7 +252,7 @@ static int msg_put(void *ctx, const void *p, size_t n)
 {
 	struct spool_msg *m = ctx;
 
-	if (m->err == 0) {
+	if (m->err == 0 && n > 0) {
 		m->off += n;
 		if (n > SPOOL_MSG_BUF - m->blen)
 			msg_flush(m);
@@ -625,7 +626,8 @@ int spool_set_rcpt_state(struct spool *sp, const char *qid, size_t idx, enum spo
 	off_t size = 0;
 	char *p = rec + 1;
 
-	if (!spool_qid_valid(qid) || (n = spool_fmt_state(p, sizeof(rec) - 1, idx, st, reply)) < 0) {
+	n = spool_qid_valid(qid) ? spool_fmt_state(p, sizeof(rec) - 1, idx, st, reply) : -1;
+	if (n < 0) {
 		errno = EINVAL;
 		return -1;
 	}

@@ -117,6 +117,21 @@ int spool_remove(struct spool *sp, const char *qid);
 
 /* ---- additions (spool module owner) ---- */
 
+/* Notes on the calls above:
+ * - spool_msg_new() returns NULL with errno set: EINVAL when spool_env_check()
+ *   refuses the envelope, EEXIST for a reused ID, else the create/write error
+ *   (ENOSPC...).  env->size and env->body_off are ignored (the body is counted).
+ * - spool_commit() frees every msgs[i] whatever happens: drop your pointers.
+ * - spool_parse() and spool_load() overwrite *env without freeing it first;
+ *   their body_8bit is "BODY=8BITMIME given, or an octet >= 0x80 in the body".
+ * - spool_recover(): the env given to cb is freed when cb returns (keep a
+ *   spool_env_copy()).  It takes an exclusive flock() on the spool directory,
+ *   held until spool_close(), so a second daemon's recovery fails.
+ * - spool_body_open(): read exactly *len octets; the END record follows them.
+ * - spool_set_rcpt_state(): the record is fdatasync'd before it returns 0.
+ *   See spool.c for the at-least-once promise.  Replies are truncated to
+ *   SPOOL_FIELD_MAX octets. */
+
 #define SPOOL_LINE_MAX       8192   /* longest record line in a queue or state file */
 #define SPOOL_MSG_BUF        (64 * 1024) /* user-space write buffer per message */
 #define SPOOL_NOTIFY_MASK    0xfu   /* the SMTP_NOTIFY_* bits a recipient may carry */

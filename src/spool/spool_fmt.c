@@ -101,7 +101,8 @@ static void crc_init(void)
 	}
 	for (uint32_t i = 0; i < 256; i++)
 		for (int t = 1; t < 8; t++)
-			crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
+			crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^
+					crc_tab[0][crc_tab[t - 1][i] & 0xff];
 	crc_ready = 1;
 }
 
@@ -769,7 +770,8 @@ static const char *parse_rec(struct spool_env *env, const char *line, size_t ln,
 	case 'H':
 		return field_decode(&t[0], 1, 1, &env->helo) < 0 ? "bad HELO" : NULL;
 	case 'C':
-		return field_decode(&t[0], 1, 1, &env->client_addr) < 0 ? "bad client address" : NULL;
+		return field_decode(&t[0], 1, 1, &env->client_addr) < 0 ? "bad client address"
+									: NULL;
 	case 'D':
 		return field_decode(&t[0], 1, 1, &env->client_name) < 0 ? "bad client name" : NULL;
 	default: { /* 'R' */

@@ -29,7 +29,9 @@ send b"MAIL FROM:<a@c.test>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n"
 expect 250
 expect 250
 expect 354
-send b"Subject: long\r\n\r\n" b"x" * 1200 b"\r\n.\r\n"
+send b"Subject: long\r\n\r\n"
+send_repeat 1200 b"x"
+send b"\r\n.\r\n"
 expect 554 5.6.0
 send b"QUIT\r\n"
 expect 221
@@ -40,7 +42,7 @@ t_is "512-octet command limit and 998-octet text line limit" "$rc" 0 || t_diag "
 out=$(world_smtpraw 127.0.0.3 "$P" <<'SCR'
 expect 220
 send b"A\r\nB\r\nC\r\nD\r\nE\r\nF\r\n"
-expect_count 4 500
+expect_count 5 500
 expect 421 4.7.0
 expect_close
 SCR
@@ -121,8 +123,8 @@ done
 sleep 0.5
 out=$(printf 'expect 421 4.7.0\n' | world_smtpraw --source 127.0.0.20 127.0.0.3 "$P"); rc=$?
 t_is "connection past max_connections gets 421 4.7.0" "$rc" 0 || t_diag "$out"
-for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-wait 2>/dev/null
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+sleep 1
 sleep 0.5
 
 # 10,000 pipelined commands in one write: all answered, in order

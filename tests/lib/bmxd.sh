@@ -30,7 +30,7 @@ bmxd_config()
         echo "spool = $BMX_SPOOL"
         echo "relay_domains = example.test, .sub.example.test"
         echo "resolver = ${RESOLVER:-127.0.0.1@9}"
-        echo "control_socket = $W/control.sock"
+        echo "control_socket = $BMX_SPOOL/control.sock"
         echo "log_level = debug"
         [ -n "$user_line" ] && echo "$user_line"
         cat

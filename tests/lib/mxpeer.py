@@ -10,7 +10,10 @@
 #
 #   mxpeer.py --listen 127.0.0.2:2525 --domain example.test --user alice
 #             [--accept-any-user] [--tls-cert C --tls-key K] [--size N | --no-size]
-#             [--pipelining] [--name mx1.example.test]
+#             [--pipelining] [--name mx1.example.test] [--broken-tls] [--verbose]
+#
+# --broken-tls advertises STARTTLS, answers it with 220 and then sends
+# plaintext garbage instead of a TLS handshake (a broken TLS set-up).
 #
 # Runs in the foreground until killed; prints "mxpeer: listening on ..."
 # once the socket is bound.
@@ -56,6 +59,15 @@ class Handler:
         return "250 2.0.0 Ok: queued"
 
 
+class BrokenTLS(SMTP):
+    """Says yes to STARTTLS, then never speaks TLS."""
+
+    async def smtp_STARTTLS(self, arg):
+        await self.push("220 2.0.0 Ready to start TLS")
+        self.transport.write(b"this is not a TLS handshake\r\n" * 4)
+        self.transport.close()
+
+
 def main():
     ap = argparse.ArgumentParser(description="configurable fake MX")
     ap.add_argument("--listen", required=True, help="ADDR:PORT")
@@ -68,6 +80,7 @@ def main():
     ap.add_argument("--no-size", action="store_true")
     ap.add_argument("--pipelining", action="store_true")
     ap.add_argument("--name", default="mx.example.test", help="banner/EHLO host name")
+    ap.add_argument("--broken-tls", action="store_true", help="fail every TLS handshake")
     ap.add_argument("--verbose", action="store_true", help="log every SMTP exchange")
     args = ap.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -79,11 +92,15 @@ def main():
     if args.tls_cert:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    elif args.broken_tls:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)   # only advertised
     handler = Handler(args)
     size = 0 if args.no_size else args.size
 
+    cls = BrokenTLS if args.broken_tls else SMTP
+
     def factory():
-        return SMTP(handler, hostname=args.name, ident="ESMTP mxpeer", tls_context=ctx,
+        return cls(handler, hostname=args.name, ident="ESMTP mxpeer", tls_context=ctx,
                     data_size_limit=size, require_starttls=False, timeout=60)
 
     loop = asyncio.new_event_loop()

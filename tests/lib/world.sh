@@ -31,8 +31,9 @@
 #   t_ok, t_fail, t_skip, t_is, t_like, t_unlike, t_diag, t_skip_all, t_done
 #
 # The functions work with `set -euo pipefail` in the calling script.
-# Set WORLD_KEEP=1 to keep $W after the test.  On failure, when tests/run set
-# T_ARTIFACTS, the logs and configs of $W are copied there.
+# Set WORLD_KEEP=1 to keep $W after the test.  On failure (a t_fail, or a
+# non-zero exit such as a timeout), when tests/run set T_ARTIFACTS, the logs
+# and configs of $W are copied there (build/test-logs/t_NAME.d/).
 
 WORLD_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${BMX_ROOT:=$(cd "$WORLD_LIB/../.." && pwd)}"
@@ -48,6 +49,7 @@ _T_FAILS=0
 _WORLD_PIDS=()
 _WORLD_NBG=0
 _WORLD_MAIN_PID=$BASHPID
+_WORLD_RC=0
 # Seconds a peer may take to come up; processes get this long after TERM.
 WORLD_START_TIMEOUT=${WORLD_START_TIMEOUT:-10}
 WORLD_KILL_GRACE=2
@@ -84,6 +86,7 @@ t_is()
 		t_ok "$1"
 	else
 		t_fail "$1" "got:  '$2'"$'\n'"want: '$3'"
+		return 1   # so "t_is ... || t_diag ..." can add detail
 	fi
 }
 
@@ -248,7 +251,8 @@ world_cleanup()
 	_world_kill_pids "${pids[@]}"
 	_WORLD_PIDS=()
 	if [ -n "$W" ] && [ -d "$W" ]; then
-		if [ "$_T_FAILS" -gt 0 ] && [ -n "${T_ARTIFACTS:-}" ]; then
+		if { [ "$_T_FAILS" -gt 0 ] || [ "$_WORLD_RC" != 0 ]; } &&
+			[ -n "${T_ARTIFACTS:-}" ]; then
 			mkdir -p "$T_ARTIFACTS" &&
 				find "$W" -maxdepth 1 -type f \
 					\( -name '*.log' -o -name '*.conf' \) -size -20M \
@@ -271,6 +275,7 @@ _world_on_exit()
 	set +e
 	# a forked child that has not exec'd yet inherits the trap: not its job
 	[ "$BASHPID" = "$_WORLD_MAIN_PID" ] || exit "$rc"
+	_WORLD_RC=$rc
 	world_cleanup
 	exit "$rc"
 }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <cmocka.h>
 
 #include "relay/dsn.h"
@@ -272,6 +273,47 @@ static int has(struct span t, const char *s)
 	return t.n > 0 && memmem(t.p, t.n, s, strlen(s)) != NULL;
 }
 
+/* True if t has the field "Name: value" (compared unfolded). */
+static int has_field(struct span t, const char *nv)
+{
+	const char *colon = strchr(nv, ':');
+	char name[128], v[T_VAL_MAX];
+
+	assert_non_null(colon);
+	assert_true((size_t)(colon - nv) < sizeof(name));
+	memcpy(name, nv, (size_t)(colon - nv));
+	name[colon - nv] = '\0';
+	for (int k = 0; field(t, name, k, v, sizeof(v)); k++)
+		if (strcmp(v, colon + 2) == 0)
+			return 1;
+	return 0;
+}
+
+/* True if t contains s, with every run of spaces, CR and LF in t read as one
+ * space (the human-readable text is word-wrapped). */
+static int has_text(struct span t, const char *s)
+{
+	char *flat = malloc(t.n + 1);
+	size_t o = 0;
+	int sp = 0, found;
+
+	assert_non_null(flat);
+	for (size_t i = 0; i < t.n; i++) {
+		if (t.p[i] == ' ' || t.p[i] == '\r' || t.p[i] == '\n') {
+			sp = 1;
+			continue;
+		}
+		if (sp && o > 0)
+			flat[o++] = ' ';
+		sp = 0;
+		flat[o++] = t.p[i];
+	}
+	flat[o] = '\0';
+	found = strstr(flat, s) != NULL;
+	free(flat);
+	return found;
+}
+
 /* True if some line of t starts with s. */
 static int line_starts(struct span t, const char *s)
 {
@@ -343,8 +385,9 @@ struct dsn_case {
 	const char *p3_lacks[FIELDS_MAX];
 };
 
+#define BOB_FAILED_DIAG "550 5.1.1 <bob@example.test>: User unknown"
 #define BOB_FAILED { "bob@example.test", "rfc822;bob@example.test", DSN_FAILED, "5.1.1", \
-		     "mx1.example.test", "550 5.1.1 <bob@example.test>: User unknown", \
+		     "mx1.example.test", BOB_FAILED_DIAG, \
 		     T_NOW - 60, T_NOW + 3600 }
 
 static const struct dsn_case cases[] = {
@@ -363,7 +406,7 @@ static const struct dsn_case cases[] = {
 	  { "mx2.example.test", "A1B2C3D4E5F6G7H8I9J0", "<bob@example.test>: failed",
 	    "User unknown", "mx1.example.test" },
 	  { "Subject: hello", "Message-ID: <m1@client.test>" },
-	  { "body line", "alice@example.test, bob" == NULL ? "" : "\r\n\r\n" } },
+	  { "body line" } },
 	{ "delayed with retry", 0, NULL, NULL, 1,
 	  { { "carol@example.test", NULL, DSN_DELAYED, "4.4.1", "mx1.example.test",
 	      "421 4.4.1 try later", T_NOW - 60, T_NOW + 86400 } },
@@ -474,7 +517,7 @@ static void check_case(const struct dsn_case *c)
 	assert_non_null(msg.p);
 	assert_int_equal(count_field(msg, "Reporting-MTA"), 1);
 	for (i = 0; i < FIELDS_MAX && c->msg_has[i]; i++)
-		assert_true(has(msg, c->msg_has[i]));
+		assert_true(has_field(msg, c->msg_has[i]));
 	for (i = 0; i < FIELDS_MAX && c->msg_lacks[i]; i++)
 		assert_int_equal(count_field(msg, c->msg_lacks[i]), 0);
 	for (i = 0; i < (int)c->nr; i++) {
@@ -488,12 +531,12 @@ static void check_case(const struct dsn_case *c)
 	rc = ds_group(part_body(&mm, 1), 1);
 	for (i = 0; i < FIELDS_MAX && c->rcpt_has[i]; i++) {
 		print_message("  rcpt has %s\n", c->rcpt_has[i]);
-		assert_true(has(rc, c->rcpt_has[i]));
+		assert_true(has_field(rc, c->rcpt_has[i]));
 	}
 	for (i = 0; i < FIELDS_MAX && c->rcpt_lacks[i]; i++)
 		assert_int_equal(count_field(rc, c->rcpt_lacks[i]), 0);
 	for (i = 0; i < FIELDS_MAX && c->text_has[i]; i++)
-		assert_true(has(part_body(&mm, 0), c->text_has[i]));
+		assert_true(has_text(part_body(&mm, 0), c->text_has[i]));
 	for (i = 0; i < FIELDS_MAX && c->p3_has[i]; i++)
 		assert_true(has(part_body(&mm, 2), c->p3_has[i]));
 	for (i = 0; i < FIELDS_MAX && c->p3_lacks[i]; i++)
@@ -590,7 +633,8 @@ static void test_injection(void **state)
 		all.n = len;
 		assert_false(line_starts(all, "Bcc"));
 		body = part_body(&mm, 1);
-		assert_int_equal(count_field(ds_group(body, 0), "Original-Envelope-Id"), 0);
+		assert_int_equal(count_field(ds_group(body, 0), "Original-Envelope-Id"),
+				 evil[i][0] == '\0');
 		assert_int_equal(count_field(ds_group(body, 1), "Original-Recipient"), 0);
 		assert_null(ds_group(body, 2).p);
 		free(out);

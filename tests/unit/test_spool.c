@@ -52,8 +52,10 @@ static int fx_setup(void **state)
 	const char *t = getenv("TMPDIR");
 
 	snprintf(f->root, sizeof(f->root), "%s/test_spool.XXXXXX", t ? t : "/tmp");
-	if (mkdtemp(f->root) == NULL)
+	if (mkdtemp(f->root) == NULL) {
+		free(f);
 		return -1;
+	}
 	snprintf(f->dir, sizeof(f->dir), "%s/spool", f->root);
 	*state = f;
 	return 0;
@@ -167,9 +169,10 @@ static void write_msg(struct spool *sp, const struct spool_env *env, const uint8
 	int ok = 0;
 
 	assert_non_null(m);
-	for (size_t off = 0; off < len; off += chunk)
-		assert_int_equal(spool_msg_write(m, body + off, len - off < chunk ? len - off : chunk),
-				 0);
+	for (size_t off = 0; off < len; off += chunk) {
+		size_t n = len - off < chunk ? len - off : chunk;
+		assert_int_equal(spool_msg_write(m, body + off, n), 0);
+	}
 	assert_int_equal(spool_msg_finish(m), 0);
 	assert_int_equal(spool_msg_errno(m), 0);
 	assert_int_equal(spool_commit(sp, &m, 1, &ok), 0);
@@ -438,7 +441,8 @@ static void test_parse_table(void **state)
 			assert_int_equal(rc, -1);
 			assert_non_null(why);
 			if (strcmp(why, bad_cases[i].why) != 0)
-				fail_msg("case %zu: got \"%s\", want \"%s\"", i, why, bad_cases[i].why);
+				fail_msg("case %zu: got \"%s\", want \"%s\"", i, why,
+					 bad_cases[i].why);
 			assert_int_equal(env.nrcpt, 0);
 			assert_null(env.sender);
 		}
@@ -482,8 +486,8 @@ static void test_parse_damage(void **state)
 		for (size_t k = 0; k < sizeof(flips); k++) {
 			img[i] ^= flips[k];
 			if (spool_parse(img, len, &got, &why) == 0)
-				fail_msg("flip 0x%02x at offset %zu of %zu was accepted", flips[k], i,
-					 len);
+				fail_msg("flip 0x%02x at offset %zu of %zu accepted", flips[k],
+					 i, len);
 			img[i] ^= flips[k];
 		}
 	}
@@ -990,14 +994,15 @@ static void test_fault_commit(void **state)
 				m[i] = spool_msg_new(sp, &env);
 				assert_non_null(m[i]);
 				spool_env_clear(&env);
-				fh = (struct fault_cfg){"write", qids[i], fc->err, i == fc->victim ? 1 : 0};
+				int victim = i == fc->victim;
+				fh = (struct fault_cfg){"write", qids[i], fc->err, victim};
 				uint8_t big[SPOOL_MSG_BUF + 10] = {0};
 				int rc = spool_msg_write(m[i], big, sizeof(big));
-				assert_int_equal(rc, i == fc->victim ? -1 : 0);
+				assert_int_equal(rc, victim ? -1 : 0);
 				/* later writes are no-ops that keep failing */
-				assert_int_equal(spool_msg_write(m[i], "x", 1), i == fc->victim ? -1 : 0);
-				assert_int_equal(spool_msg_finish(m[i]), i == fc->victim ? -1 : 0);
-				assert_int_equal(spool_msg_errno(m[i]), i == fc->victim ? fc->err : 0);
+				assert_int_equal(spool_msg_write(m[i], "x", 1), victim ? -1 : 0);
+				assert_int_equal(spool_msg_finish(m[i]), victim ? -1 : 0);
+				assert_int_equal(spool_msg_errno(m[i]), victim ? fc->err : 0);
 			}
 			memset(&fh, 0, sizeof(fh));
 		} else {
@@ -1222,6 +1227,7 @@ static void test_bench(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
+/* Run every spool test. */
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
