@@ -32,7 +32,7 @@ def main():
                     n += 1
                     s.mail("loop@client.test")
                     s.rcpt(rcpt)
-                    body = "Subject: crash test %d\r\nX-Seq: %d\r\n\r\n%s\r\n" % (n, n, "x" * 2000)
+                    body = "Subject: crash test %d\r\nX-Seq: %d\r\n\r\n%s" % (n, n, ("x" * 70 + "\r\n") * 30)
                     code, msg = s.data(body.encode())
                     m = re.search(rb"queued as ([0-9A-Za-z]+)", msg)
                     if code == 250 and m:
