@@ -17,6 +17,11 @@
 /* The dispatch table: X(name, one-line help). */
 #define CLI_COMMANDS(X) \
 	X(check, "check DOMAIN: MX set, DNS, SMTP, TLS, relay and backup parity") \
+	X(queue, "queue [show ID | delete ID]: the messages backupmxd holds") \
+	X(flush, "flush [DOMAIN]: deliver now") \
+	X(hold, "hold DOMAIN: pause delivery to a domain (survives restarts)") \
+	X(release, "release DOMAIN: resume delivery to a domain") \
+	X(status, "status: destinations, up/down, queue per domain") \
 	/* end of the table */
 
 #define CLI_USAGE_EXIT 3   /* bad arguments: UNKNOWN in the monitoring convention */

@@ -12,7 +12,7 @@ static const struct {
 } ctl_verbs[] = {
 	{"status", CTL_STATUS, 0}, {"queue", CTL_QUEUE, 0},   {"show", CTL_SHOW, 1},
 	{"delete", CTL_DELETE, 1}, {"flush", CTL_FLUSH, 2},   {"hold", CTL_HOLD, 1},
-	{"release", CTL_RELEASE, 1}, {"metrics", CTL_METRICS, 0},
+	{"release", CTL_RELEASE, 1}, {"metrics", CTL_METRICS, 0}, {"history", CTL_HISTORY, 2},
 };
 
 /* Is c allowed in an argument (domain names and queue IDs)? */
@@ -31,6 +31,11 @@ int ctl_parse(const char *line, size_t len, struct ctl_req *req, const char **er
 	if (len > CTL_LINE_MAX) {
 		*err = "request too long";
 		return -1;
+	}
+	if (len >= 5 && memcmp(line, "text ", 5) == 0) {
+		line += 5;
+		len -= 5;
+		req->text = 1;
 	}
 	size_t vlen = 0;
 	while (vlen < len && line[vlen] != ' ')
@@ -57,6 +62,10 @@ int ctl_parse(const char *line, size_t len, struct ctl_req *req, const char **er
 				*err = "bad character in argument";
 				return -1;
 			}
+		}
+		if (req->text && ctl_verbs[i].verb != CTL_STATUS && ctl_verbs[i].verb != CTL_QUEUE) {
+			*err = "no text form for this request";
+			return -1;
 		}
 		req->verb = ctl_verbs[i].verb;
 		memcpy(req->arg, arg, alen);

@@ -2,9 +2,11 @@
  * ctl.h - the control-socket protocol between `backupmx` and backupmxd.
  *
  * Over the UNIX socket named by `control_socket` (mode 0600) the client
- * sends ONE request line "VERB [ARG]\n"; the daemon answers with one JSON
- * document and closes.  Verbs: status, queue, show QID, delete QID,
- * flush [DOMAIN], hold DOMAIN, release DOMAIN, metrics (Prometheus text).
+ * sends ONE request line "[text ]VERB [ARG]\n"; the daemon answers with one
+ * JSON document (or, with the "text" prefix, the human-readable report) and
+ * closes.  Verbs: status, queue, show QID, delete QID,
+ * flush [DOMAIN], hold DOMAIN, release DOMAIN, metrics (Prometheus text),
+ * history [QID] (recent recipient outcomes).
  * ctl_parse() is pure and fuzzed: anything else is refused.
  * The documents are described in docs/control.md.
  */
@@ -19,11 +21,12 @@
 
 enum ctl_verb {
 	CTL_STATUS = 0, CTL_QUEUE, CTL_SHOW, CTL_DELETE, CTL_FLUSH, CTL_HOLD, CTL_RELEASE,
-	CTL_METRICS,
+	CTL_METRICS, CTL_HISTORY,
 };
 
 struct ctl_req {
 	enum ctl_verb verb;
+	int text;                    /* "text VERB": human-readable answer (status, queue) */
 	char arg[CTL_ARG_MAX + 1];   /* "" when absent */
 };
 

@@ -40,9 +40,17 @@ static void control_run(struct control *ctl, const struct ctl_req *req, FILE *f)
 	int first = 1;
 	switch (req->verb) {
 	case CTL_STATUS:
+		if (req->text) {
+			relay_text_status(ctl->relay, f);
+			return;
+		}
 		relay_json_status(ctl->relay, f);
 		break;
 	case CTL_QUEUE:
+		if (req->text) {
+			relay_text_queue(ctl->relay, f);
+			return;
+		}
 		relay_json_queue(ctl->relay, f);
 		break;
 	case CTL_SHOW:
@@ -82,6 +90,9 @@ static void control_run(struct control *ctl, const struct ctl_req *req, FILE *f)
 		fputc('}', f);
 		break;
 	}
+	case CTL_HISTORY:
+		relay_json_history(ctl->relay, req->arg, f);
+		break;
 	case CTL_METRICS:
 		if (ctl->stats)
 			ctl->stats(f, ctl->stats_arg);

@@ -269,6 +269,8 @@ void relay_dest_up(struct relay_dest *d)
 		d->limit = RELAY_INITIAL_CONCURRENCY;
 		d->last_error[0] = 0;
 		io_timer_del(d->probe_timer);
+		if (d->r->event)
+			d->r->event(d->domain, 1, NULL, d->r->event_arg);
 	}
 	relay_dest_kick(d);
 }
@@ -281,6 +283,8 @@ void relay_dest_down(struct relay_dest *d, const char *err)
 		log_warn("destination %s is down: %s", d->domain, err);
 		d->state = DEST_DOWN;
 		d->since = time(NULL);
+		if (d->r->event)
+			d->r->event(d->domain, 0, err, d->r->event_arg);
 	}
 	if (!d->held && !io_timer_pending(d->probe_timer) && !d->probe)
 		io_timer_add(d->probe_timer, (uint64_t)d->r->cfg->probe_interval * 1000);
@@ -587,6 +591,18 @@ void relay_hook_queued(const struct spool_env *env, void *rp)
 	relay_add(rp, env);
 }
 
+/* How often the lifetime sweep runs: often enough for short test lifetimes. */
+static uint64_t relay_sweep_ms(const struct relay *r)
+{
+	uint64_t ms = RELAY_SWEEP_MS;
+	uint64_t l = (uint64_t)r->cfg->queue_lifetime * 200;   /* a fifth of the lifetime */
+	if (r->cfg->delay_warning && (uint64_t)r->cfg->delay_warning * 200 < l)
+		l = (uint64_t)r->cfg->delay_warning * 200;
+	if (l < ms)
+		ms = l < 1000 ? 1000 : l;
+	return ms;
+}
+
 /* Expire messages past queue_lifetime and send delay warnings. */
 static void relay_sweep(void *arg)
 {
@@ -611,6 +627,9 @@ static void relay_sweep(void *arg)
 					idx[n++] = i;
 				}
 			}
+			for (size_t i = 0; i < n; i++)
+				relay_history_add(r, m->env.qid, m->env.rcpt[idx[i]].addr, "expired",
+						  NULL, diag, (double)age);
 			if (n) {
 				r->stats.expired += n;
 				relay_bounce(r, m, idx, n, why, NULL, 0);
@@ -636,7 +655,7 @@ static void relay_sweep(void *arg)
 			free(why);
 		}
 	}
-	io_timer_add(r->sweep_timer, RELAY_SWEEP_MS);
+	io_timer_add(r->sweep_timer, relay_sweep_ms(r));
 }
 
 /* Create the delivery engine. */
@@ -650,6 +669,8 @@ struct relay *relay_new(const struct relay_opts *o)
 	r->spool = o->spool;
 	r->dns = o->dns;
 	r->client_tls = o->client_tls;
+	r->event = o->event;
+	r->event_arg = o->event_arg;
 	relay_self_init(r);
 	relay_holds_load(r);
 	if (r->cfg->recipient_verify)
@@ -659,7 +680,7 @@ struct relay *relay_new(const struct relay_opts *o)
 		free(r);
 		return NULL;
 	}
-	io_timer_add(r->sweep_timer, RELAY_SWEEP_MS);
+	io_timer_add(r->sweep_timer, relay_sweep_ms(r));
 	return r;
 }
 
@@ -689,6 +710,26 @@ void relay_free(struct relay *r)
 		free(r->holds[i]);
 	io_timer_free(r->sweep_timer);
 	free(r);
+}
+
+/* Remember one recipient outcome. */
+void relay_history_add(struct relay *r, const char *qid, const char *rcpt, const char *status,
+		       const char *relay, const char *reply, double delay)
+{
+	struct relay_hist *h = &r->hist[r->nhist++ % RELAY_HISTORY_MAX];
+	snprintf(h->qid, sizeof(h->qid), "%s", qid);
+	snprintf(h->rcpt, sizeof(h->rcpt), "%s", rcpt);
+	snprintf(h->status, sizeof(h->status), "%s", status);
+	snprintf(h->relay, sizeof(h->relay), "%s", relay ? relay : "");
+	snprintf(h->reply, sizeof(h->reply), "%s", reply ? reply : "");
+	h->when = time(NULL);
+	h->delay = delay;
+}
+
+/* Arrival of the oldest queued message. */
+time_t relay_oldest_arrival(const struct relay *r)
+{
+	return r->head ? r->head->env.arrival : 0;
 }
 
 /* Copy the counters. */

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "common/config.h"
 #include "dns/dns.h"
@@ -34,13 +35,20 @@
 
 struct relay;
 
+/* A destination changed state (alerts): up=1 came up, up=0 went down. */
+typedef void (*relay_event_cb)(const char *domain, int up, const char *error, void *arg);
+
 struct relay_opts {
 	struct io_loop *loop;
 	const struct config *cfg;
 	struct spool *spool;
 	struct dns_ctx *dns;
 	struct io_tls *client_tls;   /* for outbound STARTTLS (not owned) */
+	relay_event_cb event;        /* may be NULL */
+	void *event_arg;
 };
+
+#define RELAY_HISTORY_MAX 1000   /* recent recipient outcomes kept for status and drills */
 
 /* Create the delivery engine (loads the persisted holds). */
 struct relay *relay_new(const struct relay_opts *o);
@@ -77,6 +85,13 @@ void relay_json_status(struct relay *r, FILE *out);
 void relay_json_queue(struct relay *r, FILE *out);
 /* 0, or -1 if the message is unknown. */
 int relay_json_show(struct relay *r, const char *qid, FILE *out);
+/* Recent recipient outcomes (newest last), optionally of one queue ID. */
+void relay_json_history(struct relay *r, const char *qid, FILE *out);
+/* Arrival time of the oldest queued message, 0 if the queue is empty. */
+time_t relay_oldest_arrival(const struct relay *r);
+/* Human-readable forms of status and queue. */
+void relay_text_status(struct relay *r, FILE *out);
+void relay_text_queue(struct relay *r, FILE *out);
 /* Prometheus text exposition of the queue and destinations. */
 void relay_metrics(struct relay *r, FILE *out);
 

@@ -166,6 +166,8 @@ static void relay_log_rcpt(struct relay_conn *c, size_t k, const char *status, i
 	char enh[16] = "";
 	if (text && strlen(text) > 6 && text[1] == '.')
 		snprintf(enh, sizeof(enh), "%.*s", (int)strcspn(text, " "), text);
+	relay_history_add(c->dest->r, m->env.qid, m->env.rcpt[c->job->idx[k]].addr, status,
+			  c->relay_desc, text, (double)(time(NULL) - m->env.arrival));
 	log_info("%s: to=<%s>, relay=%s, delay=%ld, tries=%u, dsn=%s, status=%s (%d %s)",
 		 m->env.qid, m->env.rcpt[c->job->idx[k]].addr, c->relay_desc,
 		 (long)(time(NULL) - m->env.arrival), m->attempts + 1,

@@ -96,8 +96,23 @@ struct relay_dest {
 	unsigned long long sent;
 };
 
+/* One recipient outcome, for `history` and the status page. */
+struct relay_hist {
+	char qid[SPOOL_QID_LEN + 1];
+	char rcpt[SMTP_PATH_MAX + 8];
+	char status[12];                  /* sent, deferred, bounced, expired */
+	char relay[DNS_NAME_MAX + 80];
+	char reply[256];
+	time_t when;
+	double delay;
+};
+
 struct relay {
 	struct io_loop *loop;
+	relay_event_cb event;
+	void *event_arg;
+	struct relay_hist hist[RELAY_HISTORY_MAX];
+	size_t nhist;                     /* total ever recorded; slot = n % MAX */
 	const struct config *cfg;
 	struct spool *spool;
 	struct dns_ctx *dns;
@@ -133,6 +148,8 @@ void relay_msg_finish(struct relay *r, struct relay_msg *m);
 void relay_msg_drop(struct relay *r, struct relay_msg *m);
 time_t relay_backoff(const struct relay *r, unsigned attempts);
 const char *relay_dest_state_name(const struct relay_dest *d);
+void relay_history_add(struct relay *r, const char *qid, const char *rcpt, const char *status,
+		       const char *relay, const char *reply, double delay);
 
 /* relay_conn.c */
 void relay_conn_open(struct relay_dest *d);

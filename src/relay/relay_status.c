@@ -233,3 +233,103 @@ void relay_metrics(struct relay *r, FILE *f)
 		   "# TYPE backupmx_probe_seconds gauge\n"
 		   "backupmx_probe_seconds %.3f\n", r->stats.last_probe_seconds);
 }
+
+/* Format a time as local "YYYY-MM-DD HH:MM:SS" ("-" for 0). */
+static const char *relay_time_str(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+	if (!t) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	localtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+	return buf;
+}
+
+/* Human-readable destination status (`backupmx status`). */
+void relay_text_status(struct relay *r, FILE *f)
+{
+	time_t now = time(NULL);
+	char since[32];
+	if (!r->dest_list) {
+		fprintf(f, "no destinations yet; %zu message(s) queued\n", r->nmsgs);
+		return;
+	}
+	fprintf(f, "%-28s %-8s %-19s %7s %10s %8s\n", "DESTINATION", "STATE", "SINCE", "QUEUED",
+		"BYTES", "OLDEST");
+	for (struct relay_dest *d = r->dest_list; d; d = d->next) {
+		struct relay_dstat st;
+		relay_dest_totals(d, &st);
+		fprintf(f, "%-28s %-8s %-19s %7zu %10llu %7lds\n", d->domain, relay_dest_state_name(d),
+			relay_time_str(d->since, since, sizeof(since)), st.msgs, st.bytes,
+			st.oldest ? (long)(now - st.oldest) : 0L);
+		if (d->last_error[0])
+			fprintf(f, "    last error: %s\n", d->last_error);
+		for (size_t i = 0; i < d->ntargets; i++) {
+			char ip[64];
+			fprintf(f, "    next hop: %s[%s]:%d\n", d->targets[i].host,
+				io_addr_str((const struct sockaddr *)&d->targets[i].sa, ip, sizeof(ip)),
+				io_addr_port((const struct sockaddr *)&d->targets[i].sa));
+		}
+		if (d->have_facts)
+			fprintf(f, "    banner: %s\n", d->banner);
+		if (d->have_facts && d->tls[0])
+			fprintf(f, "    tls: %s\n", d->tls);
+		fprintf(f, "    connections: %u (limit %u), delivered: %llu\n", d->nconn, d->limit,
+			d->sent);
+	}
+}
+
+/* Human-readable queue listing (`backupmx queue`, like mailq). */
+void relay_text_queue(struct relay *r, FILE *f)
+{
+	static const char *const st[] = {"pending", "sent", "bounced", "deferred"};
+	unsigned long long bytes = 0;
+	char at[32];
+	if (!r->head) {
+		fputs("Mail queue is empty\n", f);
+		return;
+	}
+	fprintf(f, "%-21s %9s %-19s  %s\n", "-Queue ID-", "--Size--", "----Arrival Time---",
+		"-Sender/Recipient-------");
+	for (const struct relay_msg *m = r->head; m; m = m->next) {
+		bytes += m->env.size;
+		fprintf(f, "%-20s%c %9llu %-19s  %s\n", m->env.qid, m->nactive ? '*' : ' ',
+			m->env.size, relay_time_str(m->env.arrival, at, sizeof(at)),
+			m->env.sender[0] ? m->env.sender : "<>");
+		if (m->last_error[0])
+			fprintf(f, "%52s(%s)\n", "", m->last_error);
+		for (size_t i = 0; i < m->env.nrcpt; i++)
+			fprintf(f, "%52s%s (%s)\n", "", m->env.rcpt[i].addr, st[m->env.rcpt[i].state & 3]);
+		if (m->attempts || m->next_try)
+			fprintf(f, "%52stries: %u, next attempt: %s\n", "", m->attempts,
+				relay_time_str(m->next_try, at, sizeof(at)));
+	}
+	fprintf(f, "-- %llu Bytes in %zu Request%s.\n", bytes, r->nmsgs, r->nmsgs == 1 ? "" : "s");
+}
+
+/* Recent outcomes, optionally of one message. */
+void relay_json_history(struct relay *r, const char *qid, FILE *f)
+{
+	size_t n = r->nhist < RELAY_HISTORY_MAX ? r->nhist : RELAY_HISTORY_MAX;
+	int firstrow = 1;
+	fputs("{\"history\":[", f);
+	for (size_t k = 0; k < n; k++) {
+		const struct relay_hist *h = &r->hist[(r->nhist - n + k) % RELAY_HISTORY_MAX];
+		if (qid && *qid && strcmp(h->qid, qid) != 0)
+			continue;
+		int first = 1;
+		fputs(firstrow ? "{" : ",{", f);
+		firstrow = 0;
+		json_kv_str(f, &first, "id", h->qid);
+		json_kv_str(f, &first, "recipient", h->rcpt);
+		json_kv_str(f, &first, "status", h->status);
+		json_kv_str(f, &first, "relay", h->relay);
+		json_kv_str(f, &first, "reply", h->reply);
+		json_kv_num(f, &first, "time", (double)h->when);
+		json_kv_num(f, &first, "delay", h->delay);
+		fputc('}', f);
+	}
+	fputs("]}", f);
+}

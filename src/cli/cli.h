@@ -1,0 +1,12 @@
+/*
+ * cli.h - helpers shared by the backupmx subcommands.
+ */
+#ifndef BMX_CLI_H
+#define BMX_CLI_H
+
+/* Send one control request to backupmxd and print the answer (control
+ * path, or the config's control_socket).  raw: print JSON errors to
+ * stdout.  Returns the exit code: 0, 1 (refused) or 3 (no daemon). */
+int cli_ctl_request(const char *config, const char *control, const char *request, int raw);
+
+#endif

@@ -1,0 +1,192 @@
+/*
+ * cmd_ctl.c - the subcommands that talk to a running backupmxd over its
+ * control socket: queue, flush, hold, release, status.
+ *
+ *   backupmx queue [--json] [-c FILE | --control PATH]
+ *   backupmx queue show ID | queue delete ID
+ *   backupmx flush [DOMAIN]
+ *   backupmx hold DOMAIN | release DOMAIN
+ *   backupmx status [--json]
+ *
+ * The socket path comes from --control, or from control_socket in the
+ * config (-c, default /etc/backupmx/backupmx.conf).  Exit codes: 0 done, 1
+ * the daemon refused the request, 3 bad arguments or no daemon.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/config.h"
+#include "common/ctl.h"
+
+#define CTL_REPLY_MAX (64u * 1024 * 1024)   /* largest answer we read */
+
+/* Options shared by the control subcommands. */
+struct ctl_opts {
+	const char *config;
+	const char *control;
+	int json;
+};
+
+/* Parse -c, --control and --json; returns the index of the first operand or -1. */
+static int ctl_getopt(int argc, char **argv, struct ctl_opts *o, const char *usage)
+{
+	static const struct option lo[] = {
+		{"config", required_argument, NULL, 'c'}, {"control", required_argument, NULL, 'C'},
+		{"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'c': o->config = optarg; break;
+		case 'C': o->control = optarg; break;
+		case 'j': o->json = 1; break;
+		case 'h': printf("usage: %s\n", usage); exit(0);
+		default: fprintf(stderr, "usage: %s\n", usage); return -1;
+		}
+	}
+	return optind;
+}
+
+/* Send one request, print the answer; returns the exit code. */
+int cli_ctl_request(const char *config, const char *control, const char *request, int raw)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char err[1024];
+
+	if (control) {
+		snprintf(path, sizeof(path), "%s", control);
+	} else {
+		struct config cfg;
+		if (config_load(&cfg, config ? config : CONFIG_DEFAULT_PATH, err, sizeof(err)) < 0) {
+			fprintf(stderr, "backupmx: %s\n", err);
+			config_free(&cfg);
+			return 3;
+		}
+		snprintf(path, sizeof(path), "%s", cfg.control_socket);
+		config_free(&cfg);
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "backupmx: cannot reach backupmxd at %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 3;
+	}
+	struct timeval tv = {30, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	size_t rl = strlen(request);
+	if (write(fd, request, rl) != (ssize_t)rl || write(fd, "\n", 1) != 1) {
+		fprintf(stderr, "backupmx: %s: %s\n", path, strerror(errno));
+		close(fd);
+		return 3;
+	}
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (len + 65536 > cap) {
+			cap = cap ? cap * 2 : 131072;
+			char *nb = cap <= CTL_REPLY_MAX ? realloc(buf, cap + 1) : NULL;
+			if (!nb)
+				break;
+			buf = nb;
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (!buf || len == 0) {
+		fprintf(stderr, "backupmx: no answer from backupmxd\n");
+		free(buf);
+		return 3;
+	}
+	buf[len] = 0;
+	int rc = strncmp(buf, "{\"error\":", 9) == 0 ? 1 : 0;
+	if (rc && !raw)
+		fprintf(stderr, "backupmx: backupmxd says: %s", buf);
+	else
+		fwrite(buf, 1, len, stdout);
+	free(buf);
+	return rc;
+}
+
+/* backupmx queue [show ID | delete ID]. */
+int cli_cmd_queue(int argc, char **argv)
+{
+	struct ctl_opts o = {0};
+	char req[CTL_LINE_MAX];
+	int i = ctl_getopt(argc, argv, &o, "backupmx queue [--json] [show ID | delete ID] "
+					   "[-c FILE | --control PATH]");
+	if (i < 0)
+		return 3;
+	if (i == argc) {
+		return cli_ctl_request(o.config, o.control, o.json ? "queue" : "text queue", o.json);
+	}
+	if (i + 2 != argc || (strcmp(argv[i], "show") && strcmp(argv[i], "delete"))) {
+		fprintf(stderr, "usage: backupmx queue [--json] [show ID | delete ID]\n");
+		return 3;
+	}
+	snprintf(req, sizeof(req), "%s %s", argv[i], argv[i + 1]);
+	return cli_ctl_request(o.config, o.control, req, 1);
+}
+
+/* backupmx flush [DOMAIN]. */
+int cli_cmd_flush(int argc, char **argv)
+{
+	struct ctl_opts o = {0};
+	char req[CTL_LINE_MAX];
+	int i = ctl_getopt(argc, argv, &o, "backupmx flush [DOMAIN] [-c FILE | --control PATH]");
+	if (i < 0 || argc - i > 1)
+		return 3;
+	snprintf(req, sizeof(req), "flush%s%s", i < argc ? " " : "", i < argc ? argv[i] : "");
+	return cli_ctl_request(o.config, o.control, req, 1);
+}
+
+/* hold/release share everything but the verb. */
+static int cli_hold_release(int argc, char **argv, const char *verb)
+{
+	struct ctl_opts o = {0};
+	char req[CTL_LINE_MAX], usage[128];
+	snprintf(usage, sizeof(usage), "backupmx %s DOMAIN [-c FILE | --control PATH]", verb);
+	int i = ctl_getopt(argc, argv, &o, usage);
+	if (i < 0 || argc - i != 1) {
+		fprintf(stderr, "usage: %s\n", usage);
+		return 3;
+	}
+	snprintf(req, sizeof(req), "%s %s", verb, argv[i]);
+	return cli_ctl_request(o.config, o.control, req, 1);
+}
+
+/* backupmx hold DOMAIN. */
+int cli_cmd_hold(int argc, char **argv)
+{
+	return cli_hold_release(argc, argv, "hold");
+}
+
+/* backupmx release DOMAIN. */
+int cli_cmd_release(int argc, char **argv)
+{
+	return cli_hold_release(argc, argv, "release");
+}
+
+/* backupmx status [--json]. */
+int cli_cmd_status(int argc, char **argv)
+{
+	struct ctl_opts o = {0};
+	int i = ctl_getopt(argc, argv, &o, "backupmx status [--json] [-c FILE | --control PATH]");
+	if (i < 0 || i != argc)
+		return 3;
+	return cli_ctl_request(o.config, o.control, o.json ? "status" : "text status", o.json);
+}
