@@ -8,5 +8,8 @@
  * path, or the config's control_socket).  raw: print JSON errors to
  * stdout.  Returns the exit code: 0, 1 (refused) or 3 (no daemon). */
 int cli_ctl_request(const char *config, const char *control, const char *request, int raw);
+/* The same, but the answer goes to *out (malloc'd, NUL-terminated, caller
+ * frees; NULL when there is none).  Returns 0, 1 (an error answer) or 3. */
+int cli_ctl_query(const char *config, const char *control, const char *request, char **out);
 
 #endif

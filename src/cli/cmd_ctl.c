@@ -56,12 +56,14 @@ static int ctl_getopt(int argc, char **argv, struct ctl_opts *o, const char *usa
 	return optind;
 }
 
-/* Send one request, print the answer; returns the exit code. */
-int cli_ctl_request(const char *config, const char *control, const char *request, int raw)
+/* Send one request and return the answer in *out (malloc'd, NUL-terminated);
+ * returns 0, 1 (the daemon answered an error) or 3 (no daemon). */
+int cli_ctl_query(const char *config, const char *control, const char *request, char **out)
 {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char err[1024];
 
+	*out = NULL;
 	if (control) {
 		snprintf(path, sizeof(path), "%s", control);
 	} else {
@@ -113,11 +115,22 @@ int cli_ctl_request(const char *config, const char *control, const char *request
 		return 3;
 	}
 	buf[len] = 0;
-	int rc = strncmp(buf, "{\"error\":", 9) == 0 ? 1 : 0;
+	*out = buf;
+	return strncmp(buf, "{\"error\":", 9) == 0 ? 1 : 0;
+}
+
+/* Send one request, print the answer; returns the exit code. */
+int cli_ctl_request(const char *config, const char *control, const char *request, int raw)
+{
+	char *buf = NULL;
+	int rc = cli_ctl_query(config, control, request, &buf);
+
+	if (!buf)
+		return rc;
 	if (rc && !raw)
 		fprintf(stderr, "backupmx: backupmxd says: %s", buf);
 	else
-		fwrite(buf, 1, len, stdout);
+		fputs(buf, stdout);
 	free(buf);
 	return rc;
 }

@@ -95,4 +95,7 @@ void relay_text_queue(struct relay *r, FILE *out);
 /* Prometheus text exposition of the queue and destinations. */
 void relay_metrics(struct relay *r, FILE *out);
 
+/* The HTML status page (self-contained, every field escaped): relay_status.c. */
+void relay_html(struct relay *r, FILE *out);
+
 #endif

@@ -862,7 +862,8 @@ long spool_recover(struct spool *sp, spool_scan_cb cb, void *arg)
 		log_err("spool: cannot list %s/queue: %s", sp->dir, strerror(errno));
 		return -1;
 	}
-	qsort(v, n, sizeof(*v), cmp_names);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_names);
 	for (size_t i = 0; i < n; i++) {
 		struct spool_env env;
 		const char *why = NULL;

@@ -1,0 +1,94 @@
+#!/bin/bash
+# t_relay_recover.sh - the primary is down (connection refused) while mail is
+# accepted; once it is up every message must be delivered within
+# probe_interval + 5 s, and `status` must have shown the destination down
+# with its error.  Then the primary answers 4xx on RCPT, later 2xx: delivered.
+. "${BMX_ROOT:?run through tests/run}/tests/lib/world.sh" || exit 1
+. "$BMX_ROOT/tests/lib/bmxd.sh"
+world_init
+[ -x "$BMXD" ] || t_skip_all "backupmxd not built"
+BMX_PORT=$(world_free_port)
+world_dns_start <<EOD
+local-zone: "example.test." static
+local-data: "example.test. 3600 IN SOA ns.example.test. h.example.test. 1 3600 900 604800 300"
+local-data: "example.test. 3600 IN MX 10 mx1.example.test."
+local-data: "example.test. 3600 IN MX 20 mx2.example.test."
+local-data: "mx1.example.test. 300 IN A 127.0.0.2"
+local-data: "mx2.example.test. 300 IN A 127.0.0.3"
+EOD
+bmxd_config <<EOD
+relay_port = $BMX_PORT
+probe_interval = 2
+retry_min = 2
+connect_timeout = 2
+EOD
+bmxd_start || { t_fail "daemon start"; t_done; }
+
+# Print the destination object for DOMAIN from status --json (or nothing).
+status_dest()
+{
+	"$BMX" status --json --control "$BMX_SPOOL/control.sock" 2>/dev/null |
+		"$WORLD_PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+dests = d.get("destinations", d) if isinstance(d, dict) else d
+for x in dests:
+    if x.get("domain") == sys.argv[1]:
+        print(json.dumps(x)); break
+' "$1"
+}
+
+# Send N messages to r@example.test through backupmxd.
+send_n()
+{
+	smtp-source -s 5 -m "$1" -f s@client.test -t r@example.test \
+		127.0.0.3:"$BMX_PORT" >"$W/source.log" 2>&1
+}
+
+N=20
+send_n $N && t_ok "backupmxd accepted $N messages with the primary down" ||
+	t_fail "smtp-source failed" "$(cat "$W/source.log")"
+sleep 3
+t_is "queue holds $N messages" "$(bmxd_queue_files | wc -l)" $N
+st=$(status_dest example.test)
+t_diag "status while down: $st"
+t_like "status shows example.test down" "$st" '"state": *"down"'
+t_like "status carries the connect error" "$st" '(refused|Connection)'
+
+world_sink_start 127.0.0.2 "$BMX_PORT"
+t0=$(date +%s.%N)
+deadline=$((SECONDS + 2 + 5 + 5))
+while [ "$(world_sink_count)" -lt $N ] && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+t1=$(date +%s.%N)
+el=$(echo "$t1 - $t0" | bc)
+t_diag "all $N delivered ${el}s after the primary came up (limit 7 s)"
+t_is "sink received all $N" "$(world_sink_count)" $N
+[ "$(echo "$el <= 7" | bc)" = 1 ] && t_ok "delivered within probe_interval + 5 s (${el}s)" ||
+	t_fail "delivery took ${el}s"
+sleep 1
+t_is "queue empty after delivery" "$(bmxd_queue_files | wc -l)" 0
+st=$(status_dest example.test)
+t_like "status shows example.test up" "$st" '"state": *"up"'
+
+# 4xx then 2xx: smtp-sink -r RCPT tempfails every RCPT; replace it by a good one.
+world_kill "$SINK_PID"
+rm -f "$SINK_DIR"/*
+world_sink_start 127.0.0.2 "$BMX_PORT" -r RCPT
+send_n 3
+sleep 4
+t_is "nothing delivered while the primary answers 4xx" "$(world_sink_count)" 0
+t_is "3 messages still queued after 4xx" "$(bmxd_queue_files | wc -l)" 3
+grep -q 'status=deferred' "$BMXD_LOG" && t_ok "log has status=deferred" ||
+	t_fail "no status=deferred log line"
+world_kill "$SINK_PID"
+rm -f "$SINK_DIR"/*
+world_sink_start 127.0.0.2 "$BMX_PORT"
+t0=$SECONDS
+deadline=$((SECONDS + 40))
+while [ "$(world_sink_count)" -lt 3 ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+t_is "4xx then 2xx: all 3 delivered" "$(world_sink_count)" 3
+t_diag "delivered after the 4xx phase within $((SECONDS - t0)) s"
+sleep 1
+t_is "queue empty at the end" "$(bmxd_queue_files | wc -l)" 0
+grep -q 'status=sent' "$BMXD_LOG" && t_ok "log has status=sent" || t_fail "no status=sent"
+t_done
