@@ -98,11 +98,29 @@ fuzz-long: fuzz
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/backupmx
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)/lib/systemd/system
+	install -d -m 0700 $(DESTDIR)/var/spool/backupmx
 	install -m 0755 $(BUILD)/backupmx $(DESTDIR)$(PREFIX)/bin/backupmx
 	install -m 0755 $(BUILD)/backupmxd $(DESTDIR)$(PREFIX)/sbin/backupmxd
 	test -e $(DESTDIR)/etc/backupmx/backupmx.conf || install -m 0644 etc/backupmx.conf $(DESTDIR)/etc/backupmx/backupmx.conf
+	install -m 0644 man/backupmx.1 $(DESTDIR)$(PREFIX)/share/man/man1/backupmx.1
+	install -m 0644 man/backupmx.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/backupmx.conf.5
+	install -m 0644 man/backupmxd.8 $(DESTDIR)$(PREFIX)/share/man/man8/backupmxd.8
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' etc/backupmxd.service > $(DESTDIR)/lib/systemd/system/backupmxd.service.tmp
+	chmod 0644 $(DESTDIR)/lib/systemd/system/backupmxd.service.tmp
+	mv -f $(DESTDIR)/lib/systemd/system/backupmxd.service.tmp $(DESTDIR)/lib/systemd/system/backupmxd.service
+
+# Removes what install put there, except the configuration and the spool.
+.PHONY: uninstall
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/backupmx $(DESTDIR)$(PREFIX)/sbin/backupmxd
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/backupmx.1
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man5/backupmx.conf.5
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man8/backupmxd.8
+	rm -f $(DESTDIR)/lib/systemd/system/backupmxd.service
 
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -name '*.d' -type f 2>/dev/null)

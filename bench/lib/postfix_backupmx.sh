@@ -5,7 +5,7 @@
 #   pfbmx_queued                     number of queue files (incoming, active, deferred, hold)
 #   pfbmx_stop                       postfix -c DIR stop, then kill what is left
 #
-# The instance lives in $W/postfix: its own config_directory (main.cf, master.cf),
+# The instance lives in ${PFBMX_BASE:-$W}/postfix: its own config_directory (main.cf, master.cf),
 # queue_directory and data_directory, so it is on the same file system as
 # everything else under $W.  It listens only on ADDR:PORT (one smtpd line in
 # master.cf, no chroot), accepts mail for DOMAIN through relay_domains with
@@ -19,11 +19,11 @@
 pfbmx_start()
 {
 	local addr=$1 port=$2 domain=$3
-	PFBMX_DIR=$W/postfix
+	PFBMX_DIR=${PFBMX_BASE:-$W}/postfix
 	PFBMX_QUEUE=$PFBMX_DIR/queue
 	mkdir -p "$PFBMX_DIR/conf" "$PFBMX_QUEUE" "$PFBMX_DIR/data"
 	chown postfix: "$PFBMX_DIR/data"
-	chmod 755 "$W" "$PFBMX_DIR"
+	chmod 755 "$W" "${PFBMX_BASE:-$W}" "$PFBMX_DIR"
 	cat > "$PFBMX_DIR/conf/main.cf" <<EOF
 compatibility_level = 3.6
 queue_directory = $PFBMX_QUEUE
@@ -32,7 +32,7 @@ mail_owner = postfix
 setgid_group = postdrop
 myhostname = mx2-postfix.example.test
 mydestination =
-inet_interfaces = $addr
+inet_interfaces = loopback-only
 inet_protocols = ipv4
 mynetworks = 192.0.2.1/32
 relay_domains = $domain
@@ -44,6 +44,8 @@ alias_database =
 local_recipient_maps =
 smtp_dns_support_level = disabled
 biff = no
+maillog_file = $PFBMX_DIR/maillog
+maillog_file_prefixes = $PFBMX_DIR
 EOF
 	# Debian's master.cf with the smtpd line on ADDR:PORT and chroot off everywhere
 	awk -v hp="$addr:$port" '

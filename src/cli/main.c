@@ -22,6 +22,7 @@
 	X(hold, "hold DOMAIN: pause delivery to a domain (survives restarts)") \
 	X(release, "release DOMAIN: resume delivery to a domain") \
 	X(status, "status: destinations, up/down, queue per domain") \
+	X(drill, "drill DOMAIN: send a tagged test message through every backup MX") \
 	/* end of the table */
 
 #define CLI_USAGE_EXIT 3   /* bad arguments: UNKNOWN in the monitoring convention */

@@ -7,7 +7,9 @@
  * Start-up order: read and check the config; refuse root without `user`;
  * load TLS keys, create the spool directory, bind the listeners (all as
  * root); drop privileges; open and recover the spool; start the resolver
- * and the SMTP server; run the single event loop.  SIGTERM/SIGINT stop
+ * and the SMTP server; run the single event loop.  With status_listen the
+ * status web server is bound with the listeners; with alert_webhook
+ * destination changes and the queue age are POSTed (alert.c).  SIGTERM/SIGINT stop
  * gracefully, SIGHUP reopens the log and reloads the recipient table.
  */
 #include <errno.h>
@@ -39,6 +41,8 @@ struct daemon {
 	struct relay *relay;
 	struct io_tls *client_tls;
 	struct control *control;
+	struct status_http *status;
+	struct alert *alert;
 	size_t nreasons;
 	struct { const char *reason; unsigned long long n; } rejects[32];
 	size_t nlisten;
@@ -192,6 +196,13 @@ static void daemon_metrics(FILE *f, void *arg)
 			d->rejects[i].n);
 }
 
+/* A destination went down or came up (relay event): alert. */
+static void daemon_dest_event(const char *domain, int up, const char *error, void *arg)
+{
+	struct daemon *d = arg;
+	alert_dest(d->alert, domain, up, error);
+}
+
 /* Bind every listen address. */
 static int daemon_listen(struct daemon *d)
 {
@@ -203,6 +214,14 @@ static int daemon_listen(struct daemon *d)
 		}
 		d->listen[d->nlisten++] = l;
 		log_info("listening on %s", d->cfg.listen.v[i]);
+	}
+	if (d->cfg.status_listen) {
+		d->status = status_http_new(d->loop, d->cfg.status_listen, NULL, daemon_metrics, d);
+		if (!d->status) {
+			log_err("status_listen %s: cannot serve", d->cfg.status_listen);
+			return -1;
+		}
+		log_info("status page on http://%s/", d->cfg.status_listen);
 	}
 	return 0;
 }
@@ -228,6 +247,16 @@ static int daemon_start(struct daemon *d)
 		log_err("tls: cannot load %s / %s", d->cfg.tls_cert, d->cfg.tls_key);
 		return -1;
 	}
+	if (d->cfg.alert_webhook) {
+		if (!(d->alert = alert_new(d->loop, d->cfg.alert_webhook, d->cfg.hostname, err,
+					   sizeof(err)))) {
+			log_err("%s", err);
+			return -1;
+		}
+		log_info("alerts go to %s", d->cfg.alert_webhook);
+	} else if (d->cfg.alert_queue_age) {
+		log_warn("alert_queue_age is set but alert_webhook is not: no queue-age alerts");
+	}
 	if (daemon_listen(d) < 0)
 		return -1;
 	if (daemon_drop_privs(&d->cfg, err, sizeof(err)) < 0) {
@@ -244,8 +273,12 @@ static int daemon_start(struct daemon *d)
 	}
 	dns_set_timeout(d->dns, 10000);
 	d->client_tls = io_tls_client_new();
-	struct relay_opts ro = {d->loop, &d->cfg, d->spool, d->dns, d->client_tls};
+	struct relay_opts ro = {d->loop, &d->cfg, d->spool, d->dns, d->client_tls,
+				d->alert ? daemon_dest_event : NULL, d};
 	if (!(d->relay = relay_new(&ro)))
+		return -1;
+	status_http_set_relay(d->status, d->relay);
+	if (alert_watch_queue(d->alert, d->relay, d->cfg.alert_queue_age) < 0)
 		return -1;
 	long n = spool_recover(d->spool, daemon_recovered, d);
 	if (n < 0) {
@@ -281,6 +314,8 @@ static int daemon_start(struct daemon *d)
 static void daemon_free(struct daemon *d)
 {
 	smtp_server_free(d->srv);
+	status_http_free(d->status);
+	alert_free(d->alert);
 	control_free(d->control);
 	relay_free(d->relay);
 	io_tls_free(d->client_tls);

@@ -83,9 +83,12 @@ static void status_doc_history(struct status_http *s, FILE *f)
 static void status_cb(struct io_http_req *req, const char *path, void *arg)
 {
 	static const char nf[] = "not found\n";
+	static const char starting[] = "starting\n";
 	struct status_http *s = arg;
 
-	if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0)
+	if (!s->relay)
+		io_http_reply(req, 503, "text/plain", starting, sizeof(starting) - 1);
+	else if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0)
 		status_reply(req, STATUS_CT_HTML, status_doc_html, s);
 	else if (strcmp(path, "/metrics") == 0)
 		status_reply(req, STATUS_CT_METRICS, status_doc_metrics, s);

@@ -125,6 +125,12 @@ static int dns_configure(struct ub_ctx *ub, const char *resolver, unsigned flags
 			 ub_strerror(r));
 		return -1;
 	}
+	/* report real TTLs: the default cache-max-ttl (1 day) would clip long
+	 * MX TTLs, which `check` must see to warn about them */
+	if ((r = ub_ctx_set_option(ub, "cache-max-ttl:", "2147483647")) != 0) {
+		snprintf(err, errlen, "resolver: cannot set cache-max-ttl: %s", ub_strerror(r));
+		return -1;
+	}
 	if (anchor && access(DNS_TRUST_ANCHOR, R_OK) != 0) {
 		snprintf(err, errlen, "resolver: cannot read trust anchor %s: %s", DNS_TRUST_ANCHOR,
 			 strerror(errno));

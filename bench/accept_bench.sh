@@ -1,0 +1,146 @@
+#!/bin/bash
+# accept_bench.sh - messages per second backupmxd accepts (fsync on), beside
+# Postfix set up as a backup MX and beside smtp-sink with no disk at all.
+#
+#   bench/accept_bench.sh [BUILD_DIR] [MESSAGES] [SESSIONS]   (default: build 20000 20)
+#
+# Runs in its own network namespace (it re-executes itself under `unshare -n`,
+# so it needs root), with the test world of tests/lib/world.sh.  The load is
+# always the same smtp-source command, one message of 4096 bytes per
+# connection (smtp-source's default), one recipient each:
+#
+#   smtp-source -s SESSIONS -m MESSAGES -l 4096 -f s@client.test -t r@example.test ADDR:PORT
+#
+# against, one after another in the same run:
+#   1. smtp-sink, no disk (the ceiling): smtp-sink -u postfix 127.0.0.3:PORT 256
+#   2. Postfix 3.7 as a backup MX (bench/lib/postfix_backupmx.sh): its own
+#      instance, queue under $W, relay_domains = example.test, delivery held
+#   3. backupmxd (BUILD_DIR/backupmxd), spool under $W (the same file system
+#      as Postfix's queue), example.test on hold, log_level info, unbound on
+#      127.0.0.1 answering the PTR lookups.
+# Each rate is MESSAGES / wall time of smtp-source; the script checks that
+# every message was queued.  Prints the rates, the ratios and the targets
+# (issue 3: backupmxd >= 5x Postfix and >= 0.5x smtp-sink).
+# BMX_BENCH_PROFILE="CMD ARGS" attaches "CMD ARGS -p PID" to backupmxd for its
+# run (perf record, strace -c) and stops it with SIGINT afterwards.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(realpath -m "${1:-$ROOT/build}")
+MSGS=${2:-20000}
+SESS=${3:-20}
+if [ -z "${BMX_BENCH_NS:-}" ]; then
+	exec unshare -n -m env BMX_BENCH_NS=1 bash -c 'ip link set lo up && exec "$0" "$@"' \
+		"$0" "$BUILD" "$MSGS" "$SESS"
+fi
+export BMX_ROOT=$ROOT BMX_BUILD=$BUILD
+. "$ROOT/tests/lib/world.sh"
+. "$ROOT/bench/lib/postfix_backupmx.sh"
+world_init
+FS=${BMX_BENCH_FS:-loop}
+D=$W
+trap 'pfbmx_stop; [ "$FS" = loop ] && umount "$D" 2>/dev/null; world_cleanup' EXIT
+if [ "$FS" = loop ]; then
+	# a fresh ext4 (mkfs defaults, with a journal) for Postfix's queue and the spool
+	D=$W/fs
+	mkdir -p "$D"
+	truncate -s 4G "$W/fs.img"
+	mkfs.ext4 -q -F "$W/fs.img" || { echo "mkfs.ext4 failed" >&2; exit 1; }
+	mount -o loop "$W/fs.img" "$D" || { echo "mount -o loop failed" >&2; exit 1; }
+	chmod 755 "$D"
+fi
+
+[ -x "$BUILD/backupmxd" ] || { echo "no $BUILD/backupmxd: run make first" >&2; exit 1; }
+ADDR=127.0.0.3
+FAIL=0
+
+# Time one smtp-source run against ADDR:PORT; prints the rate in msgs/s.
+run_source()
+{
+	local port=$1 t0 t1
+	t0=$(date +%s.%N)
+	if ! smtp-source -s "$SESS" -m "$MSGS" -l 4096 -f s@client.test -t r@example.test \
+		"$ADDR:$port" >"$W/source.$port.log" 2>&1; then
+		echo "smtp-source against port $port failed:" >&2
+		tail -5 "$W/source.$port.log" >&2
+		FAIL=1
+	fi
+	t1=$(date +%s.%N)
+	awk -v m="$MSGS" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f %.2f\n", m / (b - a), b - a }'
+}
+
+echo "# machine: $(nproc) CPUs, $(uname -sr), $(awk '/model name/ { sub(/.*: /, ""); print; exit }' /proc/cpuinfo)"
+echo "# spool and Postfix queue: $(df -T "$D" | awk 'NR==2 { print $2 " on " $1 }') ($FS)"
+echo "# load:    smtp-source -s $SESS -m $MSGS -l 4096 -f s@client.test -t r@example.test $ADDR:PORT"
+
+# 1. smtp-sink, no disk
+P=$(world_free_port)
+world_bg smtp-sink -u postfix "$ADDR:$P" 256
+SINKP=$BG_PID
+world_wait_port "$ADDR" "$P" || { echo "smtp-sink did not start" >&2; exit 1; }
+read -r SINK_RATE SINK_T < <(run_source "$P")
+world_kill "$SINKP"
+echo "smtp-sink (no disk):  $SINK_RATE msgs/s  (${SINK_T}s)"
+
+# 2. Postfix as a backup MX
+P=$(world_free_port)
+PFBMX_BASE=$D pfbmx_start "$ADDR" "$P" example.test || exit 1
+read -r PF_RATE PF_T < <(run_source "$P")
+sleep 1
+PF_N=$(pfbmx_queued)
+pfbmx_stop
+echo "postfix backup MX:    $PF_RATE msgs/s  (${PF_T}s, $PF_N queued)"
+[ "$PF_N" -ge "$MSGS" ] || { echo "postfix queued only $PF_N of $MSGS" >&2; FAIL=1; }
+
+# 3. backupmxd
+world_dns_start <<'EOF'
+local-zone: "example.test." static
+local-data: "example.test. 3600 IN SOA ns.example.test. h.example.test. 1 3600 900 604800 300"
+local-data: "example.test. 3600 IN MX 10 mx1.example.test."
+local-data: "example.test. 3600 IN MX 20 mx2.example.test."
+local-data: "mx1.example.test. 300 IN A 127.0.0.2"
+local-data: "mx2.example.test. 300 IN A 127.0.0.3"
+local-zone: "127.in-addr.arpa." static
+local-data: "127.in-addr.arpa. 3600 IN SOA ns.example.test. h.example.test. 1 3600 900 604800 300"
+local-data: "1.0.0.127.in-addr.arpa. 3600 IN PTR client.test."
+EOF
+BP=$(world_free_port)
+SPOOL=$D/bmxspool
+chmod 755 "$W"
+cat > "$W/bmx.conf" <<EOF
+hostname = mx2.example.test
+listen = $ADDR:$BP
+spool = $SPOOL
+relay_domains = example.test
+resolver = $RESOLVER
+control_socket = $SPOOL/control.sock
+log_level = info
+max_connections_per_ip = 1000
+user = nobody
+EOF
+"$BUILD/backupmxd" -c "$W/bmx.conf" >"$W/backupmxd.log" 2>&1 &
+BMXD_PID=$!
+world_track "$BMXD_PID"
+world_wait_port "$ADDR" "$BP" 10 || { echo "backupmxd did not start" >&2; tail "$W/backupmxd.log" >&2; exit 1; }
+for i in $(seq 50); do [ -S "$SPOOL/control.sock" ] && break; sleep 0.1; done
+"$BUILD/backupmx" hold example.test --control "$SPOOL/control.sock" >/dev/null ||
+	{ echo "backupmx hold failed" >&2; exit 1; }
+if [ -n "${BMX_BENCH_PROFILE:-}" ]; then
+	# e.g. BMX_BENCH_PROFILE="perf record -g -o /tmp/perf.data" or "strace -c -f -o /tmp/st"
+	$BMX_BENCH_PROFILE -p "$BMXD_PID" >"$W/profile.log" 2>&1 &
+	PROF_PID=$!
+	sleep 1
+fi
+read -r BMX_RATE BMX_T < <(run_source "$BP")
+if [ -n "${PROF_PID:-}" ]; then
+	kill -INT "$PROF_PID"; wait "$PROF_PID" 2>/dev/null
+fi
+BMX_N=$(find "$SPOOL/queue" -type f | wc -l)
+kill -TERM "$BMXD_PID"; wait "$BMXD_PID" 2>/dev/null
+echo "backupmxd:            $BMX_RATE msgs/s  (${BMX_T}s, $BMX_N queued)"
+[ "$BMX_N" -ge "$MSGS" ] || { echo "backupmxd queued only $BMX_N of $MSGS" >&2; FAIL=1; }
+
+awk -v b="$BMX_RATE" -v p="$PF_RATE" -v s="$SINK_RATE" 'BEGIN {
+	printf "backupmxd / postfix:  %.2fx  (target >= 5x: %s)\n", b / p, (b / p >= 5) ? "met" : "MISSED"
+	printf "backupmxd / sink:     %.2fx  (target >= 0.5x: %s)\n", b / s, (b / s >= 0.5) ? "met" : "MISSED"
+}'
+exit $FAIL
