@@ -135,8 +135,10 @@ if [ -n "${PROF_PID:-}" ]; then
 	kill -INT "$PROF_PID"; wait "$PROF_PID" 2>/dev/null
 fi
 BMX_N=$(find "$SPOOL/queue" -type f | wc -l)
+BMX_CPU=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2fs user, %.2fs system", $14 / hz, $15 / hz }' \
+	"/proc/$BMXD_PID/stat")
 kill -TERM "$BMXD_PID"; wait "$BMXD_PID" 2>/dev/null
-echo "backupmxd:            $BMX_RATE msgs/s  (${BMX_T}s, $BMX_N queued)"
+echo "backupmxd:            $BMX_RATE msgs/s  (${BMX_T}s, $BMX_N queued; CPU $BMX_CPU)"
 [ "$BMX_N" -ge "$MSGS" ] || { echo "backupmxd queued only $BMX_N of $MSGS" >&2; FAIL=1; }
 
 awk -v b="$BMX_RATE" -v p="$PF_RATE" -v s="$SINK_RATE" 'BEGIN {

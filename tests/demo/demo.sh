@@ -179,6 +179,7 @@ smtp_dns_support_level = disabled
 biff = no
 smtputf8_enable = no
 maillog_file = $D/postfix.log
+maillog_file_prefixes = $D
 EOF
 cat >"$D/pf-etc/master.cf" <<'EOF'
 smtp      inet  n       -       n       -       -       smtpd
@@ -213,7 +214,13 @@ primary_start()
 		SINK_PID=$!
 		PIDS+=("$SINK_PID")
 	else
-		postfix -c "$D/pf-etc" start >>"$D/postfix-start.log" 2>&1 || return 1
+		# Postfix writes its startup errors to a terminal only: give it one.
+		if command -v script >/dev/null; then
+			script -qec "postfix -c $D/pf-etc start" /dev/null \
+				>>"$D/postfix-start.log" 2>&1 </dev/null || return 1
+		else
+			postfix -c "$D/pf-etc" start >>"$D/postfix-start.log" 2>&1 || return 1
+		fi
 		PF_UP=1
 	fi
 	wait_port 127.0.0.2 25 15

@@ -5,8 +5,9 @@
 # the primary comes back; a failed POST (HTTP 500) is retried; https:// and
 # host names are refused at start-up.
 #
-# World: no DNS; example.test is routed to 127.0.0.2:SP where smtp-sink is
-# started only after the first alerts.
+# World: unbound serves example.test MX 10 mx1.example.test (127.0.0.2); the
+# daemon delivers to port SP (relay_port), where smtp-sink is started only
+# after the first alerts.
 . "${BMX_ROOT:?run through tests/run}/tests/lib/world.sh" || exit 1
 . "$BMX_ROOT/tests/lib/bmxd.sh"
 world_init
@@ -21,8 +22,14 @@ EV=$W/events.jsonl
 world_bg "$PY" "$WORLD_LIB/webhook_rx.py" --fail 1 --path /hook 127.0.0.1 "$WH" "$EV"
 world_wait_port 127.0.0.1 "$WH" 5 || { t_fail "webhook receiver" "$(cat "$BG_LOG")"; t_done; }
 
+world_dns_start <<'DNS'
+    local-zone: "example.test." static
+    local-data: "example.test. 3600 IN SOA ns.example.test. hostmaster.example.test. 1 3600 900 604800 300"
+    local-data: "example.test. 300 IN MX 10 mx1.example.test."
+    local-data: "mx1.example.test. 300 IN A 127.0.0.2"
+DNS
 bmxd_config <<CONF
-route example.test = 127.0.0.2:$SP
+relay_port = $SP
 probe_interval = 1
 alert_webhook = http://127.0.0.1:$WH/hook
 alert_queue_age = 2
