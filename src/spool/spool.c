@@ -15,16 +15,21 @@
  *   and fills in the body length (pwrite over a fixed-width placeholder).
  *
  * GROUP COMMIT (spool_commit)
- *   1. data: for two or more messages, one syncfs() of the spool file system
+ *   1. rename tmp/ID -> queue/ID for each (never replacing an existing file);
+ *      renaming before the sync lets one sync cover data and directories.
+ *      A crash before the sync may leave an unacknowledged, possibly torn
+ *      file in queue/: recovery checks its END record and checksum (torn ->
+ *      corrupt/), and a complete one is at worst a duplicate of the retry;
+ *   2. data: for two or more messages, one syncfs() of the spool file system
  *      instead of one fsync per file: a single journal commit and cache flush
  *      for the whole batch.  It also flushes other dirty data of that file
  *      system, and kernels before 5.8 do not report writeback errors through
  *      syncfs(), so give the spool its own file system.  If syncfs() fails we
  *      fall back to fdatasync() per file.  One message: fdatasync() it.
- *   2. rename tmp/ID -> queue/ID for each (never replacing an existing file);
- *   3. one fsync() of queue/;
+ *   3. one fsync() of queue/ (after syncfs() it has nothing left to flush);
  *   4. only then ok[i] = 1, so the caller may answer 250.
- *   A message whose sync or rename failed is unlinked and reported ok[i] = 0.
+ *   A message whose sync or rename failed is unlinked (from queue/ or tmp/)
+ *   and reported ok[i] = 0.
  *   If the fsync of queue/ fails, every message of the batch is unlinked
  *   again and reported failed: never "250" for a file that may vanish.
  *
@@ -409,18 +414,37 @@ static int move_to_queue(struct spool *sp, const char *qid)
 	return 0;
 }
 
-/* Group commit: sync, rename into queue/, one fsync of queue/. */
+/* Group commit: rename into queue/, one data sync, one fsync of queue/. */
 int spool_commit(struct spool *sp, struct spool_msg **msgs, size_t n, int *ok)
 {
 	size_t good = 0, moved = 0;
 	int synced = 0, rc = 0;
+	int *inq;
 
 	for (size_t i = 0; i < n; i++) {
 		struct spool_msg *m = msgs[i];
 		ok[i] = m != NULL && m->finished && m->err == 0 && m->sp == sp;
 		good += (size_t)ok[i];
 	}
-	if (good >= 2) {
+	/* inq[i]: msgs[i] now lives in queue/ (so a failure unlinks it there) */
+	if ((inq = calloc(n ? n : 1, sizeof(*inq))) == NULL) {
+		for (size_t i = 0; i < n; i++)
+			ok[i] = 0;
+		good = 0;
+	}
+	/* rename first: the sync below then covers data and both directories */
+	for (size_t i = 0; i < n; i++) {
+		if (!ok[i])
+			continue;
+		if (move_to_queue(sp, msgs[i]->qid) < 0) {
+			log_err("spool: %s: rename into queue/: %s", msgs[i]->qid, strerror(errno));
+			ok[i] = 0;
+		} else {
+			inq[i] = 1;
+			moved++;
+		}
+	}
+	if (moved >= 2) {
 		if (fault("syncfs", NULL) == 0 && syncfs(sp->tmpfd) == 0)
 			synced = 1;
 		else
@@ -433,25 +457,11 @@ int spool_commit(struct spool *sp, struct spool_msg **msgs, size_t n, int *ok)
 			ok[i] = 0;
 		}
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (!ok[i])
-			continue;
-		if (move_to_queue(sp, msgs[i]->qid) < 0) {
-			log_err("spool: %s: rename into queue/: %s", msgs[i]->qid, strerror(errno));
-			ok[i] = 0;
-		} else {
-			moved++;
-		}
-	}
 	if (moved > 0 && (fault("dirsync", NULL) < 0 || fsync(sp->qfd) < 0)) {
 		log_err("spool: fsync %s/queue: %s; failing %zu messages", sp->dir,
 			strerror(errno), moved);
-		for (size_t i = 0; i < n; i++) {
-			if (ok[i]) {
-				unlinkat(sp->qfd, msgs[i]->qid, 0);
-				ok[i] = 0;
-			}
-		}
+		for (size_t i = 0; i < n; i++)
+			ok[i] = 0;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (msgs[i] == NULL) {
@@ -460,11 +470,18 @@ int spool_commit(struct spool *sp, struct spool_msg **msgs, size_t n, int *ok)
 		}
 		if (!ok[i]) {
 			rc = -1;
-			spool_msg_abort(msgs[i]);
+			if (inq != NULL && inq[i]) {
+				/* never leave an unacknowledged file in queue/ */
+				unlinkat(sp->qfd, msgs[i]->qid, 0);
+				msg_free(msgs[i]);
+			} else {
+				spool_msg_abort(msgs[i]);
+			}
 		} else {
 			msg_free(msgs[i]);
 		}
 	}
+	free(inq);
 	return rc;
 }
 
