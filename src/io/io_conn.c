@@ -178,15 +178,9 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	} else if (what & BEV_EVENT_EOF) {
 		conn_set_err(c, "%s", c->handshaking ? "connection closed during TLS handshake"
 			     : "connection closed by peer");
-		/* the TLS filter can report EOF before its last decrypted bytes
-		 * were handed over: let the owner read them first */
-		int was_closing = c->closing;
-		if (!was_closing && !c->handshaking &&
-		    evbuffer_get_length(bufferevent_get_input(bev)) > 0)
-			conn_emit(c, IO_EV_READ);
-		if (was_closing)
+		if (c->closing)
 			io_conn_free(c);
-		else if (!c->dead && !c->closing)
+		else
 			conn_emit(c, IO_EV_EOF);
 	}
 	c->depth--;

@@ -56,6 +56,8 @@ USE_SINK=0
 
 # Seconds since the start, for the timeline.
 ts() { printf '%6.1fs' "$(echo "$(date +%s.%N) - $T0" | bc)"; }
+# Seconds since the monotonic-ish mark $1 (date +%s.%N), two decimals.
+since() { printf '%.2f' "$(echo "$(date +%s.%N) - $1" | bc)"; }
 # Print a narrated line.
 say() { printf '[%s] %s\n' "$(ts)" "$*"; }
 # A step heading.
@@ -330,7 +332,7 @@ if [ "$SENT_MX1" = "$N1" ]; then
 else
 	bad "$SENT_MX1 of $N1 messages taken by the primary"
 fi
-say "step 1 took $(echo "$(date +%s.%N) - $t1" | bc | cut -c1-4) s"
+say "step 1 took $(since "$t1") s"
 
 # ---- 2 -------------------------------------------------------------------------
 step "2. the primary is stopped: the sender falls back, backupmxd queues"
@@ -371,9 +373,9 @@ i=0
 up_at="" empty_at=""
 while [ $i -lt 300 ]; do
 	[ -z "$up_at" ] && [ "$(primary_state)" = up ] &&
-		up_at=$(echo "$(date +%s.%N) - $t4" | bc | cut -c1-4)
+		up_at=$(since "$t4")
 	if [ "$(queued)" = 0 ]; then
-		empty_at=$(echo "$(date +%s.%N) - $t4" | bc | cut -c1-4)
+		empty_at=$(since "$t4")
 		break
 	fi
 	sleep 0.1
