@@ -43,7 +43,7 @@ static int ctl_getopt(int argc, char **argv, struct ctl_opts *o, const char *usa
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	optind = 1;
+	optind = 0;   /* full GNU getopt re-initialisation: options may follow operands */
 	while ((c = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->config = optarg; break;
@@ -68,7 +68,8 @@ int cli_ctl_query(const char *config, const char *control, const char *request, 
 		snprintf(path, sizeof(path), "%s", control);
 	} else {
 		struct config cfg;
-		if (config_load(&cfg, config ? config : CONFIG_DEFAULT_PATH, err, sizeof(err)) < 0) {
+		const char *file = config ? config : CONFIG_DEFAULT_PATH;
+		if (config_load(&cfg, file, err, sizeof(err)) < 0) {
 			fprintf(stderr, "backupmx: %s\n", err);
 			config_free(&cfg);
 			return 3;
@@ -80,7 +81,8 @@ int cli_ctl_query(const char *config, const char *control, const char *request, 
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		fprintf(stderr, "backupmx: cannot reach backupmxd at %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "backupmx: cannot reach backupmxd at %s: %s\n", path,
+			strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return 3;

@@ -546,7 +546,8 @@ static int drill_resolve(struct drill *d)
 		return -1;
 	}
 	if (s->null_mx) {
-		snprintf(d->note, sizeof(d->note), "%s has a null MX: it accepts no mail", d->domain);
+		snprintf(d->note, sizeof(d->note), "%s has a null MX: it accepts no mail",
+			 d->domain);
 		d->critical = 1;
 		return -1;
 	}
@@ -829,8 +830,8 @@ static enum check_state drill_verdict(const struct drill *d, char *sum, size_t l
 		return CHECK_CRITICAL;
 	}
 	if (d->via_mx) {
-		snprintf(sum, len, "%zu of %zu messages accepted (%zu by a primary, %zu by a backup)",
-			 acc, d->nsend, primary, acc - primary);
+		snprintf(sum, len, "%zu of %zu messages accepted (%zu by a primary, "
+			 "%zu by a backup)", acc, d->nsend, primary, acc - primary);
 		return refused ? CHECK_CRITICAL : CHECK_OK;
 	}
 	if (d->nsend == 0) {
@@ -900,9 +901,11 @@ static void drill_text(struct check_buf *b, const struct drill *d, enum check_st
 					 s->reply);
 		}
 		if (s->held_queued)
-			check_buf_printf(b, "    queued at the backup while %s was held\n", d->domain);
+			check_buf_printf(b, "    queued at the backup while %s was held\n",
+					 d->domain);
 		if (s->followed)
-			check_buf_printf(b, "    delivery to the primary: %s after %.1f s%s%s%s%s\n",
+			check_buf_printf(b, "    delivery to the primary: %s after %.1f s"
+					 "%s%s%s%s\n",
 					 s->fstatus[0] ? s->fstatus : "pending", s->e2e_s,
 					 s->frelay[0] ? ", relay " : "", s->frelay,
 					 s->freply[0] ? ", reply: " : "", s->freply);

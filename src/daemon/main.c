@@ -192,8 +192,8 @@ static void daemon_metrics(FILE *f, void *arg)
 		   "# TYPE backupmx_smtp_rejects_total counter\n",
 		st.connections, st.sessions, st.messages);
 	for (size_t i = 0; i < d->nreasons; i++)
-		fprintf(f, "backupmx_smtp_rejects_total{reason=\"%s\"} %llu\n", d->rejects[i].reason,
-			d->rejects[i].n);
+		fprintf(f, "backupmx_smtp_rejects_total{reason=\"%s\"} %llu\n",
+			d->rejects[i].reason, d->rejects[i].n);
 }
 
 /* A destination went down or came up (relay event): alert. */
@@ -207,7 +207,8 @@ static void daemon_dest_event(const char *domain, int up, const char *error, voi
 static int daemon_listen(struct daemon *d)
 {
 	for (size_t i = 0; i < d->cfg.listen.n && i < DAEMON_LISTEN_MAX; i++) {
-		struct io_listener *l = io_listener_new(d->loop, d->cfg.listen.v[i], daemon_accept, d);
+		struct io_listener *l;
+		l = io_listener_new(d->loop, d->cfg.listen.v[i], daemon_accept, d);
 		if (!l) {
 			log_err("listen %s: %s", d->cfg.listen.v[i], strerror(errno));
 			return -1;

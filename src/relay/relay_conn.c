@@ -456,8 +456,9 @@ static void relay_conn_event(struct smtp_client *cl, enum smtp_client_event ev, 
 			if (c->cl)
 				return;
 		}
+		int was_ready = c->ready;
 		relay_conn_free(c);
-		if (!c->ready || d->nconn == 0)
+		if (!was_ready || d->nconn == 0)
 			relay_dest_down(d, err);
 		else
 			relay_dest_kick(d);

@@ -117,6 +117,12 @@ static int relay_targets_route(struct relay_dest *d, const struct config_domain_
 		const char *h = rule->hosts.v[i];
 		struct relay_target *t = &d->targets[d->ntargets];
 		snprintf(buf, sizeof(buf), "%s", h);
+		/* the config writes "[192.0.2.1]:25"; io wants brackets for IPv6 only */
+		char *rb = buf[0] == '[' ? strchr(buf, ']') : NULL;
+		if (rb && !memchr(buf, ':', (size_t)(rb - buf))) {
+			memmove(buf, buf + 1, (size_t)(rb - buf) - 1);
+			memmove(rb - 1, rb + 1, strlen(rb + 1) + 1);
+		}
 		if (io_parse_addrport(buf, (int)d->r->cfg->relay_port, &t->sa, &t->salen) < 0) {
 			log_warn("route %s: %s is not an IP address; only [ip]:port routes are "
 				 "supported", d->domain, h);

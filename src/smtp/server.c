@@ -14,10 +14,20 @@
  * the io layer before the handshake.  Messages stream into the spool and are
  * answered 250 only after spool_commit() made them durable; messages that
  * finish in the same loop iteration share one commit (group commit).
+ *
+ * The commit runs on a worker thread (smtp_commit_worker) so that the event
+ * loop keeps reading other sessions while the disk syncs: at most one batch
+ * is in flight; messages that finish meanwhile queue up and form the next
+ * batch as soon as it completes (a pipe wakes the loop).  The worker only
+ * calls spool_commit() on the batch's messages; every session, reply and
+ * hook is handled on the loop thread.  If the thread cannot be started, or
+ * at shutdown, the commit runs inline.
  */
 #include "smtp/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +110,14 @@ struct smtp_server {
 	struct smtp_commit *commits, **commits_tail;
 	size_t ncommits;
 	struct io_timer *commit_timer;
+	struct smtp_commit_job *inflight;   /* batch the worker owns, or NULL */
+	struct smtp_commit_job *job_slot;   /* handed to the worker (under mu) */
+	int worker_on, worker_stop;
+	int wake[2];                        /* worker -> loop: batch done */
+	struct io_watch *wake_watch;
+	pthread_t worker;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
 	struct io_timer *grace_timer;
 	int shutting_down;
 	void (*shutdown_done)(void *arg);
@@ -872,32 +890,73 @@ static void smtp_session_run(struct smtp_session *s)
 
 /* ---- group commit ---- */
 
-/* Make every finished message durable and answer its sender. */
-static void smtp_commit_run(void *arg)
+/* One batch of finished messages on its way to disk. */
+struct smtp_commit_job {
+	struct smtp_commit *list;
+	size_t n;
+	struct spool_msg **msgs;
+	int *ok;
+	int failed;   /* allocation or spool_commit() failure */
+};
+
+/* Take every queued message off the server as one batch (NULL if none, or
+ * if memory ran out: then every queued sender is answered 451 here). */
+static struct smtp_commit_job *smtp_commit_take(struct smtp_server *srv)
 {
-	struct smtp_server *srv = arg;
 	size_t n = srv->ncommits, i = 0;
 	if (n == 0)
-		return;
-	struct smtp_commit *list = srv->commits;
+		return NULL;
+	struct smtp_commit_job *job = calloc(1, sizeof(*job));
 	struct spool_msg **msgs = calloc(n, sizeof(*msgs));
 	int *ok = calloc(n, sizeof(*ok));
+	struct smtp_commit *list = srv->commits;
 	srv->commits = NULL;
 	srv->commits_tail = &srv->commits;
 	srv->ncommits = 0;
+	if (!job || !msgs || !ok) {
+		free(job);
+		free(msgs);
+		free(ok);
+		log_err("spool: out of memory committing %zu message(s)", n);
+		while (list) {
+			struct smtp_commit *cm = list;
+			list = cm->next;
+			spool_msg_abort(cm->msg);
+			if (cm->session) {
+				cm->session->commit = NULL;
+				smtp_reply(cm->session, "451 4.3.0 Error: out of memory");
+				smtp_enter_state(cm->session, smtp_idle_state(cm->session));
+			}
+			spool_env_clear(&cm->env);
+			free(cm);
+		}
+		return NULL;
+	}
 	for (struct smtp_commit *cm = list; cm; cm = cm->next)
-		if (msgs)
-			msgs[i++] = cm->msg;
-	if (!msgs || !ok || spool_commit(srv->spool, msgs, n, ok) < 0)
-		log_warn("spool: group commit of %zu message(s) failed partly", n);
-	i = 0;
+		msgs[i++] = cm->msg;
+	*job = (struct smtp_commit_job){list, n, msgs, ok, 0};
+	return job;
+}
+
+/* Make a batch durable (any thread: touches only the batch's messages). */
+static void smtp_commit_sync(struct smtp_server *srv, struct smtp_commit_job *job)
+{
+	if (spool_commit(srv->spool, job->msgs, job->n, job->ok) < 0)
+		job->failed = 1;
+}
+
+/* Answer every sender of a synced batch and free it (loop thread). */
+static void smtp_commit_answer(struct smtp_server *srv, struct smtp_commit_job *job)
+{
+	size_t i = 0;
+	struct smtp_commit *list = job->list;
+	if (job->failed)
+		log_warn("spool: group commit of %zu message(s) failed partly", job->n);
 	while (list) {
 		struct smtp_commit *cm = list;
 		struct smtp_session *s = cm->session;
-		int good = msgs && ok && ok[i];
+		int good = job->ok[i];
 		list = cm->next;
-		if (!msgs)
-			spool_msg_abort(cm->msg);
 		i++;
 		if (good) {
 			srv->stats.messages++;
@@ -921,15 +980,157 @@ static void smtp_commit_run(void *arg)
 		spool_env_clear(&cm->env);
 		free(cm);
 	}
-	free(msgs);
-	free(ok);
-	/* answer pipelined commands that were waiting behind the commit */
+	free(job->msgs);
+	free(job->ok);
+	free(job);
+}
+
+/* Answer pipelined commands that were waiting behind a commit. */
+static void smtp_commit_resume_sessions(struct smtp_server *srv)
+{
 	for (struct smtp_session *s = srv->sessions, *nx; s; s = nx) {
 		nx = s->next;
 		if (s->state == SS_READY || s->state == SS_GREET)
 			smtp_session_run(s);
 	}
+}
+
+/* Worker thread: sync each batch handed over, then wake the loop. */
+static void *smtp_commit_worker(void *arg)
+{
+	struct smtp_server *srv = arg;
+	pthread_mutex_lock(&srv->mu);
+	for (;;) {
+		while (!srv->job_slot && !srv->worker_stop)
+			pthread_cond_wait(&srv->cv, &srv->mu);
+		if (!srv->job_slot)
+			break;
+		struct smtp_commit_job *job = srv->job_slot;
+		pthread_mutex_unlock(&srv->mu);
+		smtp_commit_sync(srv, job);
+		pthread_mutex_lock(&srv->mu);
+		srv->job_slot = NULL;
+		pthread_cond_broadcast(&srv->cv);
+		ssize_t w = write(srv->wake[1], "x", 1);   /* pipe full = already awake */
+		(void)w;
+	}
+	pthread_mutex_unlock(&srv->mu);
+	return NULL;
+}
+
+/* Wait until the worker has finished the batch in flight, and answer it. */
+static void smtp_commit_wait(struct smtp_server *srv)
+{
+	if (!srv->inflight)
+		return;
+	pthread_mutex_lock(&srv->mu);
+	while (srv->job_slot)
+		pthread_cond_wait(&srv->cv, &srv->mu);
+	pthread_mutex_unlock(&srv->mu);
+	struct smtp_commit_job *job = srv->inflight;
+	srv->inflight = NULL;
+	smtp_commit_answer(srv, job);
+}
+
+/* Commit everything now, on this thread (shutdown, no worker). */
+static void smtp_commit_inline(struct smtp_server *srv)
+{
+	smtp_commit_wait(srv);
+	struct smtp_commit_job *job = smtp_commit_take(srv);
+	if (job) {
+		smtp_commit_sync(srv, job);
+		smtp_commit_answer(srv, job);
+	}
+}
+
+/* Make every finished message durable and answer its sender: hand the
+ * batch to the worker, or commit inline without one. */
+static void smtp_commit_run(void *arg)
+{
+	struct smtp_server *srv = arg;
+	if (srv->inflight || srv->ncommits == 0)
+		return;   /* the batch in flight starts the next one when done */
+	if (!srv->worker_on || srv->shutting_down) {
+		smtp_commit_inline(srv);
+		smtp_commit_resume_sessions(srv);
+		smtp_server_check_done(srv);
+		return;
+	}
+	struct smtp_commit_job *job = smtp_commit_take(srv);
+	if (!job) {
+		smtp_commit_resume_sessions(srv);
+		return;
+	}
+	srv->inflight = job;
+	pthread_mutex_lock(&srv->mu);
+	srv->job_slot = job;
+	pthread_cond_signal(&srv->cv);
+	pthread_mutex_unlock(&srv->mu);
+}
+
+/* The worker finished a batch: answer it, start the next one. */
+static void smtp_commit_woken(int fd, void *arg)
+{
+	struct smtp_server *srv = arg;
+	char buf[64];
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	if (!srv->inflight)
+		return;
+	pthread_mutex_lock(&srv->mu);
+	int busy = srv->job_slot != NULL;
+	pthread_mutex_unlock(&srv->mu);
+	if (busy)
+		return;
+	struct smtp_commit_job *job = srv->inflight;
+	srv->inflight = NULL;
+	smtp_commit_answer(srv, job);
+	smtp_commit_run(srv);
+	smtp_commit_resume_sessions(srv);
 	smtp_server_check_done(srv);
+}
+
+/* Start the commit worker thread; 0 or -1 (then commits run inline). */
+static int smtp_commit_worker_start(struct smtp_server *srv)
+{
+	if (pipe2(srv->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		srv->wake[0] = srv->wake[1] = -1;
+		return -1;
+	}
+	srv->wake_watch = io_watch_new(srv->loop, srv->wake[0], smtp_commit_woken, srv);
+	if (!srv->wake_watch)
+		return -1;
+	pthread_mutex_init(&srv->mu, NULL);
+	pthread_cond_init(&srv->cv, NULL);
+	if (pthread_create(&srv->worker, NULL, smtp_commit_worker, srv) != 0) {
+		pthread_cond_destroy(&srv->cv);
+		pthread_mutex_destroy(&srv->mu);
+		return -1;
+	}
+	srv->worker_on = 1;
+	return 0;
+}
+
+/* Stop the worker (after its batch) and release the pipe. */
+static void smtp_commit_worker_stop(struct smtp_server *srv)
+{
+	if (srv->worker_on) {
+		smtp_commit_wait(srv);
+		pthread_mutex_lock(&srv->mu);
+		srv->worker_stop = 1;
+		pthread_cond_signal(&srv->cv);
+		pthread_mutex_unlock(&srv->mu);
+		pthread_join(srv->worker, NULL);
+		pthread_cond_destroy(&srv->cv);
+		pthread_mutex_destroy(&srv->mu);
+		srv->worker_on = 0;
+	}
+	io_watch_free(srv->wake_watch);
+	srv->wake_watch = NULL;
+	for (int i = 0; i < 2; i++)
+		if (srv->wake[i] >= 0)
+			close(srv->wake[i]);
+	srv->wake[0] = srv->wake[1] = -1;
 }
 
 /* ---- connection handling ---- */
@@ -1139,6 +1340,11 @@ struct smtp_server *smtp_server_new(struct io_loop *loop, const struct config *c
 		free(srv);
 		return NULL;
 	}
+	srv->wake[0] = srv->wake[1] = -1;
+	if (smtp_commit_worker_start(srv) < 0) {
+		log_warn("smtp: no commit thread (%s); committing inline", strerror(errno));
+		smtp_commit_worker_stop(srv);
+	}
 	return srv;
 }
 
@@ -1152,7 +1358,8 @@ void smtp_server_set_rcptmap(struct smtp_server *srv, struct rcptmap *map)
 /* Call the shutdown callback once no session and no commit is left. */
 static void smtp_server_check_done(struct smtp_server *srv)
 {
-	if (!srv->shutting_down || srv->sessions || srv->ncommits || !srv->shutdown_done)
+	if (!srv->shutting_down || srv->sessions || srv->ncommits || srv->inflight ||
+	    !srv->shutdown_done)
 		return;
 	void (*done)(void *) = srv->shutdown_done;
 	srv->shutdown_done = NULL;
@@ -1164,8 +1371,7 @@ static void smtp_server_check_done(struct smtp_server *srv)
 static void smtp_server_grace_over(void *arg)
 {
 	struct smtp_server *srv = arg;
-	if (srv->ncommits)
-		smtp_commit_run(srv);
+	smtp_commit_inline(srv);
 	while (srv->sessions) {
 		log_info("%s: closed at shutdown in state %s", srv->sessions->ip,
 			 smtp_state_name[srv->sessions->state]);
@@ -1208,8 +1414,8 @@ void smtp_server_free(struct smtp_server *srv)
 	if (!srv)
 		return;
 	srv->shutdown_done = NULL;
-	if (srv->ncommits)
-		smtp_commit_run(srv);
+	smtp_commit_inline(srv);
+	smtp_commit_worker_stop(srv);
 	while (srv->sessions)
 		smtp_session_free(srv->sessions);
 	io_timer_free(srv->commit_timer);

@@ -134,7 +134,7 @@ server:
     module-config: "iterator"
     do-not-query-localhost: yes
     local-zone: "example.test." static
-    local-data: "example.test. 3600 IN SOA ns.example.test. hostmaster.example.test. 1 3600 900 604800 300"
+    local-data: "example.test. 3600 IN SOA ns.example.test. h.example.test. 1 3600 900 604800 300"
     local-data: "example.test. 3600 IN MX 10 mx1.example.test."
     local-data: "example.test. 3600 IN MX 20 mx2.example.test."
     local-data: "mx1.example.test. 300 IN A 127.0.0.2"
@@ -146,7 +146,8 @@ unbound -d -c "$D/unbound.conf" >"$D/unbound.log" 2>&1 &
 PIDS+=($!)
 wait_port 127.0.0.1 53 10 || { cat "$D/unbound.log"; echo "demo: unbound did not start"; exit 1; }
 RESOLVER=127.0.0.1@53
-say "unbound serves example.test: MX 10 mx1.example.test (127.0.0.2), MX 20 mx2.example.test (127.0.0.3)"
+say "unbound serves example.test: MX 10 mx1.example.test (127.0.0.2)," \
+    "MX 20 mx2.example.test (127.0.0.3)"
 
 # ---- the primary: a real Postfix ----------------------------------------------
 MAILDIR=$D/mail/example.test
@@ -286,7 +287,11 @@ log_level = info
 EOF
 "$BMXD" -c "$D/bmx.conf" >"$D/backupmxd.log" 2>&1 &
 PIDS+=($!)
-wait_port 127.0.0.3 25 10 || { tail "$D/backupmxd.log"; echo "demo: backupmxd did not start"; exit 1; }
+if ! wait_port 127.0.0.3 25 10; then
+	tail "$D/backupmxd.log"
+	echo "demo: backupmxd did not start"
+	exit 1
+fi
 say "backup: backupmxd on 127.0.0.3:25 (probe_interval 2 s, config $D/bmx.conf)"
 CTL=(--control "$D/spool/control.sock")
 

@@ -24,7 +24,8 @@ t_like "the sender fell back to the backup" "$OUT" "fell back to the backup mx2"
 t_like "status showed the primary down" "$OUT" "example\\.test +down"
 t_like "every message exactly once" "$OUT" "messages at the primary, each exactly once"
 if world_have postfix; then
-	t_like "the primary was a real Postfix" "$OUT" "primary: Postfix [0-9.]+ on 127\\.0\\.0\\.2:25"
+	t_like "the primary was a real Postfix" "$OUT" \
+		"primary: Postfix [0-9.]+ on 127\\.0\\.0\\.2:25"
 fi
 after=$(ls -d /tmp/backupmx-demo.* 2>/dev/null | sort)
 t_is "no temp dir left behind" "$after" "$before"

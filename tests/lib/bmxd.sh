@@ -50,6 +50,9 @@ bmxd_start()
         tail -20 "$BMXD_LOG" | t_diag "$(cat)"
         return 1
     fi
+    # the control socket appears after spool recovery
+    local i=0
+    while [ ! -S "$BMX_SPOOL/control.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
     return 0
 }
 
