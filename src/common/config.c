@@ -652,7 +652,7 @@ void config_defaults(struct config *cfg)
 	cfg->max_message_size = 10240000ULL;
 	cfg->max_recipients = 1000;
 	cfg->max_connections = 1000;
-	cfg->max_connections_per_ip = 20;
+	cfg->max_connections_per_ip = 50;
 	cfg->max_errors = 10;
 	cfg->max_received_headers = 100;
 	cfg->command_timeout = 300;

@@ -55,7 +55,7 @@ struct config {
 	unsigned long long max_message_size;  /* 10240000 */
 	unsigned max_recipients;        /* 1000 */
 	unsigned max_connections;       /* 1000 */
-	unsigned max_connections_per_ip;   /* 20 */
+	unsigned max_connections_per_ip;   /* 50 (Postfix smtpd_client_connection_count_limit) */
 	unsigned max_errors;            /* 10: errors per session before 421 */
 	unsigned max_received_headers;  /* 100 */
 	unsigned command_timeout;       /* seconds, 300 */

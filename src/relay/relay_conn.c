@@ -67,7 +67,12 @@ static struct smtp_client *relay_client_start(struct relay_dest *d, size_t i,
 	o.tls = d->r->client_tls;
 	o.tls_host = t->host;
 	smtp_client_timeouts_rfc(&o.timeouts);
+	/* a primary that accepts TCP but never greets must not hold a connection
+	 * (or a probe) for RFC 5321's 5 minutes: the greeting and EHLO get the
+	 * connect timeout too; the transaction keeps the RFC values */
 	o.timeouts.connect = (uint64_t)d->r->cfg->connect_timeout * 1000;
+	o.timeouts.banner = o.timeouts.connect;
+	o.timeouts.helo = o.timeouts.connect;
 	return smtp_client_new(d->r->loop, (const struct sockaddr *)&t->sa, t->salen, &o, cb, arg);
 }
 

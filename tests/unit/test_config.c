@@ -433,7 +433,7 @@ static void test_defaults(void **state)
 	assert_true(cfg.max_message_size == 10240000ULL);
 	assert_int_equal(cfg.max_recipients, 1000);
 	assert_int_equal(cfg.max_connections, 1000);
-	assert_int_equal(cfg.max_connections_per_ip, 20);
+	assert_int_equal(cfg.max_connections_per_ip, 50);
 	assert_int_equal(cfg.max_errors, 10);
 	assert_int_equal(cfg.max_received_headers, 100);
 	assert_int_equal(cfg.command_timeout, 300);
