@@ -4,25 +4,32 @@
 #
 #   bench/accept_bench.sh [BUILD_DIR] [MESSAGES] [SESSIONS]   (default: build 20000 20)
 #
-# Runs in its own network namespace (it re-executes itself under `unshare -n`,
-# so it needs root), with the test world of tests/lib/world.sh.  The load is
-# always the same smtp-source command, one message of 4096 bytes per
-# connection (smtp-source's default), one recipient each:
+# Runs in its own network and mount namespaces (it re-executes itself under
+# `unshare -n -m`, so it needs root), with the test world of
+# tests/lib/world.sh.  The load is always the same smtp-source command, one
+# message of 4096 bytes per connection (smtp-source's default), one
+# recipient each:
 #
 #   smtp-source -s SESSIONS -m MESSAGES -l 4096 -f s@client.test -t r@example.test ADDR:PORT
 #
 # against, one after another in the same run:
 #   1. smtp-sink, no disk (the ceiling): smtp-sink -u postfix 127.0.0.3:PORT 256
-#   2. Postfix 3.7 as a backup MX (bench/lib/postfix_backupmx.sh): its own
-#      instance, queue under $W, relay_domains = example.test, delivery held
-#   3. backupmxd (BUILD_DIR/backupmxd), spool under $W (the same file system
-#      as Postfix's queue), example.test on hold, log_level info, unbound on
-#      127.0.0.1 answering the PTR lookups.
+#   2. Postfix as a backup MX (bench/lib/postfix_backupmx.sh): its own
+#      instance, relay_domains = example.test, delivery deferred, so mail queues
+#   3. backupmxd (BUILD_DIR/backupmxd), example.test on hold (backupmx hold),
+#      log_level info, unbound on 127.0.0.1 answering the PTR lookups.
+# Postfix's queue and backupmxd's spool are on the same file system:
+#   BMX_BENCH_FS=loop (default): a fresh 4 GiB ext4 (mkfs.ext4 defaults, with
+#     a journal) loop-mounted for this run, so that earlier runs' deleted
+#     files (ext4 skips recently freed inodes at every create) and other
+#     processes' dirty data do not leak into the numbers;
+#   BMX_BENCH_FS=root: the temp dir on the root file system.
 # Each rate is MESSAGES / wall time of smtp-source; the script checks that
 # every message was queued.  Prints the rates, the ratios and the targets
-# (issue 3: backupmxd >= 5x Postfix and >= 0.5x smtp-sink).
+# (issue 3: backupmxd >= 5x Postfix and >= 0.5x smtp-sink); exit 1 if a run
+# failed (not if a target is missed).
 # BMX_BENCH_PROFILE="CMD ARGS" attaches "CMD ARGS -p PID" to backupmxd for its
-# run (perf record, strace -c) and stops it with SIGINT afterwards.
+# run (perf record -g -o FILE, strace -c -f -o FILE) and stops it with SIGINT.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(realpath -m "${1:-$ROOT/build}")

@@ -45,11 +45,7 @@ local-data: "example.test. 3600 IN MX 20 mx2.example.test."
 local-data: "mx1.example.test. 300 IN A 127.0.0.2"
 local-data: "mx2.example.test. 300 IN A 127.0.0.3"
 EOD
-	bmxd_config <<EOD
-relay_port = $BMX_PORT
-probe_interval = 2
-retry_min = 2
-connect_timeout = 2
+	bmxd_relay_config <<EOD
 max_connections_per_ip = 100
 EOD
 	sed -i 's/^log_level = debug/log_level = info/' "$W/bmx.conf"

@@ -9,21 +9,8 @@
 . "$BMX_ROOT/tests/lib/bmxd.sh"
 world_init
 [ -x "$BMXD" ] || t_skip_all "backupmxd not built"
-BMX_PORT=$(world_free_port)
-world_dns_start <<EOD
-local-zone: "example.test." static
-local-data: "example.test. 3600 IN SOA ns.example.test. h.example.test. 1 3600 900 604800 300"
-local-data: "example.test. 3600 IN MX 10 mx1.example.test."
-local-data: "example.test. 3600 IN MX 20 mx2.example.test."
-local-data: "mx1.example.test. 300 IN A 127.0.0.2"
-local-data: "mx2.example.test. 300 IN A 127.0.0.3"
-EOD
-bmxd_config <<EOD
-relay_port = $BMX_PORT
-probe_interval = 2
-retry_min = 2
-connect_timeout = 2
-EOD
+bmxd_world_dns </dev/null
+bmxd_relay_config </dev/null
 bmxd_start || { t_fail "daemon start"; t_done; }
 
 # Print the destination object for DOMAIN from status --json (or nothing).

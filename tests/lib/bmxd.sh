@@ -82,3 +82,35 @@ bmxd_queue_files()
 {
     ls "$BMX_SPOOL/queue" 2>/dev/null | sort
 }
+
+# The standard two-MX world for delivery tests: unbound serves example.test
+# with MX 10 mx1.example.test (127.0.0.2, the primary) and MX 20
+# mx2.example.test (127.0.0.3, us), plus any extra unbound lines from stdin
+# (use </dev/null for none).  Sets BMX_PORT (shared by primary and backup).
+bmxd_world_dns()
+{
+    : "${BMX_PORT:=$(world_free_port)}"
+    # process substitution, not a pipe: world_dns_start must run in this shell
+    world_dns_start < <(
+        echo 'local-zone: "example.test." static'
+        echo 'local-data: "example.test. 3600 IN SOA ns.example.test. h.example.test. 1 3600 900 604800 300"'
+        echo 'local-data: "example.test. 3600 IN MX 10 mx1.example.test."'
+        echo 'local-data: "example.test. 3600 IN MX 20 mx2.example.test."'
+        echo 'local-data: "mx1.example.test. 300 IN A 127.0.0.2"'
+        echo 'local-data: "mx2.example.test. 300 IN A 127.0.0.3"'
+        cat
+    )
+}
+
+# bmxd_config for delivery tests: relay to $BMX_PORT, probe every 2 s, retry
+# after 2 s, 2 s connect timeout; extra keys from stdin (</dev/null for none).
+bmxd_relay_config()
+{
+    bmxd_config < <(
+        echo "relay_port = $BMX_PORT"
+        echo "probe_interval = 2"
+        echo "retry_min = 2"
+        echo "connect_timeout = 2"
+        cat
+    )
+}
