@@ -77,7 +77,7 @@ deps:
 check: deps
 	$(MAKE) SAN=1 BUILD=build/san all tests
 	$(MAKE) fuzz
-	tests/run build/san
+	FUZZ_SECONDS=30 FUZZ_JOBS=2 tests/run build/san
 
 demo: deps all
 	tests/demo/demo.sh $(BUILD)

@@ -75,9 +75,11 @@ run_source()
 	awk -v m="$MSGS" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f %.2f\n", m / (b - a), b - a }'
 }
 
-echo "# machine: $(nproc) CPUs, $(uname -sr), $(awk '/model name/ { sub(/.*: /, ""); print; exit }' /proc/cpuinfo)"
+CPU=$(awk '/model name/ { sub(/.*: /, ""); print; exit }' /proc/cpuinfo)
+echo "# machine: $(nproc) CPUs, $(uname -sr), $CPU"
 echo "# spool and Postfix queue: $(df -T "$D" | awk 'NR==2 { print $2 " on " $1 }') ($FS)"
-echo "# load:    smtp-source -s $SESS -m $MSGS -l 4096 -f s@client.test -t r@example.test $ADDR:PORT"
+echo "# load:    smtp-source -s $SESS -m $MSGS -l 4096 -f s@client.test -t r@example.test" \
+	"$ADDR:PORT"
 
 # 1. smtp-sink, no disk
 P=$(world_free_port)
@@ -127,7 +129,11 @@ EOF
 "$BUILD/backupmxd" -c "$W/bmx.conf" >"$W/backupmxd.log" 2>&1 &
 BMXD_PID=$!
 world_track "$BMXD_PID"
-world_wait_port "$ADDR" "$BP" 10 || { echo "backupmxd did not start" >&2; tail "$W/backupmxd.log" >&2; exit 1; }
+if ! world_wait_port "$ADDR" "$BP" 10; then
+	echo "backupmxd did not start" >&2
+	tail "$W/backupmxd.log" >&2
+	exit 1
+fi
 for i in $(seq 50); do [ -S "$SPOOL/control.sock" ] && break; sleep 0.1; done
 "$BUILD/backupmx" hold example.test --control "$SPOOL/control.sock" >/dev/null ||
 	{ echo "backupmx hold failed" >&2; exit 1; }
@@ -142,7 +148,8 @@ if [ -n "${PROF_PID:-}" ]; then
 	kill -INT "$PROF_PID"; wait "$PROF_PID" 2>/dev/null
 fi
 BMX_N=$(find "$SPOOL/queue" -type f | wc -l)
-BMX_CPU=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2fs user, %.2fs system", $14 / hz, $15 / hz }' \
+BMX_CPU=$(awk -v hz="$(getconf CLK_TCK)" \
+	'{ printf "%.2fs user, %.2fs system", $14 / hz, $15 / hz }' \
 	"/proc/$BMXD_PID/stat")
 kill -TERM "$BMXD_PID"; wait "$BMXD_PID" 2>/dev/null
 echo "backupmxd:            $BMX_RATE msgs/s  (${BMX_T}s, $BMX_N queued; CPU $BMX_CPU)"
@@ -150,6 +157,7 @@ echo "backupmxd:            $BMX_RATE msgs/s  (${BMX_T}s, $BMX_N queued; CPU $BM
 
 awk -v b="$BMX_RATE" -v p="$PF_RATE" -v s="$SINK_RATE" 'BEGIN {
 	printf "backupmxd / postfix:  %.2fx  (target >= 5x: %s)\n", b / p, (b / p >= 5) ? "met" : "MISSED"
-	printf "backupmxd / sink:     %.2fx  (target >= 0.5x: %s)\n", b / s, (b / s >= 0.5) ? "met" : "MISSED"
+	printf "backupmxd / sink:     %.2fx  (target >= 0.5x: %s)\n", b / s,
+		(b / s >= 0.5) ? "met" : "MISSED"
 }'
 exit $FAIL

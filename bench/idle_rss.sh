@@ -62,7 +62,8 @@ hold_start()
 	return 1
 }
 
-echo "# machine: $(nproc) CPUs, $(uname -sr), $(awk '/MemTotal/ { print $2 " KiB RAM" }' /proc/meminfo)"
+RAM=$(awk '/MemTotal/ { print $2 " KiB RAM" }' /proc/meminfo)
+echo "# machine: $(nproc) CPUs, $(uname -sr), $RAM"
 
 world_dns_start <<'EOF'
 local-zone: "example.test." static
@@ -100,7 +101,7 @@ sleep 1
 read -r R1 A1 H1 P1 < <(mem_of "$BMXD_PID")
 SESS=$(ls "/proc/$BMXD_PID/fd" | wc -l)
 echo "backupmxd, idle:                VmRSS $R0 KiB, RssAnon $A0 KiB, Pss $P0 KiB"
-echo "backupmxd, $NCONN connections:  VmRSS $R1 KiB, RssAnon $A1 KiB, Pss $P1 KiB," \
+echo "backupmxd, $NCONN connections: VmRSS $R1 KiB, RssAnon $A1 KiB, Pss $P1 KiB," \
 	"VmHWM $H1 KiB ($SESS open fds)"
 awk -v r="$R1" -v a0="$A0" -v a1="$A1" -v n="$NCONN" 'BEGIN {
 	printf "backupmxd total:                %.1f MiB VmRSS (target < 32 MiB: %s)\n",

@@ -14,21 +14,16 @@
  *   every later write is a no-op; spool_msg_finish() writes the END record
  *   and fills in the body length (pwrite over a fixed-width placeholder).
  *
- * GROUP COMMIT (spool_commit)
- *   1. rename tmp/ID -> queue/ID for each (never replacing an existing file);
- *      renaming before the sync lets one sync cover data and directories.
- *      A crash before the sync may leave an unacknowledged, possibly torn
- *      file in queue/: recovery checks its END record and checksum (torn ->
- *      corrupt/), and a complete one is at worst a duplicate of the retry;
- *   2. data: for two or more messages, one syncfs() of the spool file system
+ * GROUP COMMIT (spool_commit), in the order issue #3 prescribes
+ *   1. data: for two or more messages, one syncfs() of the spool file system
  *      instead of one fsync per file: a single journal commit and cache flush
  *      for the whole batch.  It also flushes other dirty data of that file
  *      system, and kernels before 5.8 do not report writeback errors through
  *      syncfs(), so give the spool its own file system.  If syncfs() fails we
- *      fall back to fdatasync() per file.  One message: fdatasync() it.
- *   3. one fsync() of queue/, only without syncfs(): syncfs() already wrote
- *      the directory blocks and committed the journal that holds the renames
- *      (skipping it saves one cache flush per batch);
+ *      fall back to fdatasync() per file.  One message: fdatasync() it;
+ *   2. rename tmp/ID -> queue/ID for each (never replacing an existing file),
+ *      so queue/ only ever holds files whose data is durable;
+ *   3. one fsync() of queue/ makes the renames durable;
  *   4. only then ok[i] = 1, so the caller may answer 250.
  *   A message whose sync or rename failed is unlinked (from queue/ or tmp/)
  *   and reported ok[i] = 0.
@@ -434,19 +429,8 @@ int spool_commit(struct spool *sp, struct spool_msg **msgs, size_t n, int *ok)
 			ok[i] = 0;
 		good = 0;
 	}
-	/* rename first: the sync below then covers data and both directories */
-	for (size_t i = 0; i < n; i++) {
-		if (!ok[i])
-			continue;
-		if (move_to_queue(sp, msgs[i]->qid) < 0) {
-			log_err("spool: %s: rename into queue/: %s", msgs[i]->qid, strerror(errno));
-			ok[i] = 0;
-		} else {
-			inq[i] = 1;
-			moved++;
-		}
-	}
-	if (moved >= 2) {
+	/* 1. data: one syncfs() for a batch, else fdatasync() per file */
+	if (good >= 2) {
 		if (fault("syncfs", NULL) == 0 && syncfs(sp->tmpfd) == 0)
 			synced = 1;
 		else
@@ -459,9 +443,20 @@ int spool_commit(struct spool *sp, struct spool_msg **msgs, size_t n, int *ok)
 			ok[i] = 0;
 		}
 	}
-	/* after a successful syncfs() the renames are durable already: the
-	 * directory step is then only the fault-injection point */
-	if (moved > 0 && (fault("dirsync", NULL) < 0 || (!synced && fsync(sp->qfd) < 0))) {
+	/* 2. rename the durable files into queue/ */
+	for (size_t i = 0; i < n; i++) {
+		if (!ok[i])
+			continue;
+		if (move_to_queue(sp, msgs[i]->qid) < 0) {
+			log_err("spool: %s: rename into queue/: %s", msgs[i]->qid, strerror(errno));
+			ok[i] = 0;
+		} else {
+			inq[i] = 1;
+			moved++;
+		}
+	}
+	/* 3. one fsync of queue/ makes the renames durable */
+	if (moved > 0 && (fault("dirsync", NULL) < 0 || fsync(sp->qfd) < 0)) {
 		log_err("spool: fsync %s/queue: %s; failing %zu messages", sp->dir,
 			strerror(errno), moved);
 		for (size_t i = 0; i < n; i++)

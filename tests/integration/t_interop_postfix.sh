@@ -1,0 +1,72 @@
+#!/bin/bash
+# t_interop_postfix.sh - backupmxd between two real Postfix instances:
+#   a Postfix sending MTA (127.0.0.5) relays to backupmxd (127.0.0.3), and
+#   backupmxd delivers over STARTTLS (tls_policy = encrypt) to a Postfix
+#   primary (127.0.0.2) that stores the mail in a maildir.
+# Proven from Postfix's own log and maildir, not from ours.
+. "${BMX_ROOT:?run through tests/run}/tests/lib/world.sh" || exit 1
+. "$BMX_ROOT/tests/lib/bmxd.sh"
+. "$BMX_ROOT/tests/lib/postfix.sh"
+world_init
+[ -x "$BMXD" ] || t_skip_all "backupmxd not built"
+PATH=$PATH:/usr/sbin
+command -v postfix >/dev/null || t_skip_all "postfix is not installed (another MTA present?)"
+[ "$(id -u)" = 0 ] || t_skip_all "needs root"
+# Postfix's inet_interfaces wants each address on an interface
+for a in 127.0.0.2 127.0.0.3 127.0.0.5; do ip addr add "$a/8" dev lo 2>/dev/null; done
+
+bmxd_world_dns </dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/key.pem" -out "$W/cert.pem" -days 2 \
+	-subj "/CN=pf-127.0.0.2.example.test" >/dev/null 2>&1 || t_skip_all "openssl failed"
+chmod 644 "$W/key.pem"
+
+PRI=$W/pf-primary
+pf_config "$PRI" 127.0.0.2 "$BMX_PORT" primary <<CF
+smtpd_tls_cert_file = $W/cert.pem
+smtpd_tls_key_file = $W/key.pem
+smtpd_tls_security_level = may
+smtpd_tls_loglevel = 1
+smtpd_tls_received_header = yes
+CF
+pf_start "$PRI" || t_skip_all "Postfix primary cannot start: $(tail -3 "$PRI/start.log")"
+SND=$W/pf-sender
+PF_RELAYHOST="[127.0.0.3]:$BMX_PORT" pf_config "$SND" 127.0.0.5 0 sender </dev/null
+pf_start "$SND" || t_fail "Postfix sender cannot start" "$(tail -3 "$SND/start.log")"
+
+bmxd_relay_config <<CF
+tls_policy = encrypt
+CF
+if ! bmxd_start; then
+	t_fail "daemon start"
+	pf_stop "$SND"
+	pf_stop "$PRI"
+	t_done
+fi
+
+# Postfix (sender) -> backupmxd -> Postfix (primary, STARTTLS)
+for i in 1 2 3; do pf_send "$SND" "alice@client.test" "bob@example.test" "interop $i"; done
+got=0
+for _ in $(seq 1 150); do
+	got=$(grep -rl "^Subject: interop [123]" "$PRI/mail/example.test/new" 2>/dev/null | wc -l)
+	[ "$got" -ge 3 ] && break
+	sleep 0.2
+done
+t_is "3 messages from the Postfix sender reached the Postfix primary's maildir" "$got" 3 ||
+	t_diag "$(tail -20 "$BMXD_LOG")" "$(pf_log "$SND" | tail -5)" "$(pf_log "$PRI" | tail -5)"
+t_like "backupmxd received them from Postfix at 127.0.0.5" "$(cat "$BMXD_LOG")" \
+	'client=[^ ]*\[127\.0\.0\.5\]'
+t_like "the Postfix sender logged status=sent via backupmxd" "$(pf_log "$SND")" \
+	"relay=127\.0\.0\.3\[127\.0\.0\.3\]:$BMX_PORT.*status=sent"
+t_like "the Postfix primary saw STARTTLS from backupmxd" "$(pf_log "$PRI")" \
+	'TLS connection established from'
+t_like "backupmxd logged status=sent to the primary" "$(cat "$BMXD_LOG")" \
+	'to=<bob@example.test>, relay=mx1.example.test\[127\.0\.0\.2\].*status=sent'
+msg=$(grep -rl "^Subject: interop 1" "$PRI/mail/example.test/new" 2>/dev/null | head -1)
+body=$(cat "$msg" 2>/dev/null)
+t_like "the stored message carries backupmxd's Received header" "$body" \
+	'by mx2\.example\.test \(backupmx\) with ESMTP id'
+t_like "Postfix's Received header says it came over TLS" "$body" '\(using TLSv1\.[23]'
+bmxd_stop
+pf_stop "$SND"
+pf_stop "$PRI"
+t_done
