@@ -361,9 +361,9 @@ void relay_add(struct relay *r, const struct spool_env *env)
 	struct relay_msg *m = calloc(1, sizeof(*m));
 	if (!m)
 		return;
-	/* the spool env is deep-copied by re-loading it: cheap and keeps one owner */
-	if (spool_load(r->spool, env->qid, &m->env) < 0) {
-		log_err("%s: cannot load queue file: %s", env->qid, strerror(errno));
+	/* our own deep copy: the caller's env goes away after this call */
+	if (spool_env_copy(&m->env, env) < 0) {
+		log_err("%s: out of memory", env->qid);
 		free(m);
 		return;
 	}

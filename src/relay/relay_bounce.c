@@ -62,6 +62,7 @@ static int relay_bounce_queue(struct relay *r, const char *to, const char *dsn, 
 	spool_qid_new(env.qid);
 	env.sender = strdup("");
 	env.arrival = time(NULL);
+	env.size = len;
 	env.helo = strdup(r->cfg->hostname);
 	env.client_addr = strdup("127.0.0.1");
 	env.client_name = strdup("localhost");
