@@ -183,7 +183,8 @@ t_like "rcpts: exactly max_recipients ($MAXRCPT) accepted" "$(val rcpt_codes "$o
 t_is "rcpts: the first refusal is recipient $MAXRCPT" "$(val rcpt_first_refused "$out")" "$MAXRCPT"
 t_like "rcpts: the rest get 452 (or 421 once errors pile up)" "$(val rcpt_codes "$out")" \
 	'^(250:[0-9]+,)?(421:1,)?452:[0-9]+$|^250:[0-9]+,421:1$'
-others=$(val rcpt_codes "$out" | tr ',' '\n' | cut -d: -f1 | grep -Ev '^(250|421|452)$' | tr '\n' ' ')
+others=$(val rcpt_codes "$out" | tr ',' '\n' | cut -d: -f1 |
+	grep -Ev '^(250|421|452)$' | tr '\n' ' ')
 t_is "rcpts: nothing but 250/421/452" "$others" ""
 rss1=$(rss)
 t_diag "RSS after 10,000 RCPTs: ${rss1} kB"

@@ -151,5 +151,6 @@ t_unlike "recovery: no DSN was delivered" "$(cat "$INJ_DIR"/conn-*.raw "$EV_DIR"
 out=$($EVIL --check "$EV_DIR"); rc=$?
 t_is "recovery: no bare CR or LF sent ($out)" "$rc" 0
 bmxd_stop
-t_unlike "no sanitizer report at exit" "$(cat "$BMXD_LOG")" 'ERROR: (Address|Leak)Sanitizer|runtime error:'
+t_unlike "no sanitizer report at exit" "$(cat "$BMXD_LOG")" \
+	'ERROR: (Address|Leak)Sanitizer|runtime error:'
 t_done

@@ -158,6 +158,50 @@ SCR
 ); rc=$?
 t_is "over 100 Received headers refused with 554 5.4.6" "$rc" 0 || t_diag "$out"
 
+# SMTPUTF8 (RFC 6531): UTF-8 addresses only with the SMTPUTF8 parameter
+out=$(world_smtpraw 127.0.0.3 "$P" <<'SCR'
+expect 220
+send b"EHLO c.test\r\n"
+expect 250 SMTPUTF8
+send b"MAIL FROM:<j\xc3\xb6rg@client.test>\r\n"
+expect 553 5.6.7
+send b"MAIL FROM:<j\xc3\xb6rg@client.test> SMTPUTF8\r\n"
+expect 250
+send b"RCPT TO:<known@example.test>\r\n"
+expect 250
+send b"DATA\r\n"
+expect 354
+send b"Subject: gr\xc3\xbc\xc3\x9fe\r\n\r\nUTF-8 body \xc3\xa4\r\n.\r\n"
+expect 250 queued as
+send b"QUIT\r\n"
+expect 221
+SCR
+); rc=$?
+t_is "SMTPUTF8: UTF-8 sender refused without the parameter, accepted with it" "$rc" 0 ||
+    t_diag "$out"
+qid8=$(printf '%s\n' "$out" | sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p' | head -1)
+t_like "SMTPUTF8: Received says UTF8SMTP" "$(tr -d '\000' < "$BMX_SPOOL/queue/$qid8" 2>/dev/null)" \
+    "with UTF8SMTP id $qid8"
+
+# SIGHUP reloads the recipient table
+printf 'known@example.test\nnewbie@example.test\n' > "$W/recipients"
+kill -HUP "$BMXD_PID"
+sleep 0.5
+out=$(world_smtpraw 127.0.0.3 "$P" <<'SCR'
+expect 220
+send b"EHLO c.test\r\nMAIL FROM:<a@c.test>\r\nRCPT TO:<newbie@example.test>\r\nRCPT TO:<x@deeper.sub.example.test>\r\n"
+expect 250
+expect 250
+expect 250 2.1.5
+expect 550 5.1.1
+send b"QUIT\r\n"
+expect 221
+SCR
+); rc=$?
+t_is "SIGHUP reloaded the recipient table (new entry in, removed wildcard out)" "$rc" 0 ||
+    t_diag "$out"
+t_like "SIGHUP logged" "$(cat "$BMXD_LOG")" 'recipients: 2 entries'
+
 # recovery: a damaged queue file is moved to corrupt/ at start-up
 nq=$(bmxd_queue_files | wc -l)
 bmxd_stop
