@@ -632,7 +632,8 @@ static void relay_sweep(void *arg)
 						  NULL, diag, (double)age);
 			if (n) {
 				r->stats.expired += n;
-				relay_bounce(r, m, idx, n, why, NULL, 0);
+				relay_bounce(r, m, idx, n, why, NULL,
+					     m->final_status[0] ? m->final_status : "5.4.7", 0);
 			}
 			free(idx);
 			free(why);
@@ -650,7 +651,7 @@ static void relay_sweep(void *arg)
 			}
 			m->warned = 1;
 			if (n)
-				relay_bounce(r, m, idx, n, why, NULL, 1);
+				relay_bounce(r, m, idx, n, why, NULL, NULL, 1);
 			free(idx);
 			free(why);
 		}

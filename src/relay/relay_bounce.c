@@ -89,7 +89,7 @@ static int relay_bounce_queue(struct relay *r, const char *to, const char *dsn, 
 
 /* End (or warn about) recipients of m with a DSN to its sender. */
 void relay_bounce(struct relay *r, struct relay_msg *m, const size_t *idx, size_t n,
-		  const char *const *replies, const char *remote, int delayed)
+		  const char *const *replies, const char *remote, const char *st, int delayed)
 {
 	unsigned want = delayed ? SMTP_NOTIFY_DELAY : SMTP_NOTIFY_FAILURE;
 	struct dsn_rcpt *dr = calloc(n ? n : 1, sizeof(*dr));
@@ -113,7 +113,10 @@ void relay_bounce(struct relay *r, struct relay_msg *m, const size_t *idx, size_
 		const struct spool_rcpt *rc = &m->env.rcpt[idx[i]];
 		if (rc->notify && (!(rc->notify & want) || (rc->notify & SMTP_NOTIFY_NEVER)))
 			continue;
-		relay_bounce_status(replies[i], delayed, status[k], sizeof(status[k]));
+		if (st && *st)
+			snprintf(status[k], sizeof(status[k]), "%s", st);
+		else
+			relay_bounce_status(replies[i], delayed, status[k], sizeof(status[k]));
 		dr[k].addr = rc->addr;
 		dr[k].orcpt = rc->orcpt;
 		dr[k].action = delayed ? DSN_DELAYED : DSN_FAILED;

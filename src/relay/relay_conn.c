@@ -248,7 +248,7 @@ static void relay_conn_job_done(struct relay_conn *c, const struct smtp_reply *d
 		}
 	}
 	if (nb)
-		relay_bounce(r, m, bidx, nb, btext, d->targets[c->target].host, 0);
+		relay_bounce(r, m, bidx, nb, btext, d->targets[c->target].host, NULL, 0);
 	/* durable per-recipient state before any further attempt; a message
 	 * with nothing left is simply removed */
 	if (nd || m->njobs > 1)
@@ -386,10 +386,13 @@ static void relay_conn_next(struct relay_conn *c)
 		c->job = j;
 		d->nidle--;
 		const char *why = NULL;
-		if (m->env.smtputf8 && !(caps->flags & SMTP_CAP_SMTPUTF8))
+		if (m->env.smtputf8 && !(caps->flags & SMTP_CAP_SMTPUTF8)) {
 			why = "the MX host does not support SMTPUTF8";
-		else if (m->env.body_8bit && !(caps->flags & SMTP_CAP_8BITMIME))
+			snprintf(m->final_status, sizeof(m->final_status), "5.6.7");  /* RFC 6531 */
+		} else if (m->env.body_8bit && !(caps->flags & SMTP_CAP_8BITMIME)) {
 			why = "the MX host does not support 8BITMIME";
+			snprintf(m->final_status, sizeof(m->final_status), "5.6.3");  /* RFC 3463 */
+		}
 		size_t len = 0;
 		if (!why) {
 			c->body_fd = spool_body_open(d->r->spool, m->env.qid, &len);

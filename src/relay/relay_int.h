@@ -31,6 +31,7 @@ struct relay_msg {
 	time_t next_try;                  /* per-message backoff end, 0 = none */
 	time_t last_try;
 	char last_error[RELAY_ERR_MAX];
+	char final_status[8];             /* RFC 3463 code if it expires, "" = 5.4.7 */
 	int warned;                       /* delay warning sent */
 	struct relay_job *jobs;           /* this message's jobs (via mnext) */
 	unsigned njobs;                   /* jobs (msg x destination) alive */
@@ -169,8 +170,10 @@ void relay_verify_targets_ready(struct relay_dest *d);
 void relay_verify_learn(struct relay *r, const char *addr, int code);
 
 /* relay_bounce.c: end recipients idx[0..n) of m with a DSN.  replies[i] is
- * the diagnostic (may be NULL), remote the relay host (may be NULL). */
+ * the diagnostic (may be NULL), remote the relay host (may be NULL), status
+ * the RFC 3463 code for all of them (NULL: taken from each reply). */
 void relay_bounce(struct relay *r, struct relay_msg *m, const size_t *idx, size_t n,
-		  const char *const *replies, const char *remote, int delayed);
+		  const char *const *replies, const char *remote, const char *status,
+		  int delayed);
 
 #endif
