@@ -81,6 +81,8 @@ struct smtp_session {
 	char tls_desc[160];
 	unsigned errors;
 	int skip_line;                 /* discarding the rest of an overlong line */
+	unsigned busy;                 /* calls into this session on the stack */
+	int doomed;                    /* the connection died while busy: free on the way out */
 	int shutting;                  /* 421 already sent */
 	/* transaction */
 	struct spool_env env;
@@ -856,10 +858,35 @@ static int smtp_data_step(struct smtp_session *s)
 	return 0;
 }
 
-/* Process as much buffered input as the state allows. */
+/* Leave a section that uses the session; frees it if it died meanwhile.
+ * Returns -1 when the session is gone. */
+static int smtp_session_unbusy(struct smtp_session *s)
+{
+	if (--s->busy == 0 && s->doomed) {
+		smtp_session_free(s);
+		return -1;
+	}
+	return 0;
+}
+
+static void smtp_session_run1(struct smtp_session *s);
+
+/* Process as much buffered input as the state allows.  The io layer may
+ * report EOF from inside a call we make (a TLS read), so the session is
+ * marked busy and only freed once nothing on the stack uses it. */
 static void smtp_session_run(struct smtp_session *s)
 {
+	s->busy++;
+	smtp_session_run1(s);
+	smtp_session_unbusy(s);
+}
+
+/* The body of smtp_session_run(). */
+static void smtp_session_run1(struct smtp_session *s)
+{
 	for (;;) {
+		if (s->doomed)
+			return;
 		if (io_conn_out_len(s->conn) > SMTP_SERVER_OUT_MAX) {
 			io_conn_pause(s->conn);   /* resumed on IO_EV_DRAINED */
 			return;
@@ -971,11 +998,13 @@ static void smtp_commit_answer(struct smtp_server *srv, struct smtp_commit_job *
 		}
 		if (s) {
 			s->commit = NULL;
+			s->busy++;
 			if (good)
 				smtp_reply(s, "250 2.0.0 Ok: queued as %s", cm->env.qid);
 			else
 				smtp_reply(s, "452 4.3.1 Insufficient system storage");
 			smtp_enter_state(s, smtp_idle_state(s));
+			smtp_session_unbusy(s);
 		}
 		spool_env_clear(&cm->env);
 		free(cm);
@@ -1155,6 +1184,7 @@ static void smtp_session_event(struct io_conn *c, enum io_event ev, void *arg)
 	struct smtp_session *s = arg;
 	struct io_tls_info ti;
 
+	s->busy++;
 	switch (ev) {
 	case IO_EV_READ:
 		smtp_session_run(s);
@@ -1185,12 +1215,13 @@ static void smtp_session_event(struct io_conn *c, enum io_event ev, void *arg)
 				 s->env.qid);
 		else if (ev == IO_EV_ERROR && s->state == SS_TLS)
 			log_info("%s: TLS handshake failed: %s", s->ip, io_conn_error(c));
-		smtp_session_free(s);
+		s->doomed = 1;   /* freed below, or by whoever is still using it */
 		break;
 	case IO_EV_TIMEOUT:
 	case IO_EV_CONNECTED:
 		break;
 	}
+	smtp_session_unbusy(s);
 }
 
 /* Reverse lookup result for the client. */

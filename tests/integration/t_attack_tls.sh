@@ -9,8 +9,22 @@
 world_init
 [ -x "$BMXD" ] || t_skip_all "backupmxd not built"
 world_have testssl || t_skip_all "testssl not installed"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/key.pem" -out "$W/cert.pem" -days 2 \
-	-subj "/CN=mx2.example.test" -addext "subjectAltName=DNS:mx2.example.test" 2>/dev/null
+# A test CA (given to testssl with --add-ca) signs a 90-day server certificate
+# that names the address testssl connects to and carries CRL/OCSP URIs, so
+# that the verdict is about our TLS configuration, not about a throw-away
+# certificate's trust, lifetime or revocation info.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/ca.key" -out "$W/ca.pem" -days 90 \
+	-subj "/CN=backupmx test CA" -addext "basicConstraints=critical,CA:TRUE" \
+	-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout "$W/key.pem" -out "$W/req.pem" \
+	-subj "/CN=mx2.example.test" 2>/dev/null
+printf '%s\n' "subjectAltName=DNS:mx2.example.test,IP:127.0.0.3" \
+	"crlDistributionPoints=URI:http://127.0.0.1/test.crl" \
+	"authorityInfoAccess=OCSP;URI:http://127.0.0.1/ocsp" \
+	"extendedKeyUsage=serverAuth" "keyUsage=critical,digitalSignature,keyEncipherment" \
+	>"$W/ext.cnf"
+openssl x509 -req -in "$W/req.pem" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial \
+	-days 90 -sha256 -extfile "$W/ext.cnf" -out "$W/cert.pem" 2>/dev/null
 chmod 644 "$W/key.pem" "$W/cert.pem"
 bmxd_config <<CONF
 tls_cert = $W/cert.pem
@@ -19,7 +33,7 @@ CONF
 bmxd_start || { t_fail "daemon start"; t_done; }
 P=$BMX_PORT
 
-out=$(timeout 240 testssl --quiet --color 0 --nodns none --warnings off \
+out=$(timeout 240 testssl --quiet --color 0 --nodns none --warnings off --add-ca "$W/ca.pem" \
 	--jsonfile "$W/testssl.json" --starttls smtp "127.0.0.3:$P" 2>&1)
 rc=$?
 echo "$out" >"$W/testssl.out"
