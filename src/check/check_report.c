@@ -59,7 +59,7 @@ static int buf_grow(struct check_buf *b, size_t n)
 /* Append n bytes. */
 void check_buf_add(struct check_buf *b, const char *s, size_t n)
 {
-	if (buf_grow(b, n) < 0)
+	if (n == 0 || !s || buf_grow(b, n) < 0 || !b->s)
 		return;
 	memcpy(b->s + b->len, s, n);
 	b->len += n;

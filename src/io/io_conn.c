@@ -26,6 +26,14 @@
 
 #include <event2/buffer.h>
 
+/* gcc -fanalyzer does not see that io_conn_free() only defers the free while
+ * c->depth > 0 (it is called from inside c's own callbacks), and reports the
+ * c->depth-- that follows as a use after free.  It is not: io_conn_free()
+ * queues c for the reaper in that case. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wanalyzer-use-after-free"
+#endif
+
 /* Free the connection now: events, bufferevent (closes fd, frees SSL), memory. */
 static void conn_destroy(struct io_conn *c)
 {

@@ -204,7 +204,7 @@ static void san_text(struct dbuf *b, const char *s, size_t max)
 /* Append a token (host name, xtext): printable ASCII but space, else '?'. */
 static void san_token(struct dbuf *b, const char *s, size_t max)
 {
-	for (size_t i = 0; s[i] != '\0' && i < max; i++) {
+	for (size_t i = 0; i < max && s[i] != '\0'; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		db_ch(b, c <= 0x20 || c >= 0x7f ? '?' : (char)c);

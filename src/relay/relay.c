@@ -328,8 +328,10 @@ static void relay_msg_schedule(struct relay *r, struct relay_msg *m)
 			continue;
 		relay_addr_domain(m->env.rcpt[i].addr, dom, sizeof(dom));
 		struct relay_dest *d = relay_dest_get(r, dom);
-		struct relay_job *j = calloc(1, sizeof(*j));
-		if (!d || !j || !(j->idx = calloc(n, sizeof(size_t)))) {
+		struct relay_job *j = d ? calloc(1, sizeof(*j)) : NULL;
+		if (!j)
+			continue;
+		if (!(j->idx = calloc(n, sizeof(size_t)))) {
 			free(j);
 			continue;
 		}

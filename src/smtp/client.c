@@ -399,6 +399,7 @@ static void cl_pump(struct smtp_client *cl)
 	if (cl->st != CL_READY || cl->freed || !cl->conn)
 		return;
 	TAILQ_FOREACH(c, &cl->q, link) {
+		/* cppcheck-suppress uninitvar ; commands are calloc'd in cl_enqueue() */
 		if (c->sent) {
 			inflight = 1;
 			ender |= cl_is_ender(c);
