@@ -66,6 +66,40 @@ body=$(cat "$msg" 2>/dev/null)
 t_like "the stored message carries backupmxd's Received header" "$body" \
 	'by mx2\.example\.test \(backupmx\) with ESMTP id'
 t_like "Postfix's Received header says it came over TLS" "$body" '\(using TLSv1\.[23]'
+# DSN parameters (RFC 3461) received by backupmxd are passed on to a primary
+# that offers DSN: Postfix logs the ORCPT as orig_to and, for NOTIFY=SUCCESS,
+# creates a delivery status notification.
+out=$(world_smtpraw 127.0.0.3 "$BMX_PORT" <<'SCR'
+expect 220
+send b"EHLO c.test\r\n"
+expect 250 DSN
+send b"MAIL FROM:<carol@client.test> RET=HDRS ENVID=interop+2Ddsn\r\n"
+expect 250
+send b"RCPT TO:<dave@example.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;original@example.test\r\n"
+expect 250
+send b"DATA\r\n"
+expect 354
+send b"Subject: interop dsn\r\n\r\ndsn parameters\r\n.\r\n"
+expect 250 queued as
+send b"QUIT\r\n"
+expect 221
+SCR
+); rc=$?
+t_is "a message with DSN parameters accepted" "$rc" 0 || t_diag "$out"
+for _ in $(seq 1 100); do
+	pf_log "$PRI" | grep -q 'to=<dave@example.test>.*status=sent' && break
+	sleep 0.2
+done
+t_like "Postfix honoured NOTIFY=SUCCESS (success DSN)" "$(pf_log "$PRI")" \
+	'sender delivery status notification'
+# The success DSN is stuck in the primary's queue (client.test has no MX
+# there): read it with postcat.  It carries our ORCPT and ENVID.
+dsnq=$(pf_log "$PRI" | sed -n 's/.*sender delivery status notification: \([0-9A-F]*\).*/\1/p' |
+	tail -1)
+dsn=$(postcat -c "$PRI/etc" -bq "$dsnq" 2>/dev/null)
+t_like "Postfix's DSN names the ORCPT passed on by backupmxd" "$dsn" \
+	'Original-Recipient: rfc822; ?original@example.test'
+t_like "... and the ENVID" "$dsn" 'Original-Envelope-Id: interop-dsn'
 bmxd_stop
 pf_stop "$SND"
 pf_stop "$PRI"
