@@ -17,6 +17,9 @@
  * primary's reply and the end-to-end time; not delivered within --within S
  * is a failure.  --hold first holds the domain at the backup (the primary is
  * "down" from its point of view), checks the message is queued, releases.
+ * --status-url http://IP:PORT follows it instead through the daemon's status
+ * server (GET /history.json, the same document as "history", fetched with a
+ * small HTTP/1.0 client on the io loop); --hold still needs the socket.
  *
  * --via-mx sends --count N messages the way an RFC 5321 sender does: MX
  * hosts in preference order, falling back to the next on a temporary
@@ -32,12 +35,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "check/check.h"
 #include "cli/cli.h"
+#include "common/jscan.h"
 #include "common/log.h"
 #include "dns/dns.h"
 #include "io/io.h"
@@ -56,6 +61,9 @@
 #define DRILL_BODY_MAX       4096       /* the test message */
 #define DRILL_POLL_MS        250        /* control socket polling interval */
 #define DRILL_ADDR_MAX       320        /* --from / --to */
+#define DRILL_URL_MAX        160        /* --status-url */
+#define DRILL_HTTP_MAX       (4u << 20) /* HTTP response (headers + body) kept at most */
+#define DRILL_HTTP_PATH      "/history.json"
 
 enum drill_out { OUT_TEXT = 0, OUT_JSON, OUT_NAGIOS };
 
@@ -91,6 +99,7 @@ struct drill {
 	const char *resolver;
 	const char *from, *to;
 	const char *config, *control;
+	const char *status_url;    /* --status-url, validated into http_sa/http_host */
 	const char *helo;
 	int port, family, allow_private, hold, via_mx, count;
 	uint64_t timeout_ms;
@@ -109,7 +118,21 @@ struct drill {
 	char note[512];            /* a run-level problem */
 	int critical;
 	int control_used, control_found;
+	int follow;                /* control socket or status URL */
+	struct sockaddr_storage http_sa;
+	socklen_t http_salen;
+	char http_host[IO_ADDRPORT_MAX + 1];   /* "IP:PORT" for the Host: header */
 	double elapsed_ms;
+};
+
+/* One HTTP/1.0 GET on the io loop. */
+struct drill_http {
+	struct drill *d;
+	struct io_conn *c;
+	char *buf;                 /* response so far, NUL-terminated */
+	size_t len, cap;
+	int done;                  /* 1 complete, -1 failed */
+	char err[128];
 };
 
 /* State of one running SMTP transaction. */
@@ -128,14 +151,16 @@ static void drill_usage(FILE *f)
 	fputs("usage: backupmx drill [options] DOMAIN\n"
 	      "\n"
 	      "Send a uniquely tagged test message to every backup MX of DOMAIN directly,\n"
-	      "as a sender would while the primary is down, and (with --control or -c)\n"
-	      "follow it inside backupmxd until the primary has it.\n"
+	      "as a sender would while the primary is down, and (with --control, -c or\n"
+	      "--status-url) follow it inside backupmxd until the primary has it.\n"
 	      "\n"
 	      "options:\n"
 	      "  --from ADDR      envelope and From: (default drill@<this host>)\n"
 	      "  --to ADDR        recipient (default postmaster@DOMAIN)\n"
 	      "  --control PATH   control socket of the backup's backupmxd: follow the message\n"
 	      "  -c FILE          backupmxd config file (its control_socket)\n"
+	      "  --status-url URL http://IP:PORT of the backup's status_listen: follow the\n"
+	      "                   message through /history.json (no --hold)\n"
 	      "  --hold           hold DOMAIN at the backup, send, check it is queued, release\n"
 	      "  --within S       the primary must have the message within S seconds (60)\n"
 	      "  --tag TAG        tag prefix (default bmxdrill-TIME-RANDOM)\n"
@@ -562,99 +587,27 @@ static int drill_resolve(struct drill *d)
 	return 0;
 }
 
-/* Skip to the value of "key" inside the JSON object [p, end); NULL if absent. */
-static const char *drill_json_find(const char *p, const char *end, const char *key)
-{
-	size_t kl = strlen(key);
-
-	for (; p && p < end; p++) {
-		if (*p != '"')
-			continue;
-		const char *q = p + 1;
-		while (q < end && *q != '"') {
-			if (*q == '\\' && q + 1 < end)
-				q++;
-			q++;
-		}
-		if (q >= end)
-			return NULL;
-		if ((size_t)(q - p - 1) == kl && memcmp(p + 1, key, kl) == 0 && q + 1 < end &&
-		    q[1] == ':')
-			return q + 2;
-		p = q;
-	}
-	return NULL;
-}
-
 /* Copy the JSON string value of key (escapes reduced, sanitised) into out; 0 or -1. */
 static int drill_json_str(const char *p, const char *end, const char *key, char *out, size_t len)
 {
-	const char *v = drill_json_find(p, end, key);
 	char raw[DRILL_TEXT_MAX];
-	size_t n = 0;
 
 	out[0] = '\0';
-	if (!v || v >= end || *v != '"')
+	if (jscan_str(p, end, key, raw, sizeof(raw)) < 0)
 		return -1;
-	for (v++; v < end && *v != '"' && n + 1 < sizeof(raw); v++) {
-		if (*v == '\\' && v + 1 < end) {
-			v++;
-			raw[n++] = (*v == 'n' || *v == 'r' || *v == 't' || *v == 'u') ? ' ' : *v;
-			continue;
-		}
-		raw[n++] = *v;
-	}
-	raw[n] = '\0';
 	check_sanitize(raw, out, len);
 	return 0;
 }
 
-/* The number value of key, or -1. */
-static double drill_json_num(const char *p, const char *end, const char *key)
+/* Take the entries of s's queue ID from a history document (NUL-terminated,
+ * {"history":[...]}) into s; 1 if there were any, else 0. */
+static int drill_history_parse(struct drill_send *s, const char *doc, double since_s)
 {
-	const char *v = drill_json_find(p, end, key);
-
-	if (!v || v >= end)
-		return -1;
-	return strtod(v, NULL);
-}
-
-/* End of the JSON object starting at p (the matching '}'), strings skipped; NULL if none. */
-static const char *drill_json_obj_end(const char *p)
-{
-	int depth = 0;
-
-	for (; *p; p++) {
-		if (*p == '"') {
-			for (p++; *p && *p != '"'; p++)
-				if (*p == '\\' && p[1])
-					p++;
-			if (!*p)
-				return NULL;
-		} else if (*p == '{') {
-			depth++;
-		} else if (*p == '}' && --depth == 0) {
-			return p;
-		}
-	}
-	return NULL;
-}
-
-/* Read the history of one message; 1 if the daemon had entries, 0 if none, -1 no daemon. */
-static int drill_history(struct drill *d, struct drill_send *s, double since_s)
-{
-	char req[128], *ans = NULL;
 	int found = 0;
+	const char *p = strstr(doc, "\"history\":[");
 
-	snprintf(req, sizeof(req), "history %s", s->qid);
-	int rc = cli_ctl_query(d->config, d->control, req, &ans);
-	if (rc != 0) {
-		free(ans);
-		return rc == 3 ? -1 : 0;
-	}
-	const char *p = strstr(ans, "\"history\":[");
 	for (p = p ? p + 11 : NULL; p && (p = strchr(p, '{')) != NULL;) {
-		const char *e = drill_json_obj_end(p);
+		const char *e = jscan_obj_end(p);
 		char id[DRILL_QID_MAX], st[16];
 		if (!e)
 			break;
@@ -666,14 +619,215 @@ static int drill_history(struct drill *d, struct drill_send *s, double since_s)
 				snprintf(s->fstatus, sizeof(s->fstatus), "%s", st);
 				drill_json_str(p, e, "relay", s->frelay, sizeof(s->frelay));
 				drill_json_str(p, e, "reply", s->freply, sizeof(s->freply));
-				s->fdelay = drill_json_num(p, e, "delay");
+				s->fdelay = jscan_num(p, e, "delay");
 				s->e2e_s = since_s;
 			}
 		}
 		p = e + 1;
 	}
+	return found;
+}
+
+/* Read the history of one message; 1 if the daemon had entries, 0 if none, -1 no daemon. */
+static int drill_history(struct drill *d, struct drill_send *s, double since_s)
+{
+	char req[128], *ans = NULL;
+
+	snprintf(req, sizeof(req), "history %s", s->qid);
+	int rc = cli_ctl_query(d->config, d->control, req, &ans);
+	if (rc != 0) {
+		free(ans);
+		return rc == 3 ? -1 : 0;
+	}
+	int found = drill_history_parse(s, ans, since_s);
 	free(ans);
 	return found;
+}
+
+/* Parse --status-url "http://IP:PORT[/]" into d (numeric address only); 0 or -1 (why). */
+static int drill_url_parse(struct drill *d, const char *url, char *why, size_t len)
+{
+	char hp[IO_ADDRPORT_MAX + 1];
+	size_t n;
+
+	if (strlen(url) > DRILL_URL_MAX) {
+		snprintf(why, len, "longer than %d characters", DRILL_URL_MAX);
+		return -1;
+	}
+	if (strncasecmp(url, "https://", 8) == 0) {
+		snprintf(why, len, "https is not supported; the status server speaks plain "
+			 "HTTP: use http://IP:PORT");
+		return -1;
+	}
+	if (strncasecmp(url, "http://", 7) != 0) {
+		snprintf(why, len, "only http://IP:PORT[/] is supported");
+		return -1;
+	}
+	url += 7;
+	n = strlen(url);
+	if (n > 0 && url[n - 1] == '/')
+		n--;
+	if (n == 0 || n > IO_ADDRPORT_MAX || memchr(url, '/', n) || memchr(url, '?', n) ||
+	    memchr(url, '#', n) || memchr(url, '@', n)) {
+		snprintf(why, len, "expected http://IP:PORT[/] (no user, path or query)");
+		return -1;
+	}
+	memcpy(hp, url, n);
+	hp[n] = '\0';
+	if (hp[0] == '*' || io_parse_addrport(hp, -1, &d->http_sa, &d->http_salen) < 0 ||
+	    io_addr_port((const struct sockaddr *)&d->http_sa) == 0) {
+		snprintf(why, len, "needs a numeric IP address and a port (no host names)");
+		return -1;
+	}
+	snprintf(d->http_host, sizeof(d->http_host), "%s", hp);
+	return 0;
+}
+
+/* End the HTTP exchange: done (1 ok, -1 failed), error text, and stop the loop. */
+static void drill_http_end(struct drill_http *h, int done, const char *err)
+{
+	if (h->done)
+		return;
+	h->done = done;
+	if (err)
+		snprintf(h->err, sizeof(h->err), "%s", err);
+	io_loop_break(h->d->loop);
+}
+
+/* Whether the buffered response is complete by its Content-Length (1) or not yet (0). */
+static int drill_http_complete(const struct drill_http *h)
+{
+	const char *eoh = strstr(h->buf, "\r\n\r\n");
+
+	if (!eoh)
+		return 0;
+	for (const char *p = strstr(h->buf, "\r\n"); p && p < eoh; p = strstr(p + 2, "\r\n")) {
+		if (strncasecmp(p + 2, "Content-Length:", 15) != 0)
+			continue;
+		char *end = NULL;
+		unsigned long long cl = strtoull(p + 17, &end, 10);
+		return end != p + 17 && (size_t)(h->buf + h->len - (eoh + 4)) >= cl;
+	}
+	return 0;
+}
+
+/* Move buffered input into h->buf, within DRILL_HTTP_MAX; 0 or -1. */
+static int drill_http_take(struct drill_http *h)
+{
+	size_t n = 0;
+	const uint8_t *p;
+
+	while (io_conn_in_len(h->c) > 0 && (p = io_conn_peek(h->c, io_conn_in_len(h->c), &n))) {
+		if (n > DRILL_HTTP_MAX - h->len) {
+			drill_http_end(h, -1, "response larger than 4 MiB");
+			return -1;
+		}
+		if (h->len + n + 1 > h->cap) {
+			size_t cap = h->cap ? h->cap : 16384;
+			while (cap < h->len + n + 1)
+				cap *= 2;
+			char *nb = realloc(h->buf, cap);
+			if (!nb) {
+				drill_http_end(h, -1, "out of memory");
+				return -1;
+			}
+			h->buf = nb;
+			h->cap = cap;
+		}
+		memcpy(h->buf + h->len, p, n);
+		h->len += n;
+		h->buf[h->len] = '\0';
+		io_conn_consume(h->c, n);
+	}
+	return 0;
+}
+
+/* Connection events of the HTTP GET. */
+static void drill_http_cb(struct io_conn *c, enum io_event ev, void *arg)
+{
+	struct drill_http *h = arg;
+	char req[256 + IO_ADDRPORT_MAX];
+	int n;
+
+	switch (ev) {
+	case IO_EV_CONNECTED:
+		n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s\r\n"
+			     "Accept: application/json\r\nUser-Agent: backupmx-drill\r\n"
+			     "Connection: close\r\n\r\n", DRILL_HTTP_PATH, h->d->http_host);
+		if (n < 0 || (size_t)n >= sizeof(req) || io_conn_write(c, req, (size_t)n) < 0)
+			drill_http_end(h, -1, "cannot send the request");
+		break;
+	case IO_EV_READ:
+		if (drill_http_take(h) == 0 && h->buf && drill_http_complete(h))
+			drill_http_end(h, 1, NULL);
+		break;
+	case IO_EV_EOF:
+		if (drill_http_take(h) == 0)
+			drill_http_end(h, 1, NULL);
+		break;
+	case IO_EV_ERROR:
+		drill_http_end(h, -1, io_conn_error(c) ? io_conn_error(c) : "connection error");
+		break;
+	case IO_EV_TIMEOUT:
+		drill_http_end(h, -1, "timed out");
+		break;
+	default:
+		break;
+	}
+}
+
+/* The whole exchange took too long. */
+static void drill_http_deadline(void *arg)
+{
+	drill_http_end(arg, -1, "timed out");
+}
+
+/* GET /history.json from the status URL; the body (NUL-terminated, caller
+ * frees) or NULL with why set. */
+static char *drill_http_history(struct drill *d, char *why, size_t len)
+{
+	struct drill_http h = { .d = d };
+	struct io_timer *t = io_timer_new(d->loop, drill_http_deadline, &h);
+
+	h.c = io_conn_connect(d->loop, (const struct sockaddr *)&d->http_sa, d->http_salen,
+			      NULL, 0, drill_http_cb, &h);
+	if (!h.c || !t) {
+		snprintf(why, len, "cannot connect");
+		if (h.c)
+			io_conn_free(h.c);
+		if (t)
+			io_timer_free(t);
+		return NULL;
+	}
+	io_conn_set_timeout(h.c, d->timeout_ms);
+	io_timer_add(t, d->timeout_ms);
+	io_loop_run(d->loop);
+	io_conn_free(h.c);
+	io_timer_free(t);
+	if (h.done != 1 || !h.buf) {
+		check_sanitize(h.done == 1 ? "empty response" : h.err[0] ? h.err : "no answer",
+			       why, len);
+		free(h.buf);
+		return NULL;
+	}
+	/* "HTTP/1.x 200 ...", then the body after the blank line */
+	char *eoh = strstr(h.buf, "\r\n\r\n");
+	if (strncmp(h.buf, "HTTP/1.", 7) != 0 || !eoh) {
+		snprintf(why, len, "not an HTTP response");
+		free(h.buf);
+		return NULL;
+	}
+	if (strlen(h.buf) < 12 || strncmp(h.buf + 8, " 200", 4) != 0) {
+		char line[80];
+		size_t n = strcspn(h.buf, "\r\n");
+		snprintf(line, sizeof(line), "%.*s", (int)(n < 60 ? n : 60), h.buf);
+		check_sanitize(line, why, len);
+		free(h.buf);
+		return NULL;
+	}
+	size_t off = (size_t)(eoh + 4 - h.buf);
+	memmove(h.buf, h.buf + off, h.len - off + 1);
+	return h.buf;
 }
 
 /* Whether the daemon holds the message in its queue: 1, 0, or -1 no daemon. */
@@ -717,12 +871,23 @@ static void drill_follow(struct drill *d, double t_sent)
 	for (;;) {
 		int pending = 0;
 		double now = drill_now_s();
+		char *doc = NULL;   /* --status-url: /history.json, once per round */
 		for (size_t i = 0; i < d->nsend; i++) {
 			struct drill_send *s = &d->send[i];
 			if (!s->accepted || !s->qid[0] || !strcmp(s->fstatus, "sent") ||
 			    !strcmp(s->fstatus, "bounced") || !strcmp(s->fstatus, "expired"))
 				continue;
-			int h = drill_history(d, s, now - t_sent);
+			if (d->status_url && !doc) {
+				char why[160];
+				if (!(doc = drill_http_history(d, why, sizeof(why)))) {
+					snprintf(d->note, sizeof(d->note), "status URL http://%s%s: %s",
+						 d->http_host, DRILL_HTTP_PATH, why);
+					d->unknown = 1;
+					return;
+				}
+			}
+			int h = doc ? drill_history_parse(s, doc, now - t_sent) :
+				      drill_history(d, s, now - t_sent);
 			if (h < 0) {
 				snprintf(d->note, sizeof(d->note), "lost the control socket");
 				d->unknown = 1;
@@ -730,12 +895,13 @@ static void drill_follow(struct drill *d, double t_sent)
 			}
 			if (h > 0)
 				s->followed = 1;
-			else if (!s->followed && drill_show(d, s) == 1)
+			else if (!s->followed && !doc && drill_show(d, s) == 1)
 				s->followed = 1;
 			if (strcmp(s->fstatus, "sent") && strcmp(s->fstatus, "bounced") &&
 			    strcmp(s->fstatus, "expired"))
 				pending++;
 		}
+		free(doc);
 		if (!pending || now >= deadline)
 			break;
 		usleep(DRILL_POLL_MS * 1000);
@@ -785,7 +951,7 @@ static void drill_backups(struct drill *d)
 		}
 		drill_ctl_verb(d, "flush");
 	}
-	if (d->control_used)
+	if (d->follow)
 		drill_follow(d, t_sent);
 }
 
@@ -844,8 +1010,9 @@ static enum check_state drill_verdict(const struct drill *d, char *sum, size_t l
 			 d->nsend);
 		return CHECK_CRITICAL;
 	}
-	if (d->control_used && !d->control_found) {
-		snprintf(sum, len, "no drill message reached the backupmxd at the control socket");
+	if (d->follow && !d->control_found) {
+		snprintf(sum, len, "no drill message reached the backupmxd at the %s",
+			 d->status_url ? "status URL" : "control socket");
 		return CHECK_CRITICAL;
 	}
 	if (undelivered) {
@@ -993,6 +1160,7 @@ static int drill_options(struct drill *d, int argc, char **argv, enum drill_out 
 		{ "to", required_argument, NULL, 'T' },
 		{ "control", required_argument, NULL, 'C' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "status-url", required_argument, NULL, 'U' },
 		{ "hold", no_argument, NULL, 'o' },
 		{ "within", required_argument, NULL, 'w' },
 		{ "tag", required_argument, NULL, 'g' },
@@ -1033,6 +1201,11 @@ static int drill_options(struct drill *d, int argc, char **argv, enum drill_out 
 			break;
 		case 'C': d->control = optarg; break;
 		case 'c': d->config = optarg; break;
+		case 'U':
+			if (drill_url_parse(d, optarg, err, sizeof(err)) < 0)
+				return drill_bad(*out, "bad --status-url \"%.100s\": %s", optarg, err);
+			d->status_url = optarg;
+			break;
 		case 'o': d->hold = 1; break;
 		case 'w':
 			if (drill_secs(optarg, DRILL_WITHIN_MAX_S, &d->within_s) < 0)
@@ -1110,11 +1283,15 @@ static int drill_options(struct drill *d, int argc, char **argv, enum drill_out 
 	d->domain = domain;
 	if (d->count > 1 && !d->via_mx)
 		return drill_bad(*out, "%s", "--count needs --via-mx");
+	if (d->hold && !d->control && !d->config && d->status_url)
+		return drill_bad(*out, "%s", "--hold needs the control socket (--control PATH or "
+				 "-c FILE): hold and release are not on the status page of "
+				 "--status-url");
 	if (d->hold && !d->control && !d->config)
 		return drill_bad(*out, "%s", "--hold needs --control PATH or -c FILE");
-	if (d->via_mx && (d->hold || d->control || d->config))
+	if (d->via_mx && (d->hold || d->control || d->config || d->status_url))
 		return drill_bad(*out, "%s", "--via-mx does not follow messages (no --hold, "
-				 "--control, -c)");
+				 "--control, -c, --status-url)");
 	if (!from[0]) {
 		char host[DNS_NAME_MAX] = "";
 		if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
@@ -1154,6 +1331,7 @@ int cli_cmd_drill(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	d.control_used = d.control || d.config;
+	d.follow = d.control_used || d.status_url;
 	size_t cap = d.via_mx ? (size_t)d.count : DNS_MX_HOSTS_MAX;
 	d.send = calloc(cap, sizeof(*d.send));
 	d.loop = io_loop_new();

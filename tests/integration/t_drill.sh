@@ -2,8 +2,10 @@
 # t_drill.sh - backupmx drill against the local world: a healthy backup
 # passes (and its message is followed to the primary through the control
 # socket), a backup that refuses the domain fails (exit 2), a backup whose
-# primary is a black hole fails after --within (exit 2), --hold passes, and
-# --via-mx falls back from a dead primary to the backup.
+# primary is a black hole fails after --within (exit 2), --hold passes, the
+# message is also followed through the status server (--status-url, with
+# https:// and --hold refused), and --via-mx falls back from a dead primary
+# to the backup.
 #
 # World: unbound serves example.test (MX 10 mx1 = 127.0.0.2, MX 20 mx2 =
 # 127.0.0.3), other.test (same hosts, not a relay domain of the backup) and
@@ -16,6 +18,7 @@ world_init
 [ -x "$BMXD" ] && [ -x "$BMX" ] || t_skip_all "backupmx/backupmxd not built"
 BMX_PORT=$(world_free_port)
 P=$BMX_PORT
+HP=$(world_free_port)
 world_dns_start <<EOD
 local-zone: "example.test." static
 local-data: "example.test. 3600 IN SOA ns.example.test. h.example.test. 1 3600 900 604800 300"
@@ -38,6 +41,7 @@ relay_port = $P
 probe_interval = 2
 retry_min = 2
 connect_timeout = 2
+status_listen = 127.0.0.3:$HP
 EOD
 sed -i 's/^relay_domains = .*/relay_domains = example.test, hole.test/' "$W/bmx.conf"
 world_sink_start 127.0.0.2 "$P"
@@ -105,6 +109,35 @@ t_is "--hold: queued while held" "$(jget 'd["backups"][0]["delivery"]["queued_wh
 t_is "--hold: then sent" "$(jget 'd["backups"][0]["delivery"]["status"]')" sent
 hold=$("$BMX" status --json --control "$CTL" 2>/dev/null | grep -o '"held":[a-z]*' | sort -u)
 t_unlike "--hold: the domain is released again" "$hold" "true"
+
+# 6b. followed through the status server instead of the control socket
+world_wait_port 127.0.0.3 "$HP" 5 || t_fail "status server listens on $HP"
+n0=$(world_sink_count)
+drill example.test --status-url "http://127.0.0.3:$HP/" --within 20 --json --tag s1
+t_is "--status-url: exit 0" "$RC" 0 || t_diag "$OUT" "$ERR"
+t_is "--status-url: delivered (sent)" "$(jget 'd["backups"][0]["delivery"]["status"]')" sent
+t_like "--status-url: the primary's 250 reply" \
+	"$(jget 'd["backups"][0]["delivery"]["reply"]')" "250|Ok"
+t_like "--status-url: end-to-end time" \
+	"$(jget 'd["backups"][0]["delivery"]["end_to_end_s"]')" '^[0-9.]+$'
+sleep 0.5
+t_is "--status-url: the primary got the message" "$(($(world_sink_count) - n0))" 1
+drill example.test --status-url "http://127.0.0.3:$HP" --within 20
+t_is "--status-url (text, no slash): exit 0" "$RC" 0 || t_diag "$OUT" "$ERR"
+t_like "--status-url (text): delivery line" "$OUT" \
+	"delivery to the primary: sent after [0-9.]+ s, relay .*, reply: "
+drill example.test --status-url "https://127.0.0.3:$HP/"
+t_is "--status-url https://: exit 3" "$RC" 3
+t_like "--status-url https://: says why" "$ERR" "https is not supported"
+drill example.test --status-url "http://mx2.example.test:$HP/"
+t_is "--status-url with a host name: exit 3" "$RC" 3
+drill example.test --status-url "http://127.0.0.3:$HP/" --hold
+t_is "--hold with --status-url alone: exit 3" "$RC" 3
+t_like "--hold with --status-url alone: says why" "$ERR" "needs the control socket"
+DEADP=$(world_free_port)
+drill example.test --status-url "http://127.0.0.3:$DEADP/" --within 5
+t_is "--status-url, nothing listening: exit 3" "$RC" 3 || t_diag "$OUT" "$ERR"
+t_like "--status-url, nothing listening: reported" "$OUT" "status URL http://127.0.0.3:$DEADP"
 
 # 7. --via-mx: primary up -> primary; primary down -> backup
 drill example.test --via-mx --count 3 --json --tag v1
