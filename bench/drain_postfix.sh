@@ -200,6 +200,7 @@ Q=$(pf_wait_deferred)
 grep -m1 'status=deferred' "$PFBMX_DIR/maillog" | sed 's/^/# postfix (flush run) deferred: /'
 world_sink_start 127.0.0.2 "$P"
 T0=$(date +%s.%N)
+echo "# primary up at $(date +%T), postqueue -f"
 postqueue -c "$PFBMX_DIR/conf" -f
 watch_sink "$T0" 600 600
 report "Postfix + postqueue -f" "$Q" "$QT" 600
@@ -218,6 +219,7 @@ if [ "$CAP" -gt 0 ]; then
 		sed 's/^/# postfix (default run) deferred: /'
 	world_sink_start 127.0.0.2 "$P"
 	T0=$(date +%s.%N)
+	echo "# primary up at $(date +%T), no flush"
 	watch_sink "$T0" "$CAP" "$CAP"
 	report "Postfix default settings" "$Q" "$QT" "$CAP"
 	pfbmx_stop

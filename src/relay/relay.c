@@ -408,6 +408,23 @@ void relay_msg_finish(struct relay *r, struct relay_msg *m)
 	relay_msg_free(r, m);
 }
 
+/* Write the state of every finished recipient again after a failed state
+ * write (disk full), so that a restart does not deliver them twice. */
+void relay_msg_record(struct relay *r, struct relay_msg *m)
+{
+	int ok = 1;
+	for (size_t i = 0; i < m->env.nrcpt && ok; i++) {
+		enum spool_rstate st = m->env.rcpt[i].state;
+		if ((st == SPOOL_R_SENT || st == SPOOL_R_BOUNCED) &&
+		    spool_set_rcpt_state(r->spool, m->env.qid, i, st, NULL) < 0)
+			ok = 0;
+	}
+	if (ok) {
+		m->unrecorded = 0;
+		log_info("%s: delivery state recorded after an earlier write failure", m->env.qid);
+	}
+}
+
 /* Drop a message: queued jobs go now, active ones finish first. */
 void relay_msg_drop(struct relay *r, struct relay_msg *m)
 {
@@ -615,6 +632,8 @@ static void relay_sweep(void *arg)
 		nx = m->next;
 		if (m->nactive || m->deleted)
 			continue;
+		if (m->unrecorded)
+			relay_msg_record(r, m);
 		time_t age = now - m->env.arrival;
 		if (age >= (time_t)cfg->queue_lifetime) {
 			size_t n = 0, *idx = calloc(m->env.nrcpt ? m->env.nrcpt : 1, sizeof(size_t));
@@ -693,6 +712,9 @@ void relay_free(struct relay *r)
 	if (!r)
 		return;
 	relay_verify_free(r);
+	for (struct relay_msg *m = r->head; m; m = m->next)
+		if (m->unrecorded)
+			relay_msg_record(r, m);   /* last chance before a graceful stop */
 	for (struct relay_dest *d = r->dest_list, *nx; d; d = nx) {
 		nx = d->next;
 		relay_conn_close_all(d);

@@ -253,8 +253,9 @@ static void relay_conn_job_done(struct relay_conn *c, const struct smtp_reply *d
 	 * with nothing left is simply removed */
 	if (nd || m->njobs > 1)
 		for (size_t k = 0; k < ndone; k++)
-			spool_set_rcpt_state(r->spool, m->env.qid, didx[k], m->env.rcpt[didx[k]].state,
-					     NULL);
+			if (spool_set_rcpt_state(r->spool, m->env.qid, didx[k],
+						 m->env.rcpt[didx[k]].state, NULL) < 0)
+				m->unrecorded = 1;   /* retried by the sweep: relay_msg_record() */
 	for (size_t k = 0; k < nb; k++)
 		free(texts[k]);
 	free(texts);

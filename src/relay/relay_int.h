@@ -33,6 +33,7 @@ struct relay_msg {
 	char last_error[RELAY_ERR_MAX];
 	char final_status[8];             /* RFC 3463 code if it expires, "" = 5.4.7 */
 	int warned;                       /* delay warning sent */
+	int unrecorded;                   /* a state record failed (ENOSPC): retry it */
 	struct relay_job *jobs;           /* this message's jobs (via mnext) */
 	unsigned njobs;                   /* jobs (msg x destination) alive */
 	unsigned nactive;                 /* jobs on a connection now */
@@ -146,6 +147,7 @@ struct relay_job *relay_job_take(struct relay_dest *d);
 void relay_job_requeue(struct relay_job *j, time_t not_before);
 void relay_job_free(struct relay_job *j);
 void relay_msg_finish(struct relay *r, struct relay_msg *m);
+void relay_msg_record(struct relay *r, struct relay_msg *m);
 void relay_msg_drop(struct relay *r, struct relay_msg *m);
 time_t relay_backoff(const struct relay *r, unsigned attempts);
 const char *relay_dest_state_name(const struct relay_dest *d);
