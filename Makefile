@@ -1,7 +1,8 @@
 # Makefile - build, test and install backupmx (plain GNU make + pkg-config).
 #
 #   make            build build/backupmx and build/backupmxd
-#   make check      install missing test peers, build with ASan+UBSan, run every test
+#   make check      install missing test peers, build with ASan+UBSan (and plain, for the
+#                   valgrind test), run every test
 #   make demo       install missing peers, build, run the local failover demonstration
 #   make fuzz       build the libFuzzer targets into build/fuzz/
 #   make install    install binaries, config, man pages and unit (PREFIX, DESTDIR)
@@ -76,6 +77,7 @@ deps:
 # make check: every test, sanitized, ending with "N passed, N failed".
 check: deps
 	$(MAKE) SAN=1 BUILD=build/san all tests
+	$(MAKE) all
 	$(MAKE) fuzz
 	FUZZ_SECONDS=30 FUZZ_JOBS=2 tests/run build/san
 

@@ -208,6 +208,7 @@ PF_RATE=$RATE
 [ "$GOT" -ge "$MSGS" ] || FAIL=1
 pfbmx_stop
 world_kill "$SINK_PID"
+rm -rf "$SINK_DIR"	# run 3 uses the same address and port, hence the same dump dir
 
 # --- 3. Postfix, default settings, no flush -------------------------------
 if [ "$CAP" -gt 0 ]; then
