@@ -12,4 +12,13 @@ int cli_ctl_request(const char *config, const char *control, const char *request
  * frees; NULL when there is none).  Returns 0, 1 (an error answer) or 3. */
 int cli_ctl_query(const char *config, const char *control, const char *request, char **out);
 
+#include <stdarg.h>
+
+/* Is r a plausible --resolver value (ADDR[@PORT], "system", "recursive")? 0 or -1. */
+int cli_resolver_ok(const char *r);
+/* Print a usage or set-up error of subcommand cmd (also as a Nagios UNKNOWN
+ * line when nagios is set); returns 3, the UNKNOWN exit code. */
+int cli_vbad(const char *cmd, int nagios, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
 #endif

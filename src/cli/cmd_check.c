@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "check/check.h"
+#include "cli/cli.h"
 #include "common/log.h"
 #include "dns/dns.h"
 
@@ -57,16 +58,12 @@ static int check_bad(enum check_out out, const char *fmt, ...)
 /* Report a usage error and return the UNKNOWN exit code. */
 static int check_bad(enum check_out out, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	int rc = cli_vbad("check", out == OUT_NAGIOS, fmt, ap);
 	va_end(ap);
-	if (out == OUT_NAGIOS)
-		printf("UNKNOWN: %s\n", msg);
-	fprintf(stderr, "backupmx check: %s\n", msg);
-	return CHECK_UNKNOWN;
+	return rc;
 }
 
 /* Add a --primary/--backup name (normalised) to a list; 0 or -1. */
@@ -92,18 +89,6 @@ static int check_color(void)
 	if (getenv("NO_COLOR") || !isatty(STDOUT_FILENO))
 		return 0;
 	return !(term && strcmp(term, "dumb") == 0);
-}
-
-/* Parse the resolver option ("ADDR[@PORT]", "recursive", "system"); 0 or -1. */
-static int check_resolver_ok(const char *r)
-{
-	if (!*r || strlen(r) > 100)
-		return -1;
-	for (const char *p = r; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
-		      (*p >= 'A' && *p <= 'F') || *p == '.' || *p == ':' || *p == '@'))
-			return -1;
-	return 0;
 }
 
 /* The check subcommand. */
@@ -175,7 +160,7 @@ int cli_cmd_check(int argc, char **argv)
 			break;
 		}
 		case 'r':
-			if (check_resolver_ok(optarg) < 0)
+			if (cli_resolver_ok(optarg) < 0)
 				return check_bad(out, "bad --resolver \"%s\" (ADDR[@PORT], "
 						 "recursive or system)", optarg);
 			o.resolver = optarg;

@@ -186,28 +186,12 @@ static int drill_bad(enum drill_out out, const char *fmt, ...)
 /* Report a usage or set-up error and return the UNKNOWN exit code. */
 static int drill_bad(enum drill_out out, const char *fmt, ...)
 {
-	char msg[768];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	int rc = cli_vbad("drill", out == OUT_NAGIOS, fmt, ap);
 	va_end(ap);
-	if (out == OUT_NAGIOS)
-		printf("UNKNOWN: %s\n", msg);
-	fprintf(stderr, "backupmx drill: %s\n", msg);
-	return CHECK_UNKNOWN;
-}
-
-/* Validate the --resolver value ("ADDR[@PORT]", "recursive", "system"); 0 or -1. */
-static int drill_resolver_ok(const char *r)
-{
-	if (!*r || strlen(r) > 100)
-		return -1;
-	for (const char *p = r; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
-		      (*p >= 'A' && *p <= 'F') || *p == '.' || *p == ':' || *p == '@'))
-			return -1;
-	return 0;
+	return rc;
 }
 
 /* Validate an envelope address with the SMTP parser; 0 or -1. */
@@ -1245,7 +1229,7 @@ static int drill_options(struct drill *d, int argc, char **argv, enum drill_out 
 			break;
 		}
 		case 'r':
-			if (drill_resolver_ok(optarg) < 0)
+			if (cli_resolver_ok(optarg) < 0)
 				return drill_bad(*out, "bad --resolver \"%.100s\" (ADDR[@PORT], "
 						 "recursive or system)", optarg);
 			d->resolver = strcmp(optarg, "system") == 0 ? NULL : optarg;
