@@ -47,6 +47,7 @@ local-data: "mx2.example.test. 300 IN A 127.0.0.3"
 EOD
 	bmxd_relay_config <<EOD
 max_connections_per_ip = 100
+${BMX_BENCH_EXTRA:-}
 EOD
 	sed -i 's/^log_level = debug/log_level = info/' "$W/bmx.conf"
 	bmxd_start || { echo "backupmxd did not start"; exit 1; }

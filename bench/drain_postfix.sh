@@ -59,6 +59,7 @@ trap 'pfbmx_stop; world_cleanup' EXIT
 FAIL=0
 
 # DNS on 127.0.0.1:53 and a private resolv.conf pointing at it (mount namespace only)
+# shellcheck disable=SC2034  # read by world_dns_start
 DNS_PORT=53
 world_dns_start <<'EOF'
 local-zone: "example.test." static

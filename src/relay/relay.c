@@ -401,10 +401,13 @@ void relay_msg_finish(struct relay *r, struct relay_msg *m)
 			pending = 1;
 	if (pending && !m->deleted)
 		return;
-	if (spool_remove(r->spool, m->env.qid) < 0 && errno != ENOENT)
+	if (spool_remove_nosync(r->spool, m->env.qid) < 0 && errno != ENOENT)
 		log_err("%s: cannot remove queue file: %s", m->env.qid, strerror(errno));
 	else
 		log_info("%s: removed", m->env.qid);
+	/* the removals of one loop pass share one fsync of queue/ */
+	if (!io_timer_pending(r->rmsync_timer))
+		io_timer_add(r->rmsync_timer, RELAY_RMSYNC_MS);
 	relay_msg_free(r, m);
 }
 
@@ -680,6 +683,14 @@ static void relay_sweep(void *arg)
 	io_timer_add(r->sweep_timer, relay_sweep_ms(r));
 }
 
+/* Make the removals since the last call durable. */
+static void relay_rmsync(void *arg)
+{
+	struct relay *r = arg;
+	if (spool_sync_queue(r->spool) < 0)
+		log_warn("spool: fsync of queue/ after removals: %s", strerror(errno));
+}
+
 /* Create the delivery engine. */
 struct relay *relay_new(const struct relay_opts *o)
 {
@@ -698,7 +709,10 @@ struct relay *relay_new(const struct relay_opts *o)
 	if (r->cfg->recipient_verify)
 		relay_verify_init(r);
 	r->sweep_timer = io_timer_new(r->loop, relay_sweep, r);
-	if (!r->sweep_timer) {
+	r->rmsync_timer = io_timer_new(r->loop, relay_rmsync, r);
+	if (!r->sweep_timer || !r->rmsync_timer) {
+		io_timer_free(r->sweep_timer);
+		io_timer_free(r->rmsync_timer);
 		free(r);
 		return NULL;
 	}
@@ -734,6 +748,9 @@ void relay_free(struct relay *r)
 	for (size_t i = 0; i < r->nholds; i++)
 		free(r->holds[i]);
 	io_timer_free(r->sweep_timer);
+	if (io_timer_pending(r->rmsync_timer))
+		relay_rmsync(r);
+	io_timer_free(r->rmsync_timer);
 	free(r);
 }
 

@@ -32,6 +32,7 @@
 #define RELAY_HOLD_MAX            1024   /* held domains */
 #define RELAY_TARGETS_MAX         64     /* host addresses tried per destination */
 #define RELAY_SWEEP_MS            30000  /* lifetime / delay-warning sweep */
+#define RELAY_RMSYNC_MS           50     /* removals are made durable within this */
 
 struct relay;
 

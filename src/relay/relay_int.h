@@ -127,6 +127,7 @@ struct relay {
 	size_t nholds;
 	char *holds[RELAY_HOLD_MAX];
 	struct io_timer *sweep_timer;
+	struct io_timer *rmsync_timer;    /* one fsync of queue/ for many removals */
 	struct relay_stats stats;
 	struct relay_verify *verify;      /* NULL unless recipient_verify */
 	/* who we are */

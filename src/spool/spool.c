@@ -697,6 +697,14 @@ fail:
 /* Remove a finished message: queue file, then state file, then fsync queue/. */
 int spool_remove(struct spool *sp, const char *qid)
 {
+	if (spool_remove_nosync(sp, qid) < 0)
+		return -1;
+	return spool_sync_queue(sp);
+}
+
+/* Unlink a message's queue file, then its state file, without syncing queue/. */
+int spool_remove_nosync(struct spool *sp, const char *qid)
+{
 	char name[ST_NAME_MAX];
 	int rc = 0, e = 0;
 
@@ -711,12 +719,16 @@ int spool_remove(struct spool *sp, const char *qid)
 	st_name(name, qid);
 	if (unlinkat(sp->stfd, name, 0) < 0 && errno != ENOENT)
 		log_warn("spool: unlink state/%s: %s", name, strerror(errno));
-	if (fault("dirsync", NULL) < 0 || fsync(sp->qfd) < 0) {
-		e = errno;
-		rc = -1;
-	}
 	errno = e;
 	return rc;
+}
+
+/* Make earlier removals durable: one fsync of queue/. */
+int spool_sync_queue(struct spool *sp)
+{
+	if (fault("dirsync", NULL) < 0 || fsync(sp->qfd) < 0)
+		return -1;
+	return 0;
 }
 
 /* ---- recovery ---- */

@@ -114,6 +114,11 @@ int spool_set_rcpt_state(struct spool *sp, const char *qid, size_t idx, enum spo
 			 const char *reply);
 /* Remove a message whose recipients are all done (queue file, then state). */
 int spool_remove(struct spool *sp, const char *qid);
+/* The same without the fsync of queue/: many removals can then share one
+ * spool_sync_queue().  Until that sync a crash can bring a removed message
+ * back (a duplicate delivery, never a loss). */
+int spool_remove_nosync(struct spool *sp, const char *qid);
+int spool_sync_queue(struct spool *sp);
 
 /* ---- additions (spool module owner) ---- */
 
