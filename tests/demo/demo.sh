@@ -51,6 +51,7 @@ T0=$(date +%s.%N)
 FAILS=0
 PIDS=()
 D=""
+PF=""
 PF_UP=0
 USE_SINK=0
 
@@ -72,11 +73,11 @@ cleanup()
 {
 	trap - EXIT INT TERM
 	if [ "$PF_UP" = 1 ] && [ -n "$D" ]; then
-		postfix -c "$D/pf-etc" stop >/dev/null 2>&1
+		postfix -c "$PF/etc" stop >/dev/null 2>&1
 	fi
-	if [ -n "$D" ] && [ -f "$D/pf-queue/pid/master.pid" ]; then
+	if [ -n "$D" ] && [ -f "$PF/queue/pid/master.pid" ]; then
 		local mp
-		mp=$(tr -dc 0-9 <"$D/pf-queue/pid/master.pid")
+		mp=$(tr -dc 0-9 <"$PF/queue/pid/master.pid")
 		[ -n "$mp" ] && kill -KILL "$mp" 2>/dev/null
 	fi
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
@@ -150,63 +151,14 @@ say "unbound serves example.test: MX 10 mx1.example.test (127.0.0.2)," \
     "MX 20 mx2.example.test (127.0.0.3)"
 
 # ---- the primary: a real Postfix ----------------------------------------------
-MAILDIR=$D/mail/example.test
-mkdir -p "$D/pf-etc" "$D/pf-queue" "$D/pf-data" "$D/mail"
-chown postfix: "$D/pf-data" 2>/dev/null
-chown nobody: "$D/mail"
-cat >"$D/pf-etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $D/pf-queue
-data_directory = $D/pf-data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mx1.example.test
-mydomain = example.test
-myorigin = example.test
-mydestination =
-inet_interfaces = 127.0.0.2
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-virtual_mailbox_domains = example.test
-virtual_mailbox_base = $D/mail
-virtual_mailbox_maps = static:example.test/
-virtual_uid_maps = static:$(id -u nobody)
-virtual_gid_maps = static:$(id -g nobody)
-virtual_minimum_uid = 1
-alias_maps =
-alias_database =
-local_recipient_maps =
-smtpd_peername_lookup = no
-smtp_dns_support_level = disabled
-biff = no
-smtputf8_enable = no
-maillog_file = $D/postfix.log
-maillog_file_prefixes = $D
-EOF
-cat >"$D/pf-etc/master.cf" <<'EOF'
-smtp      inet  n       -       n       -       -       smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-virtual   unix  -       n       n       -       -       virtual
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
+# The instance's main.cf/master.cf come from tests/lib/postfix.sh (shared with
+# the interoperation tests): virtual delivery of example.test into maildirs.
+world_wait_port() { wait_port "$1" "$2" "${3:-10}"; }
+# shellcheck source=tests/lib/postfix.sh
+. "$(dirname "$0")/../lib/postfix.sh"
+PF=$D/pf
+PF_HOSTNAME=mx1.example.test pf_config "$PF" 127.0.0.2 25 primary </dev/null
+MAILDIR=$PF/mail/example.test
 
 # Start the primary (Postfix, or the smtp-sink stand-in); 0 or 1.
 primary_start()
@@ -219,10 +171,10 @@ primary_start()
 	else
 		# Postfix writes its startup errors to a terminal only: give it one.
 		if command -v script >/dev/null; then
-			script -qec "postfix -c $D/pf-etc start" /dev/null \
+			script -qec "postfix -c $PF/etc start" /dev/null \
 				>>"$D/postfix-start.log" 2>&1 </dev/null || return 1
 		else
-			postfix -c "$D/pf-etc" start >>"$D/postfix-start.log" 2>&1 || return 1
+			postfix -c "$PF/etc" start >>"$D/postfix-start.log" 2>&1 || return 1
 		fi
 		PF_UP=1
 	fi
@@ -236,7 +188,7 @@ primary_stop()
 		kill -TERM "$SINK_PID" 2>/dev/null
 		wait "$SINK_PID" 2>/dev/null
 	else
-		postfix -c "$D/pf-etc" stop >>"$D/postfix-start.log" 2>&1
+		postfix -c "$PF/etc" stop >>"$D/postfix-start.log" 2>&1
 		PF_UP=0
 		local i=0
 		while ss -Hltn "src 127.0.0.2:25" | grep -q . && [ $i -lt 100 ]; do
@@ -258,7 +210,7 @@ if ! command -v postfix >/dev/null || ! primary_start; then
 	say "Postfix could not run here (see $D/postfix-start.log): using smtp-sink as the" \
 	    "primary instead"
 	[ -f "$D/postfix-start.log" ] && sed 's/^/    /' "$D/postfix-start.log" | tail -5
-	postfix -c "$D/pf-etc" stop >/dev/null 2>&1
+	postfix -c "$PF/etc" stop >/dev/null 2>&1
 	PF_UP=0
 	USE_SINK=1
 	mkdir -p "$D/sink"
@@ -266,8 +218,8 @@ if ! command -v postfix >/dev/null || ! primary_start; then
 	primary_start || { echo "demo: no primary could start"; exit 1; }
 	say "primary: smtp-sink on 127.0.0.2:25 (stand-in)"
 else
-	say "primary: Postfix $(postconf -c "$D/pf-etc" -h mail_version 2>/dev/null) on" \
-	    "127.0.0.2:25 (config $D/pf-etc, maildir $MAILDIR)"
+	say "primary: Postfix $(postconf -c "$PF/etc" -h mail_version 2>/dev/null) on" \
+	    "127.0.0.2:25 (config $PF/etc, maildir $MAILDIR)"
 fi
 
 # ---- the backup: backupmxd --------------------------------------------------------

@@ -10,6 +10,7 @@
 #   pf_start DIR / pf_stop DIR   (pf_start waits for the listener of a primary)
 #   pf_log DIR                   Postfix's own log (maillog_file)
 #   pf_send DIR FROM TO SUBJECT  inject one message with sendmail -C DIR
+# PF_HOSTNAME overrides a primary's myhostname.
 # The address must exist on an interface (inside a test namespace:
 # `ip addr add 127.0.0.2/8 dev lo`).  Needs root.
 
@@ -40,7 +41,7 @@ pf_config()
         echo "maillog_file = $d/postfix.log"
         echo "maillog_file_prefixes = $d"
         if [ "$role" = primary ]; then
-            echo "myhostname = pf-$addr.example.test"
+            echo "myhostname = ${PF_HOSTNAME:-pf-$addr.example.test}"
             echo "inet_interfaces = $addr"
             echo "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination"
             echo "virtual_mailbox_domains = ${PF_DOMAINS:-example.test}"
