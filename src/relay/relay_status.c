@@ -8,6 +8,7 @@
  */
 #include "relay/relay_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -195,28 +196,33 @@ int relay_json_show(struct relay *r, const char *qid, FILE *f)
 void relay_metrics(struct relay *r, FILE *f)
 {
 	time_t now = time(NULL);
+	size_t n = 0, i;
+	for (struct relay_dest *d = r->dest_list; d; d = d->next)
+		n++;
+	/* one walk over the queue per scrape, then the three metric families */
+	struct relay_dstat *st = calloc(n ? n : 1, sizeof(*st));
+	if (!st)
+		return;
+	i = 0;
+	for (struct relay_dest *d = r->dest_list; d; d = d->next)
+		relay_dest_totals(d, &st[i++]);
 	fputs("# HELP backupmx_queue_messages Messages queued per destination domain.\n"
 	      "# TYPE backupmx_queue_messages gauge\n", f);
-	for (struct relay_dest *d = r->dest_list; d; d = d->next) {
-		struct relay_dstat st;
-		relay_dest_totals(d, &st);
-		fprintf(f, "backupmx_queue_messages{domain=\"%s\"} %zu\n", d->domain, st.msgs);
-	}
+	i = 0;
+	for (struct relay_dest *d = r->dest_list; d; d = d->next, i++)
+		fprintf(f, "backupmx_queue_messages{domain=\"%s\"} %zu\n", d->domain, st[i].msgs);
 	fputs("# HELP backupmx_queue_bytes Bytes queued per destination domain.\n"
 	      "# TYPE backupmx_queue_bytes gauge\n", f);
-	for (struct relay_dest *d = r->dest_list; d; d = d->next) {
-		struct relay_dstat st;
-		relay_dest_totals(d, &st);
-		fprintf(f, "backupmx_queue_bytes{domain=\"%s\"} %llu\n", d->domain, st.bytes);
-	}
+	i = 0;
+	for (struct relay_dest *d = r->dest_list; d; d = d->next, i++)
+		fprintf(f, "backupmx_queue_bytes{domain=\"%s\"} %llu\n", d->domain, st[i].bytes);
 	fputs("# HELP backupmx_queue_oldest_age_seconds Age of the oldest queued message.\n"
 	      "# TYPE backupmx_queue_oldest_age_seconds gauge\n", f);
-	for (struct relay_dest *d = r->dest_list; d; d = d->next) {
-		struct relay_dstat st;
-		relay_dest_totals(d, &st);
+	i = 0;
+	for (struct relay_dest *d = r->dest_list; d; d = d->next, i++)
 		fprintf(f, "backupmx_queue_oldest_age_seconds{domain=\"%s\"} %ld\n", d->domain,
-			st.oldest ? (long)(now - st.oldest) : 0L);
-	}
+			st[i].oldest ? (long)(now - st[i].oldest) : 0L);
+	free(st);
 	fputs("# HELP backupmx_destination_up 1 when the destination's MX accepts connections.\n"
 	      "# TYPE backupmx_destination_up gauge\n", f);
 	for (struct relay_dest *d = r->dest_list; d; d = d->next)
