@@ -11,6 +11,15 @@
  * c->depth, and a free requested while depth > 0 is handed to the loop's
  * reaper, which frees the connection on the next loop iteration.  No user
  * callback is ever called after io_conn_free().
+ *
+ * Plain (non-TLS) connections write eagerly ("direct mode"): output queued
+ * by io_conn_write() is sent by one write at the end of the current loop
+ * pass (c->flushev, an active event, so replies to pipelined commands still
+ * leave in one segment), and the socket's write event is enabled only when
+ * the kernel did not take everything.  libevent's own scheme would add and
+ * remove the write event around every reply: two epoll_ctl() calls and one
+ * extra loop iteration per reply.  Once TLS is stacked on a connection, the
+ * OpenSSL filter owns the output and direct mode ends.
  */
 #include "io/io_int.h"
 
@@ -41,6 +50,8 @@ static void conn_destroy(struct io_conn *c)
 		event_free(c->idle);
 	if (c->async)
 		event_free(c->async);
+	if (c->flushev)
+		event_free(c->flushev);
 	if (c->flush_ent)
 		evbuffer_remove_cb_entry(bufferevent_get_output(c->sock_bev), c->flush_ent);
 	/* One non-blocking attempt to send a queued TLS alert before closing. */
@@ -101,6 +112,17 @@ static void conn_idle_arm(struct io_conn *c)
 	c->idle_armed = 1;
 }
 
+/* A plain, connected socket: switch to eager writes (see the top of the file). */
+static void conn_go_direct(struct io_conn *c)
+{
+	if (c->ssl || c->connecting || c->bev != c->sock_bev)
+		return;
+	c->direct = 1;
+	if (evbuffer_get_length(bufferevent_get_output(c->sock_bev)) == 0)
+		bufferevent_disable(c->sock_bev, EV_WRITE);
+	/* else conn_write_cb() disables it once libevent has sent the rest */
+}
+
 /* Input arrived: re-arm the idle timer and tell the owner. */
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -126,6 +148,48 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 	c->depth--;
 }
 
+/* Queue an eager write of the output for the end of this loop pass. */
+static void conn_flush_later(struct io_conn *c)
+{
+	if (!c->direct || c->flush_pending || c->dead)
+		return;
+	if (bufferevent_get_enabled(c->sock_bev) & EV_WRITE)
+		return;   /* libevent is already waiting to write the rest */
+	c->flush_pending = 1;
+	event_active(c->flushev, EV_WRITE, 0);
+}
+
+/* Direct mode: write what is queued now; hand any rest to libevent. */
+static void conn_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct io_conn *c = arg;
+	struct evbuffer *out;
+	(void)fd; (void)what;
+
+	c->flush_pending = 0;
+	if (c->dead || !c->direct)
+		return;
+	c->depth++;
+	out = bufferevent_get_output(c->sock_bev);
+	if (evbuffer_get_length(out) > 0) {
+		/* a socket bufferevent freezes its output's start; its own write
+		 * callback unfreezes it around the write in the same way */
+		evbuffer_unfreeze(out, 1);
+		(void)evbuffer_write(out, c->fd);   /* errors: libevent reports them */
+		evbuffer_freeze(out, 1);
+	}
+	if (evbuffer_get_length(out) > 0) {
+		/* EAGAIN, a short write or an error: libevent's write event takes
+		 * over and reports the outcome (conn_write_cb, conn_event_cb) */
+		if (!c->dead)
+			bufferevent_enable(c->sock_bev, EV_WRITE);
+	} else if (!c->closing && !c->handshaking && c->wrote) {
+		c->wrote = 0;
+		conn_emit(c, IO_EV_DRAINED);
+	}
+	c->depth--;
+}
+
 /* Output drained to empty. */
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
@@ -134,6 +198,8 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	if (c->dead)
 		return;
 	c->depth++;
+	if (c->direct)
+		bufferevent_disable(c->sock_bev, EV_WRITE);   /* back to eager writes */
 	if (c->closing) {
 		if (io_conn_out_len(c) == 0)
 			io_conn_free(c);
@@ -162,6 +228,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			}
 		} else {
 			c->connecting = 0;
+			conn_go_direct(c);
 			if (!c->paused && !c->closing)
 				bufferevent_enable(bev, EV_READ);
 			conn_emit(c, IO_EV_CONNECTED);
@@ -225,6 +292,7 @@ static void conn_async_cb(evutil_socket_t fd, short what, void *arg)
 	if (c->async_ev == IO_EV_CONNECTED) {
 		c->connecting = 0;
 		bufferevent_enable(c->bev, EV_WRITE);
+		conn_go_direct(c);
 		if (!c->paused)
 			bufferevent_enable(c->bev, EV_READ);
 	} else {
@@ -244,7 +312,10 @@ void io_conn_attach_bev(struct io_conn *c, struct bufferevent *bev)
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 	if (c->connecting)
 		return;
-	bufferevent_enable(bev, EV_WRITE);
+	if (c->direct)
+		bufferevent_disable(bev, EV_WRITE);   /* conn_flush_cb() writes */
+	else
+		bufferevent_enable(bev, EV_WRITE);
 	if (!c->paused)
 		bufferevent_enable(bev, EV_READ);
 }
@@ -267,8 +338,9 @@ static struct io_conn *conn_alloc(struct io_loop *loop, int fd, int connecting, 
 	c->connecting = connecting;
 	c->idle = evtimer_new(loop->base, conn_idle_cb, c);
 	c->async = evtimer_new(loop->base, conn_async_cb, c);
+	c->flushev = event_new(loop->base, -1, 0, conn_flush_cb, c);
 	bev = bufferevent_socket_new(loop->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!c->idle || !c->async || !bev) {
+	if (!c->idle || !c->async || !c->flushev || !bev) {
 		log_err("io: cannot allocate a connection");
 		if (bev)
 			bufferevent_free(bev);
@@ -279,6 +351,7 @@ static struct io_conn *conn_alloc(struct io_loop *loop, int fd, int connecting, 
 		return NULL;
 	}
 	c->sock_bev = bev;
+	c->direct = !connecting;   /* outbound: once connected (conn_go_direct) */
 	io_conn_attach_bev(c, bev);
 	return c;
 }
@@ -364,7 +437,7 @@ void io_conn_free(struct io_conn *c)
 }
 
 /* Socket output changed while closing: free once everything is sent. */
-static void conn_flush_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+static void conn_closing_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	struct io_conn *c = arg;
 	(void)buf;
@@ -388,7 +461,9 @@ void io_conn_flush_free(struct io_conn *c)
 	c->closing = 1;
 	c->cb = NULL;
 	bufferevent_disable(c->bev, EV_READ);
-	c->flush_ent = evbuffer_add_cb(bufferevent_get_output(c->sock_bev), conn_flush_cb, c);
+	c->flush_ent = evbuffer_add_cb(bufferevent_get_output(c->sock_bev), conn_closing_cb, c);
+	if (c->direct && !c->flush_pending)
+		bufferevent_enable(c->sock_bev, EV_WRITE);   /* nothing else would send it */
 	c->timeout_ms = IO_FLUSH_TIMEOUT_MS;
 	conn_idle_arm(c);
 }
@@ -412,6 +487,7 @@ int io_conn_write(struct io_conn *c, const void *buf, size_t len)
 	c->depth++;
 	c->wrote = 1;
 	r = bufferevent_write(c->bev, buf, len);
+	conn_flush_later(c);
 	c->depth--;
 	return r == 0 ? 0 : -1;
 }
@@ -435,6 +511,7 @@ int io_conn_printf(struct io_conn *c, const char *fmt, ...)
 		c->depth++;
 		c->wrote = 1;
 		r = bufferevent_write_buffer(c->bev, tmp);
+		conn_flush_later(c);
 		c->depth--;
 	}
 	evbuffer_free(tmp);

@@ -42,6 +42,7 @@ struct io_conn {
 	void *arg;
 	struct event *idle;         /* idle (input) timeout */
 	struct event *async;        /* deferred connect result */
+	struct event *flushev;      /* eager write of queued output (direct mode) */
 	enum io_event async_ev;
 	uint64_t timeout_ms;
 	int depth;                  /* > 0 while inside io code that may call back */
@@ -54,6 +55,8 @@ struct io_conn {
 	int tls_client;
 	int tls_failed;             /* handshake failed: an alert may be queued */
 	int wrote;                  /* output queued since the last IO_EV_DRAINED */
+	int direct;                 /* plain socket: we write, libevent only on EAGAIN */
+	int flush_pending;          /* flushev is active */
 	SSL *ssl;                   /* owned by the filter bufferevent */
 	char verify_host[IO_HOST_MAX];
 	char err[IO_ERR_MAX];

@@ -174,6 +174,11 @@ static int tls_start(struct io_conn *c, struct io_tls *tls, enum bufferevent_ssl
 	    !is_ip_literal(c->verify_host))
 		SSL_set_tlsext_host_name(ssl, c->verify_host);
 	c->depth++;
+	if (c->direct) {
+		/* the filter owns the output from now on: libevent writes it */
+		c->direct = 0;
+		bufferevent_enable(c->sock_bev, EV_WRITE);
+	}
 	f = bufferevent_openssl_filter_new(c->loop->base, c->bev, ssl, state,
 					   BEV_OPT_CLOSE_ON_FREE);
 	if (!f) {

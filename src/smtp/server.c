@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "smtp/ptrcache.h"
 
 #define SMTP_DATA_CHUNK       65536   /* bytes of DATA processed per step */
 #define SMTP_HELO_MAX         255     /* longest HELO/EHLO argument we keep */
@@ -105,6 +106,7 @@ struct smtp_server {
 	struct spool *spool;
 	struct io_tls *tls;
 	struct dns_ctx *dns;
+	struct smtp_ptrcache *ptrs;          /* recent client reverse names */
 	struct rcptmap *rcpts;
 	struct smtp_server_hooks hooks;
 	struct smtp_session *sessions;
@@ -1231,6 +1233,9 @@ static void smtp_session_ptr(const struct dns_answer *ans, void *arg)
 	s->ptr_query = 0;
 	if (ans->status == DNS_OK && ans->n > 0)
 		snprintf(s->rdns, sizeof(s->rdns), "%s", ans->name[0]);
+	/* a definite answer (a name, or none) is kept; a failure is not */
+	if (ans->status == DNS_OK || ans->status == DNS_NODATA || ans->status == DNS_NXDOMAIN)
+		smtp_ptrcache_put(s->srv->ptrs, s->ip, s->rdns, ans->ttl, io_now_ms());
 }
 
 /* Start closing: stop reading, flush, free. */
@@ -1337,7 +1342,8 @@ void smtp_server_accept(struct smtp_server *srv, int fd, const struct sockaddr *
 	srv->stats.sessions++;
 	srv->stats.connections++;
 	log_info("connect from %s", ip);
-	if (srv->dns) {
+	if (srv->dns &&
+	    !smtp_ptrcache_get(srv->ptrs, s->ip, io_now_ms(), s->rdns, sizeof(s->rdns))) {
 		char ptr[DNS_NAME_MAX];
 		if (dns_ptr_name(sa, ptr, sizeof(ptr)) == 0) {
 			long id = dns_query(srv->dns, ptr, DNS_T_PTR, smtp_session_ptr, s);
@@ -1363,6 +1369,7 @@ struct smtp_server *smtp_server_new(struct io_loop *loop, const struct config *c
 	srv->spool = sp;
 	srv->tls = tls;
 	srv->dns = dns;
+	srv->ptrs = smtp_ptrcache_new();   /* NULL only disables the cache */
 	if (hooks)
 		srv->hooks = *hooks;
 	srv->commits_tail = &srv->commits;
@@ -1452,5 +1459,6 @@ void smtp_server_free(struct smtp_server *srv)
 	io_timer_free(srv->commit_timer);
 	io_timer_free(srv->grace_timer);
 	rcptmap_free(srv->rcpts);
+	smtp_ptrcache_free(srv->ptrs);
 	free(srv);
 }
