@@ -19,15 +19,21 @@
 #   3. backupmxd (BUILD_DIR/backupmxd), example.test on hold (backupmx hold),
 #      log_level info, unbound on 127.0.0.1 answering the PTR lookups.
 # Postfix's queue and backupmxd's spool are on the same file system:
-#   BMX_BENCH_FS=loop (default): a fresh 4 GiB ext4 (mkfs.ext4 defaults, with
-#     a journal) loop-mounted for this run, so that earlier runs' deleted
-#     files (ext4 skips recently freed inodes at every create) and other
+#   BMX_BENCH_FS=loop (default): a fresh 4 GiB ext4 loop-mounted for this run
+#     and formatted like the file system that holds the temp dir (on this
+#     machine: ext4 without a journal, as its root), so that earlier runs'
+#     deleted files (ext4 without a journal skips recently freed inodes at
+#     every create, which made back-to-back runs vary 3x) and other
 #     processes' dirty data do not leak into the numbers;
-#   BMX_BENCH_FS=root: the temp dir on the root file system.
+#   BMX_BENCH_FS=loop-journal: the same with mkfs.ext4 defaults (a journal);
+#   BMX_BENCH_FS=root: the temp dir itself.
 # Each rate is MESSAGES / wall time of smtp-source; the script checks that
 # every message was queued.  Prints the rates, the ratios and the targets
 # (issue 3: backupmxd >= 5x Postfix and >= 0.5x smtp-sink); exit 1 if a run
 # failed (not if a target is missed).
+# Each run starts after `sync` and 6 s of rest (settle()), and also prints how
+# busy the CPUs were during it (from /proc/stat).
+# BMX_BENCH_KEEPLOG=FILE keeps a copy of backupmxd's log.
 # BMX_BENCH_PROFILE="CMD ARGS" attaches "CMD ARGS -p PID" to backupmxd for its
 # run (perf record -g -o FILE, strace -c -f -o FILE) and stops it with SIGINT.
 set -u
@@ -45,25 +51,49 @@ export BMX_ROOT=$ROOT BMX_BUILD=$BUILD
 world_init
 FS=${BMX_BENCH_FS:-loop}
 D=$W
-trap 'pfbmx_stop; [ "$FS" = loop ] && umount "$D" 2>/dev/null; world_cleanup' EXIT
-if [ "$FS" = loop ]; then
-	# a fresh ext4 (mkfs defaults, with a journal) for Postfix's queue and the spool
+trap 'pfbmx_stop; [ "$FS" != root ] && umount "$D" 2>/dev/null; world_cleanup' EXIT
+case $FS in
+loop | loop-journal | root) ;;
+*) echo "BMX_BENCH_FS must be loop, loop-journal or root" >&2; exit 1 ;;
+esac
+if [ "$FS" != root ]; then
+	# a fresh ext4 for Postfix's queue and the spool
+	MKFS_OPT=
+	if [ "$FS" = loop ]; then
+		# like the temp dir's own file system: without a journal if it has none
+		SRC=$(findmnt -no SOURCE -T "$W" 2>/dev/null)
+		if [ "$(findmnt -no FSTYPE -T "$W" 2>/dev/null)" = ext4 ] && [ -b "$SRC" ] &&
+			! dumpe2fs -h "$SRC" 2>/dev/null | grep -q has_journal; then
+			MKFS_OPT="-O ^has_journal"
+		fi
+	fi
 	D=$W/fs
 	mkdir -p "$D"
 	truncate -s 4G "$W/fs.img"
-	mkfs.ext4 -q -F "$W/fs.img" || { echo "mkfs.ext4 failed" >&2; exit 1; }
+	# shellcheck disable=SC2086
+	mkfs.ext4 -q -F $MKFS_OPT "$W/fs.img" || { echo "mkfs.ext4 failed" >&2; exit 1; }
 	mount -o loop "$W/fs.img" "$D" || { echo "mount -o loop failed" >&2; exit 1; }
 	chmod 755 "$D"
 fi
 
 [ -x "$BUILD/backupmxd" ] || { echo "no $BUILD/backupmxd: run make first" >&2; exit 1; }
+# Before each run: write back what earlier runs left dirty, so that no run
+# pays for the one before it, and wait 6 s (ext4 without a journal skips the
+# inodes freed in the last 5 s at every create, so the files an earlier
+# benchmark deleted would slow this run's creates).
+settle()
+{
+	sync
+	sleep 6
+}
 ADDR=127.0.0.3
 FAIL=0
 
 # Time one smtp-source run against ADDR:PORT; prints the rate in msgs/s.
 run_source()
 {
-	local port=$1 t0 t1
+	local port=$1 t0 t1 c0 c1
+	c0=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
 	t0=$(date +%s.%N)
 	if ! smtp-source -s "$SESS" -m "$MSGS" -l 4096 -f s@client.test -t r@example.test \
 		"$ADDR:$port" >"$W/source.$port.log" 2>&1; then
@@ -72,12 +102,19 @@ run_source()
 		FAIL=1
 	fi
 	t1=$(date +%s.%N)
-	awk -v m="$MSGS" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f %.2f\n", m / (b - a), b - a }'
+	c1=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
+	awk -v m="$MSGS" -v a="$t0" -v b="$t1" -v c0="$c0" -v c1="$c1" 'BEGIN {
+		split(c0, x, " "); split(c1, y, " ")
+		busy = y[1] - x[1]; idle = y[2] - x[2]
+		printf "%.0f %.2f %.0f\n", m / (b - a), b - a, 100 * busy / (busy + idle)
+	}'
 }
 
 CPU=$(awk '/model name/ { sub(/.*: /, ""); print; exit }' /proc/cpuinfo)
 echo "# machine: $(nproc) CPUs, $(uname -sr), $CPU"
-echo "# spool and Postfix queue: $(df -T "$D" | awk 'NR==2 { print $2 " on " $1 }') ($FS)"
+JOURNAL=$(dumpe2fs -h "$(findmnt -no SOURCE -T "$D")" 2>/dev/null | grep -q has_journal &&
+	echo "with a journal" || echo "no journal")
+echo "# spool and Postfix queue: $(df -T "$D" | awk 'NR==2 { print $2 " on " $1 }'), $JOURNAL ($FS)"
 echo "# load:    smtp-source -s $SESS -m $MSGS -l 4096 -f s@client.test -t r@example.test" \
 	"$ADDR:PORT"
 
@@ -86,18 +123,20 @@ P=$(world_free_port)
 world_bg smtp-sink -u postfix "$ADDR:$P" 256
 SINKP=$BG_PID
 world_wait_port "$ADDR" "$P" || { echo "smtp-sink did not start" >&2; exit 1; }
-read -r SINK_RATE SINK_T < <(run_source "$P")
+settle
+read -r SINK_RATE SINK_T SINK_BUSY < <(run_source "$P")
 world_kill "$SINKP"
-echo "smtp-sink (no disk):  $SINK_RATE msgs/s  (${SINK_T}s)"
+echo "smtp-sink (no disk):  $SINK_RATE msgs/s  (${SINK_T}s, CPUs ${SINK_BUSY}% busy)"
 
 # 2. Postfix as a backup MX
 P=$(world_free_port)
 PFBMX_BASE=$D pfbmx_start "$ADDR" "$P" example.test || exit 1
-read -r PF_RATE PF_T < <(run_source "$P")
+settle
+read -r PF_RATE PF_T PF_BUSY < <(run_source "$P")
 sleep 1
 PF_N=$(pfbmx_queued)
 pfbmx_stop
-echo "postfix backup MX:    $PF_RATE msgs/s  (${PF_T}s, $PF_N queued)"
+echo "postfix backup MX:    $PF_RATE msgs/s  (${PF_T}s, CPUs ${PF_BUSY}% busy, $PF_N queued)"
 [ "$PF_N" -ge "$MSGS" ] || { echo "postfix queued only $PF_N of $MSGS" >&2; FAIL=1; }
 
 # 3. backupmxd
@@ -143,7 +182,8 @@ if [ -n "${BMX_BENCH_PROFILE:-}" ]; then
 	PROF_PID=$!
 	sleep 1
 fi
-read -r BMX_RATE BMX_T < <(run_source "$BP")
+settle
+read -r BMX_RATE BMX_T BMX_BUSY < <(run_source "$BP")
 if [ -n "${PROF_PID:-}" ]; then
 	kill -INT "$PROF_PID"; wait "$PROF_PID" 2>/dev/null
 fi
@@ -151,8 +191,8 @@ BMX_N=$(find "$SPOOL/queue" -type f | wc -l)
 BMX_CPU=$(awk -v hz="$(getconf CLK_TCK)" \
 	'{ printf "%.2fs user, %.2fs system", $14 / hz, $15 / hz }' \
 	"/proc/$BMXD_PID/stat")
-kill -TERM "$BMXD_PID"; wait "$BMXD_PID" 2>/dev/null
-echo "backupmxd:            $BMX_RATE msgs/s  (${BMX_T}s, $BMX_N queued; CPU $BMX_CPU)"
+kill -TERM "$BMXD_PID"; wait "$BMXD_PID" 2>/dev/null; [ -n "${BMX_BENCH_KEEPLOG:-}" ] && cp "$W/backupmxd.log" "$BMX_BENCH_KEEPLOG"
+echo "backupmxd:            $BMX_RATE msgs/s  (${BMX_T}s, CPUs ${BMX_BUSY}% busy, $BMX_N queued; CPU $BMX_CPU)"
 [ "$BMX_N" -ge "$MSGS" ] || { echo "backupmxd queued only $BMX_N of $MSGS" >&2; FAIL=1; }
 
 awk -v b="$BMX_RATE" -v p="$PF_RATE" -v s="$SINK_RATE" 'BEGIN {
