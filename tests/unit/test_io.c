@@ -338,6 +338,134 @@ static void test_conn_exchange(void **state)
 	}
 }
 
+/* ---- eager writes under backpressure ---- */
+
+#define BP_TOTAL (8u << 20)     /* more than the kernel buffers on loopback */
+#define BP_CHUNK 65536
+
+struct bp {
+	struct io_loop *loop;
+	struct io_listener *l;
+	struct io_conn *srv, *cli;
+	struct io_timer *t;
+	size_t got;                 /* body bytes the client read, in order */
+	int bad;                    /* a byte out of order */
+	int drained;                /* IO_EV_DRAINED seen by the server */
+	int stuck_out;              /* the server's output was not empty while paused */
+	int tail_sent;
+	char tail[16];
+};
+
+/* Server side: counts IO_EV_DRAINED; the tail goes out after the first one. */
+static void bp_srv_cb(struct io_conn *c, enum io_event ev, void *arg)
+{
+	struct bp *b = arg;
+
+	if (ev == IO_EV_DRAINED) {
+		b->drained++;
+		if (!b->tail_sent) {
+			b->tail_sent = 1;
+			assert_int_equal(io_conn_write(c, "tail\n", 5), 0);
+		}
+		return;
+	}
+	if (ev != IO_EV_READ) {
+		io_conn_free(c);
+		b->srv = NULL;
+	}
+}
+
+/* Accept and queue BP_TOTAL bytes at once (byte i is i % 251). */
+static void bp_accept_cb(int fd, const struct sockaddr *sa, socklen_t salen, void *arg)
+{
+	struct bp *b = arg;
+	uint8_t chunk[BP_CHUNK];
+	(void)sa; (void)salen;
+
+	b->srv = io_conn_new_fd(b->loop, fd, bp_srv_cb, b);
+	assert_non_null(b->srv);
+	for (size_t off = 0; off < BP_TOTAL; off += BP_CHUNK) {
+		for (size_t i = 0; i < BP_CHUNK; i++)
+			chunk[i] = (uint8_t)((off + i) % 251);
+		assert_int_equal(io_conn_write(b->srv, chunk, BP_CHUNK), 0);
+	}
+	io_timer_add(b->t, 300);
+}
+
+/* 300 ms later: the client has not read, so output must still be queued. */
+static void bp_timer_cb(void *arg)
+{
+	struct bp *b = arg;
+
+	b->stuck_out = b->srv && io_conn_out_len(b->srv) > 0 && b->drained == 0;
+	io_conn_resume(b->cli);
+}
+
+/* Client side: paused at first; then checks every byte, and the tail. */
+static void bp_cli_cb(struct io_conn *c, enum io_event ev, void *arg)
+{
+	struct bp *b = arg;
+	const uint8_t *p;
+	size_t len;
+
+	switch (ev) {
+	case IO_EV_CONNECTED:
+		io_conn_pause(c);
+		break;
+	case IO_EV_READ:
+		while ((p = io_conn_peek(c, BP_CHUNK, &len)) != NULL && len > 0) {
+			size_t n = 0;
+			for (; n < len && b->got < BP_TOTAL; n++, b->got++)
+				if (p[n] != (uint8_t)(b->got % 251))
+					b->bad = 1;
+			if (n < len) {   /* the tail */
+				size_t have = strlen(b->tail), k = len - n;
+				if (k > sizeof(b->tail) - 1 - have)
+					k = sizeof(b->tail) - 1 - have;
+				memcpy(b->tail + have, p + n, k);
+				n += k;
+			}
+			io_conn_consume(c, n);
+		}
+		if (strcmp(b->tail, "tail\n") == 0)
+			io_loop_break(b->loop);
+		break;
+	case IO_EV_DRAINED:
+		break;
+	default:
+		fail_msg("client event %d: %s", ev, io_conn_error(c));
+	}
+}
+
+/* A plain connection writes eagerly; what the kernel does not take waits in
+ * the output, arrives complete and in order once the peer reads, and the
+ * owner gets IO_EV_DRAINED when it is all gone; later writes still go out. */
+static void test_direct_backpressure(void **state)
+{
+	struct bp b = { 0 };
+	struct sockaddr_storage ss;
+	socklen_t len;
+	(void)state;
+
+	b.loop = io_loop_new();
+	b.t = io_timer_new(b.loop, bp_timer_cb, &b);
+	b.l = listen_any(b.loop, bp_accept_cb, &b, &ss, &len);
+	b.cli = io_conn_connect(b.loop, (struct sockaddr *)&ss, len, NULL, 0, bp_cli_cb, &b);
+	assert_non_null(b.cli);
+	run_loop(b.loop);
+	assert_true(b.stuck_out);
+	assert_int_equal(b.got, BP_TOTAL);
+	assert_false(b.bad);
+	assert_true(b.drained >= 1);
+	assert_string_equal(b.tail, "tail\n");
+	io_conn_free(b.cli);
+	if (b.srv)
+		io_conn_free(b.srv);
+	io_timer_free(b.t);
+	io_listener_free(b.l);
+	io_loop_free(b.loop);
+}
+
 /* ---- connect errors and connect timeout ---- */
 
 struct cres {
@@ -1119,6 +1247,7 @@ int main(void)
 		cmocka_unit_test(test_timers_order),
 		cmocka_unit_test(test_signal),
 		cmocka_unit_test(test_conn_exchange),
+		cmocka_unit_test(test_direct_backpressure),
 		cmocka_unit_test(test_connect_errors),
 		cmocka_unit_test(test_connect_timeout),
 		cmocka_unit_test(test_idle_timeout),
