@@ -22,8 +22,8 @@
 #   BMX_BENCH_FS=loop (default): a fresh 4 GiB ext4 loop-mounted for this run
 #     and formatted like the file system that holds the temp dir (on this
 #     machine: ext4 without a journal, as its root), so that earlier runs'
-#     deleted files (ext4 without a journal skips recently freed inodes at
-#     every create, which made back-to-back runs vary 3x) and other
+#     deleted files (ext4 without a journal skips inodes freed in the last
+#     60-360 s at every create, which made back-to-back runs vary 1.8x) and other
 #     processes' dirty data do not leak into the numbers;
 #   BMX_BENCH_FS=loop-journal: the same with mkfs.ext4 defaults (a journal);
 #   BMX_BENCH_FS=root: the temp dir itself.
@@ -77,10 +77,12 @@ if [ "$FS" != root ]; then
 fi
 
 [ -x "$BUILD/backupmxd" ] || { echo "no $BUILD/backupmxd: run make first" >&2; exit 1; }
-# Before each run: write back what earlier runs left dirty, so that no run
-# pays for the one before it, and wait 6 s (ext4 without a journal skips the
-# inodes freed in the last 5 s at every create, so the files an earlier
-# benchmark deleted would slow this run's creates).
+# Before each run: write back what earlier runs left dirty and rest 6 s, so
+# that no run pays for the one before it.  (On BMX_BENCH_FS=root this is not
+# enough: ext4 without a journal skips, at every create, the inodes freed in
+# the last 60 s, or 360 s once their inode table block is dirty again, so an
+# earlier benchmark's deleted queues slow the creates; that is why the
+# default is a fresh image.)
 settle()
 {
 	sync
