@@ -1233,6 +1233,7 @@ static void smtp_session_ptr(const struct dns_answer *ans, void *arg)
 	s->ptr_query = 0;
 	if (ans->status == DNS_OK && ans->n > 0)
 		snprintf(s->rdns, sizeof(s->rdns), "%s", ans->name[0]);
+	log_debug("%s: reverse name \"%s\" (%s)", s->ip, s->rdns, dns_status_str(ans->status));
 	/* a definite answer (a name, or none) is kept; a failure is not */
 	if (ans->status == DNS_OK || ans->status == DNS_NODATA || ans->status == DNS_NXDOMAIN)
 		smtp_ptrcache_put(s->srv->ptrs, s->ip, s->rdns, ans->ttl, io_now_ms());
@@ -1342,8 +1343,9 @@ void smtp_server_accept(struct smtp_server *srv, int fd, const struct sockaddr *
 	srv->stats.sessions++;
 	srv->stats.connections++;
 	log_info("connect from %s", ip);
-	if (srv->dns &&
-	    !smtp_ptrcache_get(srv->ptrs, s->ip, io_now_ms(), s->rdns, sizeof(s->rdns))) {
+	if (srv->dns && smtp_ptrcache_get(srv->ptrs, s->ip, io_now_ms(), s->rdns, sizeof(s->rdns)))
+		log_debug("%s: reverse name \"%s\" (cached)", ip, s->rdns);
+	else if (srv->dns) {
 		char ptr[DNS_NAME_MAX];
 		if (dns_ptr_name(sa, ptr, sizeof(ptr)) == 0) {
 			long id = dns_query(srv->dns, ptr, DNS_T_PTR, smtp_session_ptr, s);
