@@ -47,6 +47,7 @@ if [ -z "${BMX_BENCH_NS:-}" ]; then
 fi
 export BMX_ROOT=$ROOT BMX_BUILD=$BUILD
 . "$ROOT/tests/lib/world.sh"
+. "$ROOT/tests/lib/bmxd.sh"
 . "$ROOT/bench/lib/postfix_backupmx.sh"
 world_init
 FS=${BMX_BENCH_FS:-loop}
@@ -142,13 +143,8 @@ echo "postfix backup MX:    $PF_RATE msgs/s  (${PF_T}s, CPUs ${PF_BUSY}% busy, $
 [ "$PF_N" -ge "$MSGS" ] || { echo "postfix queued only $PF_N of $MSGS" >&2; FAIL=1; }
 
 # 3. backupmxd
-world_dns_start <<'EOF'
-local-zone: "example.test." static
-local-data: "example.test. 3600 IN SOA ns.example.test. h.example.test. 1 3600 900 604800 300"
-local-data: "example.test. 3600 IN MX 10 mx1.example.test."
-local-data: "example.test. 3600 IN MX 20 mx2.example.test."
-local-data: "mx1.example.test. 300 IN A 127.0.0.2"
-local-data: "mx2.example.test. 300 IN A 127.0.0.3"
+# example.test MX 10 mx1 (127.0.0.2), MX 20 mx2 (127.0.0.3), plus reverse zone
+bmxd_world_dns <<'EOF'
 local-zone: "127.in-addr.arpa." static
 local-data: "127.in-addr.arpa. 3600 IN SOA ns.example.test. h.example.test. 1 3600 900 604800 300"
 local-data: "1.0.0.127.in-addr.arpa. 3600 IN PTR client.test."

@@ -61,13 +61,8 @@ FAIL=0
 # DNS on 127.0.0.1:53 and a private resolv.conf pointing at it (mount namespace only)
 # shellcheck disable=SC2034  # read by world_dns_start
 DNS_PORT=53
-world_dns_start <<'EOF'
-local-zone: "example.test." static
-local-data: "example.test. 3600 IN SOA ns.example.test. h.example.test. 1 3600 900 604800 300"
-local-data: "example.test. 3600 IN MX 10 mx1.example.test."
-local-data: "example.test. 3600 IN MX 20 mx2.example.test."
-local-data: "mx1.example.test. 300 IN A 127.0.0.2"
-local-data: "mx2.example.test. 300 IN A 127.0.0.3"
+# example.test MX 10 mx1 (127.0.0.2), MX 20 mx2 (127.0.0.3), plus reverse zone
+bmxd_world_dns <<'EOF'
 local-zone: "127.in-addr.arpa." static
 local-data: "127.in-addr.arpa. 3600 IN SOA ns.example.test. h.example.test. 1 3600 900 604800 300"
 local-data: "1.0.0.127.in-addr.arpa. 3600 IN PTR client.test."

@@ -27,6 +27,7 @@ if [ -z "${BMX_BENCH_NS:-}" ]; then
 fi
 export BMX_ROOT=$ROOT BMX_BUILD=$BUILD
 . "$ROOT/tests/lib/world.sh"
+. "$ROOT/tests/lib/bmxd.sh"
 . "$ROOT/bench/lib/postfix_backupmx.sh"
 world_init
 trap 'pfbmx_stop; world_cleanup' EXIT
@@ -65,13 +66,8 @@ hold_start()
 RAM=$(awk '/MemTotal/ { print $2 " KiB RAM" }' /proc/meminfo)
 echo "# machine: $(nproc) CPUs, $(uname -sr), $RAM"
 
-world_dns_start <<'EOF'
-local-zone: "example.test." static
-local-data: "example.test. 3600 IN SOA ns.example.test. h.example.test. 1 3600 900 604800 300"
-local-data: "example.test. 3600 IN MX 10 mx1.example.test."
-local-data: "example.test. 3600 IN MX 20 mx2.example.test."
-local-data: "mx1.example.test. 300 IN A 127.0.0.2"
-local-data: "mx2.example.test. 300 IN A 127.0.0.3"
+# example.test MX 10 mx1 (127.0.0.2), MX 20 mx2 (127.0.0.3), plus reverse zone
+bmxd_world_dns <<'EOF'
 local-zone: "127.in-addr.arpa." static
 local-data: "127.in-addr.arpa. 3600 IN SOA ns.example.test. h.example.test. 1 3600 900 604800 300"
 EOF
