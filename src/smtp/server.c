@@ -16,9 +16,10 @@
  * finish in the same loop iteration share one commit (group commit).
  *
  * The commit runs on a worker thread (smtp_commit_worker) so that the event
- * loop keeps reading other sessions while the disk syncs: at most one batch
- * is in flight; messages that finish meanwhile queue up and form the next
- * batch as soon as it completes (a pipe wakes the loop).  The worker only
+ * loop keeps reading other sessions while the disk syncs: one batch is being
+ * synced; messages that finish meanwhile are added, at the end of each loop
+ * pass, to the next batch, which the worker takes the moment it is done with
+ * the previous one; a pipe wakes the loop to answer the synced batch.  The worker only
  * calls spool_commit() on the batch's messages; every session, reply and
  * hook is handled on the loop thread.  If the thread cannot be started, or
  * at shutdown, the commit runs inline.
@@ -114,8 +115,10 @@ struct smtp_server {
 	struct smtp_commit *commits, **commits_tail;
 	size_t ncommits;
 	struct io_timer *commit_timer;
-	struct smtp_commit_job *inflight;   /* batch the worker owns, or NULL */
-	struct smtp_commit_job *job_slot;   /* handed to the worker (under mu) */
+	size_t jobs_out;                    /* batches given to the worker, unanswered */
+	struct smtp_commit_job *job_next;   /* under mu: batch(es) for the worker */
+	struct smtp_commit_job *done, **done_tail;  /* under mu: synced batches */
+	int worker_busy;                    /* under mu: the worker is syncing */
 	int worker_on, worker_stop;
 	int wake[2];                        /* worker -> loop: batch done */
 	struct io_watch *wake_watch;
@@ -921,53 +924,83 @@ static void smtp_session_run1(struct smtp_session *s)
 
 /* One batch of finished messages on its way to disk. */
 struct smtp_commit_job {
-	struct smtp_commit *list;
-	size_t n;
+	struct smtp_commit *list, **tail;
+	size_t n, cap;
 	struct spool_msg **msgs;
 	int *ok;
-	int failed;   /* allocation or spool_commit() failure */
+	int failed;                    /* spool_commit() failure */
+	struct smtp_commit_job *next;  /* in srv->done */
 };
 
-/* Take every queued message off the server as one batch (NULL if none, or
- * if memory ran out: then every queued sender is answered 451 here). */
-static struct smtp_commit_job *smtp_commit_take(struct smtp_server *srv)
+/* Answer every queued message 451 (out of memory) and drop it. */
+static void smtp_commit_refuse_queued(struct smtp_server *srv)
 {
-	size_t n = srv->ncommits, i = 0;
-	if (n == 0)
-		return NULL;
-	struct smtp_commit_job *job = calloc(1, sizeof(*job));
-	struct spool_msg **msgs = calloc(n, sizeof(*msgs));
-	int *ok = calloc(n, sizeof(*ok));
 	struct smtp_commit *list = srv->commits;
+	log_err("spool: out of memory committing %zu message(s)", srv->ncommits);
 	srv->commits = NULL;
 	srv->commits_tail = &srv->commits;
 	srv->ncommits = 0;
-	if (!job || !msgs || !ok) {
-		free(job);
-		free(msgs);
-		free(ok);
-		log_err("spool: out of memory committing %zu message(s)", n);
-		while (list) {
-			struct smtp_commit *cm = list;
-			list = cm->next;
-			spool_msg_abort(cm->msg);
-			if (cm->session) {
-				cm->session->commit = NULL;
-				smtp_reply(cm->session, "451 4.3.0 Error: out of memory");
-				smtp_enter_state(cm->session, smtp_idle_state(cm->session));
-			}
-			spool_env_clear(&cm->env);
-			free(cm);
+	while (list) {
+		struct smtp_commit *cm = list;
+		list = cm->next;
+		spool_msg_abort(cm->msg);
+		if (cm->session) {
+			cm->session->commit = NULL;
+			smtp_reply(cm->session, "451 4.3.0 Error: out of memory");
+			smtp_enter_state(cm->session, smtp_idle_state(cm->session));
 		}
-		return NULL;
+		spool_env_clear(&cm->env);
+		free(cm);
 	}
-	for (struct smtp_commit *cm = list; cm; cm = cm->next)
-		msgs[i++] = cm->msg;
-	*job = (struct smtp_commit_job){list, n, msgs, ok, 0};
-	return job;
 }
 
-/* Make a batch durable (any thread: touches only the batch's messages). */
+/* Move every queued message into job (loop thread; the caller holds mu if
+ * the worker can see job).  0, or -1 if memory ran out (nothing moved). */
+static int smtp_commit_move(struct smtp_server *srv, struct smtp_commit_job *job)
+{
+	size_t n = job->n + srv->ncommits;
+	if (n > job->cap) {
+		size_t cap = n < 16 ? 16 : n * 2;
+		struct spool_msg **msgs = realloc(job->msgs, cap * sizeof(*msgs));
+		if (!msgs)
+			return -1;
+		job->msgs = msgs;
+		int *ok = realloc(job->ok, cap * sizeof(*ok));
+		if (!ok)
+			return -1;
+		job->ok = ok;
+		job->cap = cap;
+	}
+	for (struct smtp_commit *cm = srv->commits; cm; cm = cm->next)
+		job->msgs[job->n++] = cm->msg;
+	*job->tail = srv->commits;
+	job->tail = srv->commits_tail;
+	srv->commits = NULL;
+	srv->commits_tail = &srv->commits;
+	srv->ncommits = 0;
+	return 0;
+}
+
+/* Take every queued message off the server as one new batch (NULL if none,
+ * or if memory ran out: then every queued sender is answered 451 here). */
+static struct smtp_commit_job *smtp_commit_take(struct smtp_server *srv)
+{
+	if (srv->ncommits == 0)
+		return NULL;
+	struct smtp_commit_job *job = calloc(1, sizeof(*job));
+	if (job) {
+		job->tail = &job->list;
+		if (smtp_commit_move(srv, job) == 0)
+			return job;
+		free(job->msgs);
+		free(job->ok);
+		free(job);
+	}
+	smtp_commit_refuse_queued(srv);
+	return NULL;
+}
+
+/* Make a batch durable (any thread: touches only msgs, n, ok and failed). */
 static void smtp_commit_sync(struct smtp_server *srv, struct smtp_commit_job *job)
 {
 	if (spool_commit(srv->spool, job->msgs, job->n, job->ok) < 0)
@@ -1026,21 +1059,27 @@ static void smtp_commit_resume_sessions(struct smtp_server *srv)
 	}
 }
 
-/* Worker thread: sync each batch handed over, then wake the loop. */
+/* Worker thread: sync the waiting batch, hand it back, and go straight on
+ * to the next one (which the loop filled meanwhile), waking the loop. */
 static void *smtp_commit_worker(void *arg)
 {
 	struct smtp_server *srv = arg;
 	pthread_mutex_lock(&srv->mu);
 	for (;;) {
-		while (!srv->job_slot && !srv->worker_stop)
+		while (!srv->job_next && !srv->worker_stop)
 			pthread_cond_wait(&srv->cv, &srv->mu);
-		if (!srv->job_slot)
+		if (!srv->job_next)
 			break;
-		struct smtp_commit_job *job = srv->job_slot;
+		struct smtp_commit_job *job = srv->job_next;
+		srv->job_next = job->next;
+		job->next = NULL;
+		srv->worker_busy = 1;
 		pthread_mutex_unlock(&srv->mu);
 		smtp_commit_sync(srv, job);
 		pthread_mutex_lock(&srv->mu);
-		srv->job_slot = NULL;
+		srv->worker_busy = 0;
+		*srv->done_tail = job;
+		srv->done_tail = &job->next;
 		pthread_cond_broadcast(&srv->cv);
 		ssize_t w = write(srv->wake[1], "x", 1);   /* pipe full = already awake */
 		(void)w;
@@ -1049,18 +1088,32 @@ static void *smtp_commit_worker(void *arg)
 	return NULL;
 }
 
-/* Wait until the worker has finished the batch in flight, and answer it. */
+/* Answer every batch the worker has finished, in order (loop thread). */
+static void smtp_commit_answer_done(struct smtp_server *srv)
+{
+	pthread_mutex_lock(&srv->mu);
+	struct smtp_commit_job *done = srv->done;
+	srv->done = NULL;
+	srv->done_tail = &srv->done;
+	pthread_mutex_unlock(&srv->mu);
+	while (done) {
+		struct smtp_commit_job *job = done;
+		done = job->next;
+		srv->jobs_out--;
+		smtp_commit_answer(srv, job);
+	}
+}
+
+/* Wait until the worker has finished every batch, and answer them. */
 static void smtp_commit_wait(struct smtp_server *srv)
 {
-	if (!srv->inflight)
+	if (srv->jobs_out == 0)
 		return;
 	pthread_mutex_lock(&srv->mu);
-	while (srv->job_slot)
+	while (srv->job_next || srv->worker_busy)
 		pthread_cond_wait(&srv->cv, &srv->mu);
 	pthread_mutex_unlock(&srv->mu);
-	struct smtp_commit_job *job = srv->inflight;
-	srv->inflight = NULL;
-	smtp_commit_answer(srv, job);
+	smtp_commit_answer_done(srv);
 }
 
 /* Commit everything now, on this thread (shutdown, no worker). */
@@ -1074,49 +1127,52 @@ static void smtp_commit_inline(struct smtp_server *srv)
 	}
 }
 
-/* Make every finished message durable and answer its sender: hand the
- * batch to the worker, or commit inline without one. */
+/* End of a loop pass: hand every message that finished to the worker, as a
+ * new batch or added to the one still waiting for it (group commit); or
+ * commit inline without a worker. */
 static void smtp_commit_run(void *arg)
 {
 	struct smtp_server *srv = arg;
-	if (srv->inflight || srv->ncommits == 0)
-		return;   /* the batch in flight starts the next one when done */
+	if (srv->ncommits == 0)
+		return;
 	if (!srv->worker_on || srv->shutting_down) {
 		smtp_commit_inline(srv);
 		smtp_commit_resume_sessions(srv);
 		smtp_server_check_done(srv);
 		return;
 	}
+	pthread_mutex_lock(&srv->mu);
+	int added = srv->job_next && smtp_commit_move(srv, srv->job_next) == 0;
+	pthread_mutex_unlock(&srv->mu);
+	if (added)
+		return;
 	struct smtp_commit_job *job = smtp_commit_take(srv);
 	if (!job) {
 		smtp_commit_resume_sessions(srv);
 		return;
 	}
-	srv->inflight = job;
+	srv->jobs_out++;
 	pthread_mutex_lock(&srv->mu);
-	srv->job_slot = job;
+	if (srv->job_next) {   /* could not grow it: queue behind it */
+		struct smtp_commit_job *last = srv->job_next;
+		while (last->next)
+			last = last->next;
+		last->next = job;
+	} else {
+		srv->job_next = job;
+	}
 	pthread_cond_signal(&srv->cv);
 	pthread_mutex_unlock(&srv->mu);
 }
 
-/* The worker finished a batch: answer it, start the next one. */
+/* The worker finished a batch: answer it. */
 static void smtp_commit_woken(int fd, void *arg)
 {
 	struct smtp_server *srv = arg;
 	char buf[64];
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
-	if (!srv->inflight)
-		return;
-	pthread_mutex_lock(&srv->mu);
-	int busy = srv->job_slot != NULL;
-	pthread_mutex_unlock(&srv->mu);
-	if (busy)
-		return;
-	struct smtp_commit_job *job = srv->inflight;
-	srv->inflight = NULL;
-	smtp_commit_answer(srv, job);
-	smtp_commit_run(srv);
+	smtp_commit_answer_done(srv);
 	smtp_commit_resume_sessions(srv);
 	smtp_server_check_done(srv);
 }
@@ -1375,6 +1431,7 @@ struct smtp_server *smtp_server_new(struct io_loop *loop, const struct config *c
 	if (hooks)
 		srv->hooks = *hooks;
 	srv->commits_tail = &srv->commits;
+	srv->done_tail = &srv->done;
 	srv->commit_timer = io_timer_new(loop, smtp_commit_run, srv);
 	if (!srv->commit_timer) {
 		free(srv);
@@ -1398,7 +1455,7 @@ void smtp_server_set_rcptmap(struct smtp_server *srv, struct rcptmap *map)
 /* Call the shutdown callback once no session and no commit is left. */
 static void smtp_server_check_done(struct smtp_server *srv)
 {
-	if (!srv->shutting_down || srv->sessions || srv->ncommits || srv->inflight ||
+	if (!srv->shutting_down || srv->sessions || srv->ncommits || srv->jobs_out ||
 	    !srv->shutdown_done)
 		return;
 	void (*done)(void *) = srv->shutdown_done;
