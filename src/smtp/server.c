@@ -13,16 +13,16 @@
  * message (smtp_data_feed).  Bytes pipelined after STARTTLS are discarded by
  * the io layer before the handshake.  Messages stream into the spool and are
  * answered 250 only after spool_commit() made them durable; messages that
- * finish in the same loop iteration share one commit (group commit).
+ * finish while the previous batch syncs share one commit (group commit).
  *
  * The commit runs on a worker thread (smtp_commit_worker) so that the event
  * loop keeps reading other sessions while the disk syncs: one batch is being
  * synced; messages that finish meanwhile are added, at the end of each loop
  * pass, to the next batch, which the worker takes the moment it is done with
- * the previous one; a pipe wakes the loop to answer the synced batch.  The worker only
- * calls spool_commit() on the batch's messages; every session, reply and
- * hook is handled on the loop thread.  If the thread cannot be started, or
- * at shutdown, the commit runs inline.
+ * the previous one; a pipe wakes the loop to answer the synced batch.  The
+ * worker only calls spool_commit() on the batch's messages; every session,
+ * reply and hook is handled on the loop thread.  If the thread cannot be
+ * started, or at shutdown, the commit runs inline.
  */
 #include "smtp/server.h"
 
@@ -959,7 +959,7 @@ static void smtp_commit_refuse_queued(struct smtp_server *srv)
 static int smtp_commit_move(struct smtp_server *srv, struct smtp_commit_job *job)
 {
 	size_t n = job->n + srv->ncommits;
-	if (n > job->cap) {
+	if (n > job->cap || !job->msgs || !job->ok) {
 		size_t cap = n < 16 ? 16 : n * 2;
 		struct spool_msg **msgs = realloc(job->msgs, cap * sizeof(*msgs));
 		if (!msgs)
@@ -971,7 +971,7 @@ static int smtp_commit_move(struct smtp_server *srv, struct smtp_commit_job *job
 		job->ok = ok;
 		job->cap = cap;
 	}
-	for (struct smtp_commit *cm = srv->commits; cm; cm = cm->next)
+	for (struct smtp_commit *cm = srv->commits; cm && job->n < n; cm = cm->next)
 		job->msgs[job->n++] = cm->msg;
 	*job->tail = srv->commits;
 	job->tail = srv->commits_tail;

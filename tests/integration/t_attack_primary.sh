@@ -1,7 +1,9 @@
 #!/bin/bash
 # t_attack_primary.sh - a malicious primary (tests/lib/evilmx.py) against
 # backupmxd's delivery side: truncated, inconsistent, 1 MB, endless and
-# NUL-laden replies at several stages, and STARTTLS injection outbound.
+# NUL-laden replies at several stages, a primary that never greets or never
+# answers EHLO (silent: the connect timeout must end it), and STARTTLS
+# injection outbound.
 # After each: the daemon is alive, ASan is silent, it did not stall, the
 # message is still queued (not lost, not bounced).  Also: nothing backupmxd
 # sends to a primary contains a bare CR or LF.
@@ -95,6 +97,7 @@ cases=(
 	"huge greet" "huge ehlo" "longline greet" "longline rcpt"
 	"endless greet" "endless ehlo"
 	"nul greet" "nul rcpt" "nul dot"
+	"silent greet" "silent ehlo"
 )
 for c in "${cases[@]}"; do
 	set -- $c
@@ -103,6 +106,11 @@ for c in "${cases[@]}"; do
 	submit "$1-$2" && queued=$((queued + 1))
 	wait_event "strike $1 $2" 20
 	t_is "$c: the primary struck" "$?" 0
+	if [ "$1" = silent ]; then
+		# connect_timeout = 3: backupmxd must hang up, not wait forever
+		wait_event '^[0-9]+ close' 10
+		t_is "$c: backupmxd hung up on the silent primary" "$?" 0
+	fi
 	sleep 2
 	world_alive "$BMXD_PID"
 	t_is "$c: daemon alive" "$?" 0 || break
