@@ -116,7 +116,7 @@ struct smtp_server {
 	size_t ncommits;
 	struct io_timer *commit_timer;
 	size_t jobs_out;                    /* batches given to the worker, unanswered */
-	struct smtp_commit_job *job_next;   /* under mu: batch(es) for the worker */
+	struct smtp_commit_job *job_next;   /* under mu: the batch for the worker */
 	struct smtp_commit_job *done, **done_tail;  /* under mu: synced batches */
 	int worker_busy;                    /* under mu: the worker is syncing */
 	int worker_on, worker_stop;
@@ -1071,8 +1071,7 @@ static void *smtp_commit_worker(void *arg)
 		if (!srv->job_next)
 			break;
 		struct smtp_commit_job *job = srv->job_next;
-		srv->job_next = job->next;
-		job->next = NULL;
+		srv->job_next = NULL;
 		srv->worker_busy = 1;
 		pthread_mutex_unlock(&srv->mu);
 		smtp_commit_sync(srv, job);
@@ -1141,26 +1140,23 @@ static void smtp_commit_run(void *arg)
 		smtp_server_check_done(srv);
 		return;
 	}
+	/* only this thread sets job_next, so it stays NULL once seen NULL */
 	pthread_mutex_lock(&srv->mu);
-	int added = srv->job_next && smtp_commit_move(srv, srv->job_next) == 0;
+	int waiting = srv->job_next != NULL;
+	int added = waiting && smtp_commit_move(srv, srv->job_next) == 0;
 	pthread_mutex_unlock(&srv->mu);
 	if (added)
 		return;
-	struct smtp_commit_job *job = smtp_commit_take(srv);
+	struct smtp_commit_job *job = waiting ? NULL : smtp_commit_take(srv);
 	if (!job) {
+		if (srv->ncommits)   /* out of memory growing the waiting batch */
+			smtp_commit_refuse_queued(srv);
 		smtp_commit_resume_sessions(srv);
 		return;
 	}
 	srv->jobs_out++;
 	pthread_mutex_lock(&srv->mu);
-	if (srv->job_next) {   /* could not grow it: queue behind it */
-		struct smtp_commit_job *last = srv->job_next;
-		while (last->next)
-			last = last->next;
-		last->next = job;
-	} else {
-		srv->job_next = job;
-	}
+	srv->job_next = job;
 	pthread_cond_signal(&srv->cv);
 	pthread_mutex_unlock(&srv->mu);
 }
