@@ -40,7 +40,7 @@
 # medians); exit 1 if a run failed (not if a target is missed).
 # Each run starts after `sync` and 6 s of rest (settle), and also prints how
 # busy the CPUs were during it (from /proc/stat).
-# BMX_BENCH_KEEPLOG=FILE keeps a copy of backupmxd's log (last round).
+# BMX_BENCH_KEEPLOG=FILE keeps a copy of BUILD_DIR's backupmxd log (last round).
 # BMX_BENCH_COMPARE=BUILD_DIR2 also runs DIR2's backupmxd in every round, right
 # after BUILD_DIR's (an A/B of two builds in the same run), and prints its
 # rates and median too; the verdict stays BUILD_DIR's.
@@ -221,7 +221,7 @@ EOF
 	cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f %.2f", $14 / hz, $15 / hz }' \
 		"/proc/$pid/stat")
 	kill -TERM "$pid"; wait "$pid" 2>/dev/null
-	[ -n "${BMX_BENCH_KEEPLOG:-}" ] && cp "$W/backupmxd.log" "$BMX_BENCH_KEEPLOG"
+	[ -n "${BMX_BENCH_KEEPLOG:-}" ] && [ "$b" = "$BUILD" ] && cp "$W/backupmxd.log" "$BMX_BENCH_KEEPLOG"
 	[ "$n" -ge "$MSGS" ] || failed "backupmxd queued only $n of $MSGS"
 	echo "$res $n $cpu"
 }
