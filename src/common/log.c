@@ -17,6 +17,7 @@
 static const char *log_ident = "backupmx";
 static int log_syslog;
 static enum log_level log_level_cur = LOG_LVL_INFO;
+static pid_t log_pid;   /* ours, read once: a getpid() per line showed in profiles */
 
 /* Initialise logging. */
 void log_init(const char *ident, int use_syslog, enum log_level level)
@@ -24,6 +25,7 @@ void log_init(const char *ident, int use_syslog, enum log_level level)
 	log_ident = ident;
 	log_syslog = use_syslog;
 	log_level_cur = level;
+	log_pid = getpid();
 	if (use_syslog)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
@@ -83,7 +85,7 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(stderr, "%s.%03ldZ %s[%d]: %s: %s\n", tbuf, ts.tv_nsec / 1000000L, log_ident,
-		(int)getpid(), name[level], line);
+		(int)(log_pid ? log_pid : getpid()), name[level], line);
 }
 
 /* Emit one line. */

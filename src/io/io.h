@@ -79,6 +79,7 @@ struct io_tls_info {
 
 /* ---- buffered connections ---- */
 #define IO_CONN_INPUT_MAX   (256 * 1024) /* read high-watermark: input buffered per conn */
+#define IO_CONN_PAUSED_INPUT_MAX 4096  /* the same while paused (io_conn_pause) */
 #define IO_FLUSH_TIMEOUT_MS 10000        /* io_conn_flush_free() gives up after this */
 #define IO_TLS_OUT_CHUNK    (64 * 1024)  /* TLS records queued on the socket at most */
 enum io_event {
@@ -122,8 +123,10 @@ void io_conn_consume(struct io_conn *c, size_t n);
 /* Discard every buffered input byte (STARTTLS injection defence). */
 void io_conn_drop_input(struct io_conn *c);
 
-/* Stop/resume reading from the socket (backpressure while the spool syncs).
- * The idle timer is suspended while paused and restarts in full on resume. */
+/* Stop/resume reporting input (backpressure while the spool syncs): no
+ * IO_EV_READ while paused; input that came meanwhile (at most
+ * IO_CONN_PAUSED_INPUT_MAX bytes more are read) is reported after the resume.  The idle timer is
+ * suspended while paused and restarts in full on resume. */
 void io_conn_pause(struct io_conn *c);
 void io_conn_resume(struct io_conn *c);
 

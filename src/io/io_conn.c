@@ -20,6 +20,18 @@
  * remove the write event around every reply: two epoll_ctl() calls and one
  * extra loop iteration per reply.  Once TLS is stacked on a connection, the
  * OpenSSL filter owns the output and direct mode ends.
+ *
+ * Pausing a direct-mode connection (io_conn_pause) only stops telling the
+ * owner about input: libevent keeps reading into the input buffer, up to
+ * IO_CONN_PAUSED_INPUT_MAX (a lower read high-watermark while paused, where
+ * libevent stops by itself), and io_conn_resume() reports what came
+ * meanwhile.  Disabling and re-enabling the read event
+ * instead costs two epoll_ctl() calls per pause, and a session pauses twice
+ * a message (recipient check, group commit).  An EOF read while paused is
+ * held back too and reported after the input before it, so a client that
+ * half-closes after its last command still gets every reply.  A TLS
+ * connection is paused by disabling its read event, so no byte reaches
+ * OpenSSL meanwhile.
  */
 #include "io/io_int.h"
 
@@ -128,8 +140,8 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct io_conn *c = arg;
 
-	if (c->dead)
-		return;
+	if (c->dead || c->paused)
+		return;   /* paused in direct mode: io_conn_resume() reports it */
 	c->depth++;
 	if (c->closing) {
 		struct evbuffer *in = bufferevent_get_input(bev);
@@ -255,6 +267,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			     : "connection closed by peer");
 		if (c->closing)
 			io_conn_free(c);
+		else if (c->paused && c->direct)
+			c->eof_pending = 1;   /* after what came before it: io_conn_resume() */
 		else
 			conn_emit(c, IO_EV_EOF);
 	}
@@ -280,7 +294,8 @@ static void conn_idle_cb(evutil_socket_t fd, short what, void *arg)
 	c->depth--;
 }
 
-/* Deliver a connect result that was known before the loop ran. */
+/* Deliver a connect result that was known before the loop ran, or input
+ * that arrived while the connection was paused (io_conn_resume). */
 static void conn_async_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct io_conn *c = arg;
@@ -288,6 +303,20 @@ static void conn_async_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (c->dead)
 		return;
+	if (c->async_ev == IO_EV_READ) {
+		c->depth++;
+		if (!c->paused && !c->closing &&
+		    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+			conn_emit(c, IO_EV_READ);
+		/* an EOF that came while paused, once its input is handled (if the
+		 * owner paused again, the next io_conn_resume() brings us back) */
+		if (!c->dead && !c->paused && !c->closing && c->eof_pending) {
+			c->eof_pending = 0;
+			conn_emit(c, IO_EV_EOF);
+		}
+		c->depth--;
+		return;
+	}
 	c->depth++;
 	if (c->async_ev == IO_EV_CONNECTED) {
 		c->connecting = 0;
@@ -368,7 +397,7 @@ struct io_conn *io_conn_new_fd(struct io_loop *loop, int fd, io_conn_cb cb, void
 	return conn_alloc(loop, fd, 0, cb, arg);
 }
 
-/* Schedule an event (connect result) for the next loop iteration. */
+/* Schedule an event (connect result, input) for the next loop iteration. */
 static void conn_async(struct io_conn *c, enum io_event ev)
 {
 	struct timeval tv = { 0, 0 };
@@ -575,18 +604,23 @@ void io_conn_drop_input(struct io_conn *c)
 	evbuffer_drain(in, evbuffer_get_length(in));
 }
 
-/* Stop reading from the socket; the idle timer is suspended too. */
+/* Stop reporting input (see the top of the file); the idle timer is
+ * suspended too. */
 void io_conn_pause(struct io_conn *c)
 {
 	if (c->dead || c->paused)
 		return;
 	c->paused = 1;
-	bufferevent_disable(c->bev, EV_READ);
+	if (c->direct)
+		bufferevent_setwatermark(c->sock_bev, EV_READ, 0, IO_CONN_PAUSED_INPUT_MAX);
+	else
+		bufferevent_disable(c->bev, EV_READ);
 	if (c->idle_armed)
 		evtimer_del(c->idle);
 }
 
-/* Resume reading; a suspended idle timer restarts with its full period. */
+/* Resume reading; a suspended idle timer restarts with its full period, and
+ * input that arrived while paused is reported on the next loop pass. */
 void io_conn_resume(struct io_conn *c)
 {
 	if (c->dead || !c->paused)
@@ -594,10 +628,15 @@ void io_conn_resume(struct io_conn *c)
 	c->paused = 0;
 	if (c->closing)
 		return;
-	if (!c->connecting)
-		bufferevent_enable(c->bev, EV_READ);
+	if (c->direct)
+		bufferevent_setwatermark(c->sock_bev, EV_READ, 0, IO_CONN_INPUT_MAX);
+	if (!c->connecting && !c->eof_pending)
+		bufferevent_enable(c->bev, EV_READ);   /* no-op if still enabled */
 	if (c->idle_armed)
 		conn_idle_arm(c);
+	if (c->eof_pending ||
+	    (c->direct && !c->connecting && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0))
+		conn_async(c, IO_EV_READ);
 }
 
 /* Idle timeout: IO_EV_TIMEOUT once after ms without input (0 disables). */

@@ -50,6 +50,7 @@ struct io_conn {
 	int closing;                /* io_conn_flush_free(): free once output drained */
 	int connecting;
 	int paused;
+	int eof_pending;            /* EOF read while paused, not reported yet */
 	int idle_armed;
 	int handshaking;            /* TLS handshake in progress */
 	int tls_client;

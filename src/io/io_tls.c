@@ -178,6 +178,9 @@ static int tls_start(struct io_conn *c, struct io_tls *tls, enum bufferevent_ssl
 		/* the filter owns the output from now on: libevent writes it */
 		c->direct = 0;
 		bufferevent_enable(c->sock_bev, EV_WRITE);
+		/* a pause lowered the read watermark (io_conn_pause); the resume
+		 * only restores it in direct mode */
+		bufferevent_setwatermark(c->sock_bev, EV_READ, 0, IO_CONN_INPUT_MAX);
 	}
 	f = bufferevent_openssl_filter_new(c->loop->base, c->bev, ssl, state,
 					   BEV_OPT_CLOSE_ON_FREE);

@@ -124,6 +124,29 @@ SCR
 ); rc=$?
 t_is "pipelined transactions answered in order" "$rc" 0 || t_diag "$out"
 
+# the same, but the client half-closes right after its last command: the EOF
+# arrives while the first message is being committed, and must wait until
+# every command before it is answered
+out=$(world_smtpraw 127.0.0.3 "$P" <<'SCR'
+expect 220
+send b"EHLO c.test\r\n"
+expect 250
+send b"MAIL FROM:<>\r\nRCPT TO:<known@example.test>\r\nDATA\r\nSubject: h1\r\n\r\nx\r\n.\r\nMAIL FROM:<a@c.test>\r\nRCPT TO:<known@example.test>\r\nDATA\r\nSubject: h2\r\n\r\ny\r\n.\r\nQUIT\r\n"
+shutdown
+expect 250 2.1.0
+expect 250 2.1.5
+expect 354
+expect 250 queued as
+expect 250 2.1.0
+expect 250 2.1.5
+expect 354
+expect 250 queued as
+expect 221
+expect_close
+SCR
+); rc=$?
+t_is "half-closed after pipelined commands: every reply, then close" "$rc" 0 || t_diag "$out"
+
 # max_recipients
 out=$(world_smtpraw 127.0.0.3 "$P" <<'SCR'
 expect 220

@@ -688,7 +688,8 @@ static void pr_srv_cb(struct io_conn *c, enum io_event ev, void *arg)
 	}
 }
 
-/* While paused nothing was read and the idle timer did not run; resume. */
+/* While paused nothing was reported (the line is buffered, not handed
+ * over) and the idle timer did not run; resume. */
 static void pr_check_cb(void *arg)
 {
 	struct pr *p = arg;
@@ -715,7 +716,8 @@ static void pr_cli_cb(struct io_conn *c, enum io_event ev, void *arg)
 		io_conn_write(c, "a\n", 2);
 }
 
-/* io_conn_pause stops reading (and the idle timer); resume delivers the rest. */
+/* io_conn_pause stops reporting input (and the idle timer); resume delivers
+ * what came meanwhile, without new input from the peer. */
 static void test_conn_pause_resume(void **state)
 {
 	struct pr p = { 0 };
@@ -728,7 +730,99 @@ static void test_conn_pause_resume(void **state)
 	p.cli = io_conn_connect(p.loop, (struct sockaddr *)&ss, len, NULL, 0, pr_cli_cb, &p);
 	run_loop(p.loop);
 	assert_int_equal(p.reads, 2);
-	assert_int_equal(p.in_at_check, 0);
+	assert_int_equal(p.in_at_check, 2);   /* "b\n" waited in our buffer */
+	io_conn_free(p.srv);
+	io_conn_free(p.cli);
+	io_timer_free(p.t);
+	io_listener_free(p.l);
+	io_loop_free(p.loop);
+}
+
+/* ---- paused input is bounded ---- */
+
+#define PB_SEND (64 * 1024)
+
+struct pb {
+	struct io_loop *loop;
+	struct io_listener *l;
+	struct io_conn *srv, *cli;
+	struct io_timer *t;
+	size_t got;
+	size_t in_at_check;
+	int reads_while_paused;
+	int paused;
+};
+
+/* Server: paused from the start; after the check, count every byte. */
+static void pb_srv_cb(struct io_conn *c, enum io_event ev, void *arg)
+{
+	struct pb *p = arg;
+	size_t n;
+
+	if (ev != IO_EV_READ)
+		return;
+	if (p->paused)
+		p->reads_while_paused++;
+	while (io_conn_peek(c, 4096, &n) != NULL && n > 0) {
+		p->got += n;
+		io_conn_consume(c, n);
+	}
+	if (p->got == PB_SEND)
+		io_loop_break(p->loop);
+}
+
+/* The check: at most IO_CONN_PAUSED_INPUT_MAX bytes were read; resume. */
+static void pb_check_cb(void *arg)
+{
+	struct pb *p = arg;
+
+	p->in_at_check = io_conn_in_len(p->srv);
+	p->paused = 0;
+	io_conn_resume(p->srv);
+}
+
+/* Accept: pause at once, check in 200 ms. */
+static void pb_accept_cb(int fd, const struct sockaddr *sa, socklen_t salen, void *arg)
+{
+	struct pb *p = arg;
+	(void)sa; (void)salen;
+
+	p->srv = io_conn_new_fd(p->loop, fd, pb_srv_cb, p);
+	p->paused = 1;
+	io_conn_pause(p->srv);
+	io_timer_add(p->t, 200);
+}
+
+/* Client: send PB_SEND bytes once connected. */
+static void pb_cli_cb(struct io_conn *c, enum io_event ev, void *arg)
+{
+	static char buf[PB_SEND];
+	(void)arg;
+
+	if (ev == IO_EV_CONNECTED) {
+		memset(buf, 'x', sizeof(buf));
+		io_conn_write(c, buf, sizeof(buf));
+	}
+}
+
+/* A paused connection reads at most IO_CONN_PAUSED_INPUT_MAX bytes; the
+ * rest stays with the kernel until the resume, and nothing is lost. */
+static void test_conn_pause_bounded(void **state)
+{
+	struct pb p = { 0 };
+	struct sockaddr_storage ss;
+	socklen_t len;
+	(void)state;
+
+	p.loop = io_loop_new();
+	p.t = io_timer_new(p.loop, pb_check_cb, &p);
+	p.l = listen_any(p.loop, pb_accept_cb, &p, &ss, &len);
+	p.cli = io_conn_connect(p.loop, (struct sockaddr *)&ss, len, NULL, 0, pb_cli_cb, &p);
+	run_loop(p.loop);
+	assert_int_equal(p.reads_while_paused, 0);
+	assert_true(p.in_at_check > 0);
+	assert_true(p.in_at_check <= IO_CONN_PAUSED_INPUT_MAX);
+	assert_int_equal(p.got, PB_SEND);
 	io_conn_free(p.srv);
 	io_conn_free(p.cli);
 	io_timer_free(p.t);
@@ -1252,6 +1346,7 @@ int main(void)
 		cmocka_unit_test(test_connect_timeout),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_conn_pause_resume),
+		cmocka_unit_test(test_conn_pause_bounded),
 		cmocka_unit_test(test_input_cap),
 		cmocka_unit_test(test_listener_pause_resume),
 		cmocka_unit_test(test_listener_unix),
