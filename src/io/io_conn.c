@@ -25,10 +25,10 @@
  * owner about input: libevent keeps reading into the input buffer, up to
  * IO_CONN_PAUSED_INPUT_MAX (a lower read high-watermark while paused, where
  * libevent stops by itself), and io_conn_resume() reports what came
- * meanwhile.  Disabling and re-enabling the read event
- * instead costs two epoll_ctl() calls per pause, and a session pauses twice
- * a message (recipient check, group commit).  An EOF read while paused is
- * held back too and reported after the input before it, so a client that
+ * meanwhile.  Disabling and re-enabling the read event instead costs two
+ * epoll_ctl() calls per pause, and an SMTP session pauses at least twice a
+ * message (group commit, closing reply).  An EOF read while paused is held
+ * back too and reported after the input before it, so a client that
  * half-closes after its last command still gets every reply.  A TLS
  * connection is paused by disabling its read event, so no byte reaches
  * OpenSSL meanwhile.
