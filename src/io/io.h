@@ -124,9 +124,10 @@ void io_conn_consume(struct io_conn *c, size_t n);
 void io_conn_drop_input(struct io_conn *c);
 
 /* Stop/resume reporting input (backpressure while the spool syncs): no
- * IO_EV_READ while paused; input that came meanwhile (at most
- * IO_CONN_PAUSED_INPUT_MAX bytes more are read) is reported after the resume.  The idle timer is
- * suspended while paused and restarts in full on resume. */
+ * IO_EV_READ while paused; input that came meanwhile (on plain connections
+ * at most IO_CONN_PAUSED_INPUT_MAX bytes more are read) is reported after
+ * the resume.  The idle timer is suspended while paused and restarts in
+ * full on resume. */
 void io_conn_pause(struct io_conn *c);
 void io_conn_resume(struct io_conn *c);
 
