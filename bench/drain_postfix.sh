@@ -53,48 +53,16 @@ CAP=${BMX_BENCH_PF_CAP:-600}
 . "$ROOT/tests/lib/world.sh"
 . "$ROOT/tests/lib/bmxd.sh"
 . "$ROOT/bench/lib/postfix_backupmx.sh"
+. "$ROOT/bench/lib/drain.sh"
 world_init
 trap 'pfbmx_stop; world_cleanup' EXIT
 [ -x "$BUILD/backupmxd" ] || { echo "no $BUILD/backupmxd: run make first" >&2; exit 1; }
 FAIL=0
 
-# DNS on 127.0.0.1:53 and a private resolv.conf pointing at it (mount namespace only)
-# shellcheck disable=SC2034  # read by world_dns_start
-DNS_PORT=53
-# example.test MX 10 mx1 (127.0.0.2), MX 20 mx2 (127.0.0.3), plus reverse zone
-bmxd_world_dns <<'EOF'
-local-zone: "127.in-addr.arpa." static
-local-data: "127.in-addr.arpa. 3600 IN SOA ns.example.test. h.example.test. 1 3600 900 604800 300"
-local-data: "1.0.0.127.in-addr.arpa. 3600 IN PTR client.test."
-local-data: "2.0.0.127.in-addr.arpa. 3600 IN PTR mx1.example.test."
-local-data: "3.0.0.127.in-addr.arpa. 3600 IN PTR mx2.example.test."
-EOF
-printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:2\n' >"$W/resolv.conf"
-chmod 644 "$W/resolv.conf"
-mount --bind "$W/resolv.conf" /etc/resolv.conf ||
-	{ echo "cannot bind-mount resolv.conf" >&2; exit 1; }
-if ! dig +time=1 +tries=1 +short example.test MX | grep -q mx1; then
-	echo "the private resolv.conf does not reach unbound" >&2
-	exit 1
-fi
-
-CPU=$(awk '/model name/ { sub(/.*: /, ""); print; exit }' /proc/cpuinfo)
-echo "# machine:  $(nproc) CPUs, $(uname -sr), $CPU, Postfix $(postconf -h mail_version)"
-echo "# temp dir: $W ($(df -T "$W" | awk 'NR==2 { print $2 " on " $1 }'))"
+drain_world_dns || exit 1
+drain_machine_line
 echo "# backlog:  smtp-source -s 10 -m $MSGS -l 4096 -f s@client.test -t r@example.test" \
 	"127.0.0.3:PORT"
-
-# Queue the backlog into 127.0.0.3:$1; prints the seconds it took.
-queue_backlog()
-{
-	local port=$1 t0=$SECONDS
-	if ! smtp-source -s 10 -m "$MSGS" -l 4096 -f s@client.test -t r@example.test \
-		127.0.0.3:"$port" >"$W/source.$port.log" 2>&1; then
-		echo "smtp-source against port $port failed: $(tail -3 "$W/source.$port.log")" >&2
-		FAIL=1
-	fi
-	echo $((SECONDS - t0))
-}
 
 # Print the number of files in directory $1.
 # The primary: smtp-sink WITHOUT dumping messages to files (-d would make
@@ -175,7 +143,7 @@ max_connections_per_ip = 100
 EOD
 sed -i 's/^log_level = debug/log_level = info/' "$W/bmx.conf"
 bmxd_start || { echo "backupmxd did not start" >&2; exit 1; }
-QT=$(queue_backlog "$BMX_PORT")
+QT=$(drain_queue "$BMX_PORT")
 Q=$(ls "$BMX_SPOOL/queue" | wc -l)
 sleep 3
 sink_start 127.0.0.2 "$BMX_PORT"
@@ -187,33 +155,11 @@ BMX_FIRST=$FIRST BMX_RATE=$RATE
 bmxd_stop
 world_kill "$SINK_PID"
 
-# Start Postfix as a backup MX on 127.0.0.3:25 (instance dir $W/$1) delivering by MX.
-pf_start()
-{
-	PFBMX_BASE=$W/$1 pfbmx_start 127.0.0.3 25 example.test || return 1
-	postconf -c "$PFBMX_DIR/conf" -e "defer_transports =" "smtp_dns_support_level =" \
-		"proxy_interfaces = 127.0.0.3" || return 1
-	postfix -c "$PFBMX_DIR/conf" reload >/dev/null 2>&1 || return 1
-	sleep 2
-}
-
-# Wait until Postfix has deferred the whole backlog (up to 300 s); prints the count.
-pf_wait_deferred()
-{
-	local i=0 n=0
-	while [ $i -lt 1500 ]; do
-		n=$(find "$PFBMX_QUEUE/deferred" -type f | wc -l)
-		[ "$n" -ge "$MSGS" ] && break
-		sleep 0.2; i=$((i + 1))
-	done
-	echo "$n"
-}
-
 # --- 2. Postfix, postqueue -f when the primary comes up ------------------
 P=25
-pf_start pf.flush || { echo "postfix did not start" >&2; exit 1; }
-QT=$(queue_backlog "$P")
-Q=$(pf_wait_deferred)
+drain_pf_start pf.flush || { echo "postfix did not start" >&2; exit 1; }
+QT=$(drain_queue "$P")
+Q=$(drain_pf_wait_deferred)
 grep -m1 'status=deferred' "$PFBMX_DIR/maillog" | sed 's/^/# postfix (flush run) deferred: /'
 sink_start 127.0.0.2 "$P"
 T0=$(date +%s.%N)
@@ -230,9 +176,9 @@ rm -rf "$SINK_DIR"	# run 3 uses the same address and port, hence the same dump d
 # --- 3. Postfix, default settings, no flush -------------------------------
 if [ "$CAP" -gt 0 ]; then
 	P=25
-	pf_start pf.default || { echo "postfix did not start" >&2; exit 1; }
-	QT=$(queue_backlog "$P")
-	Q=$(pf_wait_deferred)
+	drain_pf_start pf.default || { echo "postfix did not start" >&2; exit 1; }
+	QT=$(drain_queue "$P")
+	Q=$(drain_pf_wait_deferred)
 	grep -m1 'status=deferred' "$PFBMX_DIR/maillog" |
 		sed 's/^/# postfix (default run) deferred: /'
 	sink_start 127.0.0.2 "$P"

@@ -107,7 +107,7 @@ struct relay_dest *relay_dest_get(struct relay *r, const char *domain)
 	d->r = r;
 	snprintf(d->domain, sizeof(d->domain), "%s", domain);
 	d->since = time(NULL);
-	d->limit = RELAY_INITIAL_CONCURRENCY;
+	relay_ramp_reset(d);
 	d->held = relay_is_held(r, domain);
 	d->probe_timer = io_timer_new(r->loop, relay_dest_probe_due, d);
 	d->wait_timer = io_timer_new(r->loop, relay_dest_wait_due, d);
@@ -240,7 +240,9 @@ time_t relay_backoff(const struct relay *r, unsigned attempts)
 	return (time_t)s;
 }
 
-/* Open connections while jobs wait and the limit allows. */
+/* Open connections while jobs wait and the limit allows.  The one place that
+ * opens delivery connections: called after every job arrival, limit raise
+ * and connection close. */
 void relay_dest_kick(struct relay_dest *d)
 {
 	if (d->held || d->state == DEST_DOWN || d->state == DEST_LOOP)
@@ -253,8 +255,10 @@ void relay_dest_kick(struct relay_dest *d)
 		relay_targets_resolve(d);
 		return;
 	}
-	while (d->nconn < d->limit && d->nidle < d->nready)
-		relay_conn_open(d);
+	unsigned limit = relay_ramp_limit(d);
+	while (d->nconn < limit && d->nidle < d->nready)
+		if (relay_conn_open(d) < 0)
+			break;
 }
 
 /* The destination answered: deliver everything. */
@@ -266,7 +270,7 @@ void relay_dest_up(struct relay_dest *d)
 				 d->domain, (long)(time(NULL) - d->since), d->nready + d->nwait);
 		d->state = DEST_UP;
 		d->since = time(NULL);
-		d->limit = RELAY_INITIAL_CONCURRENCY;
+		relay_ramp_reset(d);
 		d->last_error[0] = 0;
 		io_timer_del(d->probe_timer);
 		if (d->r->event)
@@ -401,13 +405,13 @@ void relay_msg_finish(struct relay *r, struct relay_msg *m)
 			pending = 1;
 	if (pending && !m->deleted)
 		return;
-	if (spool_remove_nosync(r->spool, m->env.qid) < 0 && errno != ENOENT)
+	/* unlink and fsync of queue/ wait for the journal: the remover thread
+	 * does them, so the loop goes on delivering */
+	if (spool_remover_add(r->remover, m->env.qid) < 0 &&
+	    spool_remove(r->spool, m->env.qid) < 0 && errno != ENOENT)
 		log_err("%s: cannot remove queue file: %s", m->env.qid, strerror(errno));
 	else
 		log_info("%s: removed", m->env.qid);
-	/* the removals of one loop pass share one fsync of queue/ */
-	if (!io_timer_pending(r->rmsync_timer))
-		io_timer_add(r->rmsync_timer, RELAY_RMSYNC_MS);
 	relay_msg_free(r, m);
 }
 
@@ -683,14 +687,6 @@ static void relay_sweep(void *arg)
 	io_timer_add(r->sweep_timer, relay_sweep_ms(r));
 }
 
-/* Make the removals since the last call durable. */
-static void relay_rmsync(void *arg)
-{
-	struct relay *r = arg;
-	if (spool_sync_queue(r->spool) < 0)
-		log_warn("spool: fsync of queue/ after removals: %s", strerror(errno));
-}
-
 /* Create the delivery engine. */
 struct relay *relay_new(const struct relay_opts *o)
 {
@@ -709,10 +705,11 @@ struct relay *relay_new(const struct relay_opts *o)
 	if (r->cfg->recipient_verify)
 		relay_verify_init(r);
 	r->sweep_timer = io_timer_new(r->loop, relay_sweep, r);
-	r->rmsync_timer = io_timer_new(r->loop, relay_rmsync, r);
-	if (!r->sweep_timer || !r->rmsync_timer) {
+	r->remover = spool_remover_new(r->spool);
+	if (!r->sweep_timer || !r->remover) {
 		io_timer_free(r->sweep_timer);
-		io_timer_free(r->rmsync_timer);
+		spool_remover_free(r->remover);
+		relay_verify_free(r);
 		free(r);
 		return NULL;
 	}
@@ -748,9 +745,7 @@ void relay_free(struct relay *r)
 	for (size_t i = 0; i < r->nholds; i++)
 		free(r->holds[i]);
 	io_timer_free(r->sweep_timer);
-	if (io_timer_pending(r->rmsync_timer))
-		relay_rmsync(r);
-	io_timer_free(r->rmsync_timer);
+	spool_remover_free(r->remover);   /* finishes the removals handed over */
 	free(r);
 }
 

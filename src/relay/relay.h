@@ -7,7 +7,7 @@
  * While a destination is down only its probe touches it (connect, EHLO,
  * QUIT every probe_interval); the moment a probe succeeds the whole queue of
  * that destination is scheduled, with a concurrency that ramps from 2 to
- * max_concurrency while replies stay 2xx.  Per-message backoff (retry_min
+ * max_concurrency on the primary's feedback (relay_ramp.c).  Per-message backoff (retry_min
  * .. retry_max) applies only to message-level trouble: a 4xx for its own
  * recipients, or a transaction that broke twice.  ETRN, `backupmx flush`
  * and an inbound connection from a primary address schedule a destination
@@ -28,11 +28,11 @@
 #include "spool/spool.h"
 
 #define RELAY_INITIAL_CONCURRENCY 2      /* connections to a destination that just came up */
+#define RELAY_RAMP_HOLD_S         30     /* a lowered concurrency limit stays this long */
 #define RELAY_SELF_ADDRS_MAX      64     /* local addresses we recognise as ourselves */
 #define RELAY_HOLD_MAX            1024   /* held domains */
 #define RELAY_TARGETS_MAX         64     /* host addresses tried per destination */
 #define RELAY_SWEEP_MS            30000  /* lifetime / delay-warning sweep */
-#define RELAY_RMSYNC_MS           50     /* removals are made durable within this */
 
 struct relay;
 

@@ -7,7 +7,8 @@
  * message's recipients for that destination), pipelined when offered, and
  * keeps going until no job is left (several messages per connection).
  * Per-recipient replies are applied one by one: 2xx sent, 5xx bounced (DSN),
- * 4xx deferred with backoff.  Which recipients are done is made durable in
+ * 4xx deferred with backoff.  Deliveries and failed connections feed the
+ * concurrency ramp (relay_ramp.c).  Which recipients are done is made durable in
  * the spool before the message is attempted again (at-least-once).
  *
  * A probe is connect, EHLO, QUIT; its success brings the destination up.
@@ -262,11 +263,6 @@ static void relay_conn_job_done(struct relay_conn *c, const struct smtp_reply *d
 	free(bidx);
 	free(didx);
 	free(btext);
-	/* concurrency ramp: grow while replies stay 2xx, halve on 4xx */
-	if (nd)
-		d->limit = d->limit > 1 ? d->limit / 2 : 1;
-	else if (ns && d->limit < r->cfg->max_concurrency)
-		d->limit++;
 	relay_conn_job_clear(c);
 	c->job = NULL;
 	d->nidle++;
@@ -288,6 +284,8 @@ static void relay_conn_job_done(struct relay_conn *c, const struct smtp_reply *d
 	}
 	if (any_fail)
 		smtp_client_rset(c->cl, NULL, NULL);
+	if (ns)
+		relay_ramp_success(d);   /* c is idle again: a raise opens only what jobs need */
 }
 
 static void relay_conn_next(struct relay_conn *c);
@@ -430,6 +428,35 @@ static void relay_conn_next(struct relay_conn *c)
 	}
 }
 
+/* Connections of d that are ready (greeted, EHLO done) now. */
+static unsigned relay_conn_nworking(const struct relay_dest *d)
+{
+	unsigned n = 0;
+	for (const struct relay_conn *c = d->conns; c; c = c->next)
+		n += c->ready != 0;
+	return n;
+}
+
+/* A connection is lost for good (every target tried): free it, then decide
+ * between overload feedback (others still work) and "down".  The limit
+ * drops to the connections still open, ready or not: the primary let those
+ * in before it turned this one away. */
+static void relay_conn_failed(struct relay_conn *c, const char *err)
+{
+	struct relay_dest *d = c->dest;
+	int was_ready = c->ready;
+	int timed_out = smtp_client_info(c->cl)->err == SMTP_CLIENT_E_TIMEOUT;
+	relay_conn_free(c);
+	unsigned working = relay_conn_nworking(d);
+	if (!working && (!was_ready || d->nconn == 0)) {
+		relay_dest_down(d, err);
+		return;
+	}
+	if (working && (!was_ready || timed_out))
+		relay_ramp_overload(d, d->nconn, err);
+	relay_dest_kick(d);
+}
+
 /* Events of a delivery connection. */
 static void relay_conn_event(struct smtp_client *cl, enum smtp_client_event ev, void *arg)
 {
@@ -465,22 +492,17 @@ static void relay_conn_event(struct smtp_client *cl, enum smtp_client_event ev, 
 			if (c->cl)
 				return;
 		}
-		int was_ready = c->ready;
-		relay_conn_free(c);
-		if (!was_ready || d->nconn == 0)
-			relay_dest_down(d, err);
-		else
-			relay_dest_kick(d);
+		relay_conn_failed(c, err);
 		return;
 	}
 }
 
-/* Open one more delivery connection to a destination. */
-void relay_conn_open(struct relay_dest *d)
+/* Open one more delivery connection to a destination; -1 if it cannot start. */
+int relay_conn_open(struct relay_dest *d)
 {
 	struct relay_conn *c = calloc(1, sizeof(*c));
 	if (!c)
-		return;
+		return -1;
 	c->dest = d;
 	c->body_fd = -1;
 	c->target = 0;
@@ -489,12 +511,13 @@ void relay_conn_open(struct relay_dest *d)
 	if (!c->cl) {
 		free(c);
 		relay_dest_down(d, "cannot start an SMTP client");
-		return;
+		return -1;
 	}
 	c->next = d->conns;
 	d->conns = c;
 	d->nconn++;
 	d->nidle++;
+	return 0;
 }
 
 /* Close every connection of a destination (shutdown). */

@@ -3,6 +3,7 @@
  *
  *   relay.c         messages, destinations, scheduling, holds, ETRN, sweeps
  *   relay_conn.c    delivery connections and probes (SMTP client driving)
+ *   relay_ramp.c    the concurrency ramp: how many connections a destination gets
  *   relay_target.c  next-hop choice: routes, MX lookup, self truncation
  *   relay_bounce.c  DSNs into the spool
  *   relay_status.c  JSON documents and metrics
@@ -83,7 +84,13 @@ struct relay_dest {
 	struct relay_target targets[RELAY_TARGETS_MAX];
 	/* connections */
 	struct relay_conn *conns;
-	unsigned nconn, nidle, limit;
+	unsigned nconn, nidle;
+	/* the concurrency ramp (relay_ramp.c owns these) */
+	unsigned limit;                   /* connections allowed now (capped by max_concurrency) */
+	unsigned ramp_credit;             /* deliveries toward the next additive raise */
+	int ramp_linear;                  /* overload seen: additive increase, not slow start */
+	time_t ramp_hold_until;           /* no raise before this */
+	unsigned long long ramp_overloads;/* times the limit was lowered */
 	/* probing and waiting */
 	struct io_timer *probe_timer, *wait_timer;
 	struct smtp_client *probe;
@@ -127,7 +134,7 @@ struct relay {
 	size_t nholds;
 	char *holds[RELAY_HOLD_MAX];
 	struct io_timer *sweep_timer;
-	struct io_timer *rmsync_timer;    /* one fsync of queue/ for many removals */
+	struct spool_remover *remover;    /* unlinks delivered messages off the loop */
 	struct relay_stats stats;
 	struct relay_verify *verify;      /* NULL unless recipient_verify */
 	/* who we are */
@@ -156,10 +163,16 @@ void relay_history_add(struct relay *r, const char *qid, const char *rcpt, const
 		       const char *relay, const char *reply, double delay);
 
 /* relay_conn.c */
-void relay_conn_open(struct relay_dest *d);
+int relay_conn_open(struct relay_dest *d);
 void relay_conn_close_all(struct relay_dest *d);
 void relay_probe_start(struct relay_dest *d);
 void relay_probe_stop(struct relay_dest *d);
+
+/* relay_ramp.c */
+unsigned relay_ramp_limit(const struct relay_dest *d);
+void relay_ramp_reset(struct relay_dest *d);
+void relay_ramp_success(struct relay_dest *d);
+void relay_ramp_overload(struct relay_dest *d, unsigned open, const char *why);
 
 /* relay_target.c */
 void relay_targets_resolve(struct relay_dest *d);

@@ -83,7 +83,7 @@ void relay_json_status(struct relay *r, FILE *f)
 		json_kv_num(f, &df, "bytes", (double)st.bytes);
 		json_kv_num(f, &df, "oldest_age", st.oldest ? (double)(now - st.oldest) : 0);
 		json_kv_num(f, &df, "connections", d->nconn);
-		json_kv_num(f, &df, "concurrency_limit", d->limit);
+		json_kv_num(f, &df, "concurrency_limit", relay_ramp_limit(d));
 		json_kv_num(f, &df, "sent", (double)d->sent);
 		json_key(f, &df, "next_hops");
 		fputc('[', f);
@@ -282,8 +282,8 @@ void relay_text_status(struct relay *r, FILE *f)
 			fprintf(f, "    banner: %s\n", d->banner);
 		if (d->have_facts && d->tls[0])
 			fprintf(f, "    tls: %s\n", d->tls);
-		fprintf(f, "    connections: %u (limit %u), delivered: %llu\n", d->nconn, d->limit,
-			d->sent);
+		fprintf(f, "    connections: %u (ramp %u of max %u), delivered: %llu\n", d->nconn,
+			relay_ramp_limit(d), d->r->cfg->max_concurrency, d->sent);
 	}
 }
 

@@ -120,6 +120,15 @@ int spool_remove(struct spool *sp, const char *qid);
 int spool_remove_nosync(struct spool *sp, const char *qid);
 int spool_sync_queue(struct spool *sp);
 
+/* Removal off the event loop (spool_remover.c): a worker thread unlinks the
+ * queue IDs handed to it and makes each batch durable with one fsync of
+ * queue/.  spool_remover_add() returns -1 (nothing handed over) when out of
+ * memory; spool_remover_free() finishes every removal handed over first. */
+struct spool_remover;
+struct spool_remover *spool_remover_new(struct spool *sp);
+int spool_remover_add(struct spool_remover *rm, const char *qid);
+void spool_remover_free(struct spool_remover *rm);
+
 /* ---- additions (spool module owner) ---- */
 
 /* Notes on the calls above:

@@ -13,19 +13,6 @@ bmxd_world_dns </dev/null
 bmxd_relay_config </dev/null
 bmxd_start || { t_fail "daemon start"; t_done; }
 
-# Print the destination object for DOMAIN from status --json (or nothing).
-status_dest()
-{
-	timeout 5 "$BMX" status --json --control "$BMX_SPOOL/control.sock" 2>/dev/null |
-		"$WORLD_PY" -c '
-import json, sys
-d = json.load(sys.stdin)
-dests = d.get("destinations", d) if isinstance(d, dict) else d
-for x in dests:
-    if x.get("domain") == sys.argv[1]:
-        print(json.dumps(x)); break
-' "$1"
-}
 send_n()
 {
 	smtp-source -s 5 -m "$1" -f s@client.test -t r@example.test \
@@ -45,7 +32,7 @@ if world_have nft && nft add table inet bmxbh 2>/dev/null; then
 	nft add rule inet bmxbh input iif lo ip daddr 127.0.0.2 tcp dport "$BMX_PORT" drop
 	send_n 10 || t_fail "send" "$(cat "$W/source.log")"
 	sleep 6
-	st=$(status_dest example.test)
+	st=$(bmxd_status_dest example.test)
 	t_diag "status with SYNs dropped: $st"
 	t_like "status: down" "$st" '"state": *"down"'
 	t_like "status: the error is a timeout" "$st" '[Tt]ime'
@@ -67,7 +54,7 @@ fi
 world_blackhole_start 127.0.0.2 "$BMX_PORT"
 send_n 10 || t_fail "send" "$(cat "$W/source.log")"
 sleep 8
-st=$(status_dest example.test)
+st=$(bmxd_status_dest example.test)
 t_diag "status with a silent listener: $st"
 [ -n "$st" ] && t_ok "control socket answers while connections hang" ||
 	t_fail "status did not answer"

@@ -11,20 +11,6 @@ bmxd_world_dns </dev/null
 bmxd_relay_config </dev/null
 bmxd_start || { t_fail "daemon start"; t_done; }
 
-# Print the destination object for DOMAIN from status --json (or nothing).
-status_dest()
-{
-	"$BMX" status --json --control "$BMX_SPOOL/control.sock" 2>/dev/null |
-		"$WORLD_PY" -c '
-import json, sys
-d = json.load(sys.stdin)
-dests = d.get("destinations", d) if isinstance(d, dict) else d
-for x in dests:
-    if x.get("domain") == sys.argv[1]:
-        print(json.dumps(x)); break
-' "$1"
-}
-
 # Send N messages to r@example.test through backupmxd.
 send_n()
 {
@@ -37,7 +23,7 @@ send_n $N && t_ok "backupmxd accepted $N messages with the primary down" ||
 	t_fail "smtp-source failed" "$(cat "$W/source.log")"
 sleep 3
 t_is "queue holds $N messages" "$(bmxd_queue_files | wc -l)" $N
-st=$(status_dest example.test)
+st=$(bmxd_status_dest example.test)
 t_diag "status while down: $st"
 t_like "status shows example.test down" "$st" '"state": *"down"'
 t_like "status carries the connect error" "$st" '(refused|Connection)'
@@ -54,7 +40,7 @@ t_is "sink received all $N" "$(world_sink_count)" $N
 	t_fail "delivery took ${el}s"
 sleep 1
 t_is "queue empty after delivery" "$(bmxd_queue_files | wc -l)" 0
-st=$(status_dest example.test)
+st=$(bmxd_status_dest example.test)
 t_like "status shows example.test up" "$st" '"state": *"up"'
 
 # 4xx then 2xx: smtp-sink -r RCPT tempfails every RCPT; replace it by a good one.

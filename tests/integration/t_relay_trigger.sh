@@ -26,19 +26,6 @@ DSN_DIR=$SINK_DIR
 bmxd_start || { t_fail "daemon start"; t_done; }
 CTL=(--control "$BMX_SPOOL/control.sock")
 
-# Print the destination object for DOMAIN from status --json (or nothing).
-status_dest()
-{
-	"$BMX" status --json "${CTL[@]}" 2>/dev/null | "$WORLD_PY" -c '
-import json, sys
-d = json.load(sys.stdin)
-dests = d.get("destinations", d) if isinstance(d, dict) else d
-for x in dests:
-    if x.get("domain") == sys.argv[1]:
-        print(json.dumps(x)); break
-' "$1"
-}
-
 # Send N messages to RCPT through backupmxd.
 send_n()
 {
@@ -49,7 +36,7 @@ send_n()
 # --- we are the best MX ---
 send_n 2 r@loop.sub.example.test || t_fail "send to loop domain" "$(cat "$W/source.log")"
 sleep 4
-st=$(status_dest loop.sub.example.test)
+st=$(bmxd_status_dest loop.sub.example.test)
 t_diag "loop status: $st"
 t_like "status shows state loop" "$st" '"state": *"loop"'
 grep -q 'loops back to myself' "$BMXD_LOG" && t_ok "log says mail loops back to myself" ||
@@ -71,7 +58,7 @@ t_is "queue delete removed the loop mail" "$(bmxd_queue_files | wc -l)" 0
 # --- ETRN ---
 send_n 5 r@example.test || t_fail "send" "$(cat "$W/source.log")"
 sleep 3
-st=$(status_dest example.test)
+st=$(bmxd_status_dest example.test)
 t_like "example.test down before ETRN" "$st" '"state": *"down"'
 world_sink_start 127.0.0.2 "$BMX_PORT"
 sleep 2
@@ -115,13 +102,13 @@ send_n 3 r@example.test || t_fail "send" "$(cat "$W/source.log")"
 sleep 3
 t_is "held mail not delivered with the primary up" "$(world_sink_count)" 5
 t_is "held mail queued" "$(bmxd_queue_files | wc -l)" 3
-t_like "status shows held" "$(status_dest example.test)" '"held": *true'
+t_like "status shows held" "$(bmxd_status_dest example.test)" '"held": *true'
 bmxd_stop
 bmxd_start || t_fail "restart"
 "$BMX" flush example.test "${CTL[@]}" >/dev/null 2>&1
 sleep 3
 t_is "hold survives a restart (and a flush)" "$(world_sink_count)" 5
-t_like "status still held after restart" "$(status_dest example.test)" '"held": *true'
+t_like "status still held after restart" "$(bmxd_status_dest example.test)" '"held": *true'
 "$BMX" release example.test "${CTL[@]}" >"$W/rel.out" 2>&1 && t_ok "backupmx release" ||
 	t_fail "release" "$(cat "$W/rel.out")"
 deadline=$((SECONDS + 10))

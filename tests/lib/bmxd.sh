@@ -6,6 +6,7 @@
 #   bmxd_stop                  SIGTERM and wait (graceful)
 #   bmxd_kill9                 SIGKILL now
 #   bmxd_queue_files           list queue IDs in the spool
+#   bmxd_status_dest DOMAIN    the destination's object from `status --json` (or nothing)
 #
 # Defaults: backupmxd listens on 127.0.0.3:$BMX_PORT (a free port), is
 # hostname mx2.example.test, relays example.test and .sub.example.test, has
@@ -81,6 +82,20 @@ bmxd_kill9()
 bmxd_queue_files()
 {
     ls "$BMX_SPOOL/queue" 2>/dev/null | sort
+}
+
+# Print the destination object for DOMAIN from status --json (or nothing).
+bmxd_status_dest()
+{
+    timeout 5 "$BMX" status --json --control "$BMX_SPOOL/control.sock" 2>/dev/null |
+        "$WORLD_PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+dests = d.get("destinations", d) if isinstance(d, dict) else d
+for x in dests:
+    if x.get("domain") == sys.argv[1]:
+        print(json.dumps(x)); break
+' "$1"
 }
 
 # The standard two-MX world for delivery tests: unbound serves example.test

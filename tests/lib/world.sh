@@ -22,6 +22,8 @@
 #   world_bg CMD [ARGS]                  any command in the background; BG_PID, BG_LOG
 #   world_track PID                      also kill PID (and its group) at cleanup
 #   world_wait_port ADDR PORT [SECONDS]  wait until something listens (no connect)
+#   world_wait_until SECONDS CMD [ARGS]  run CMD every 0.1 s until it succeeds (0) or
+#                                        SECONDS pass (1)
 #   world_kill PID                       kill a started process now
 #   world_have CMD                       true if CMD exists
 #   world_alive PID                      true if PID runs (zombies do not)
@@ -344,6 +346,20 @@ world_wait_port()
 		sleep 0.05
 	done
 	return 1
+}
+
+# Run CMD [ARGS] every 0.1 s until it succeeds (return 0) or SECONDS pass (return 1).
+world_wait_until()
+{
+	local -
+	set +e
+	local end=$((SECONDS + $1))
+	shift
+	while :; do
+		"$@" && return 0
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.1
+	done
 }
 
 # --- DNS: unbound -------------------------------------------------------------------
