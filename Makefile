@@ -4,6 +4,7 @@
 #   make check      install missing test peers, build with ASan+UBSan (and plain, for the
 #                   valgrind test), run every test
 #   make demo       install missing peers, build, run the local failover demonstration
+#                   (KEEP=1 leaves its world running afterwards, to look at it)
 #   make fuzz       build the libFuzzer targets into build/fuzz/
 #   make install    install binaries, config, man pages and unit (PREFIX, DESTDIR)
 #
@@ -82,7 +83,7 @@ check: deps
 	FUZZ_SECONDS=30 FUZZ_JOBS=2 tests/run build/san
 
 demo: deps all
-	tests/demo/demo.sh $(BUILD)
+	DEMO_RUN_ON=$(KEEP) tests/demo/demo.sh $(BUILD)
 
 # libFuzzer targets: clang, ASan + UBSan, linked against a clang-built library.
 FUZZ_CC    := clang
@@ -103,6 +104,10 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)/lib/systemd/system
 	install -d -m 0700 $(DESTDIR)/var/spool/backupmx
+	@# the daemon's user (README): created on a real install as root, never removed
+	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && ! getent passwd backupmx >/dev/null; then \
+		useradd --system --home-dir /var/spool/backupmx --no-create-home \
+			--shell /usr/sbin/nologin backupmx && chown backupmx: /var/spool/backupmx; fi
 	install -m 0755 $(BUILD)/backupmx $(DESTDIR)$(PREFIX)/bin/backupmx
 	install -m 0755 $(BUILD)/backupmxd $(DESTDIR)$(PREFIX)/sbin/backupmxd
 	test -e $(DESTDIR)/etc/backupmx/backupmx.conf || install -m 0644 etc/backupmx.conf $(DESTDIR)/etc/backupmx/backupmx.conf

@@ -101,6 +101,24 @@ static int sev_rank(enum check_sev s)
 	return 3;
 }
 
+/* Within one severity, findings about mail not flowing come first, most
+ * urgent first; every other code keeps the order it was found in. */
+static const char *const check_urgent[] = {
+	"primary_down", "mx_down", "addr_down", "tls_failed", "backup_preferred",
+	"postmaster_refused", "null_sender_refused", "backscatter_risk", "no_backup_mx",
+	"single_mx",
+};
+#define CHECK_NURGENT (sizeof(check_urgent) / sizeof(check_urgent[0]))
+
+/* Sort key of a finding: severity first, then urgency. */
+static int check_find_rank(const struct check_finding *f)
+{
+	size_t u = 0;
+	while (u < CHECK_NURGENT && strcmp(check_urgent[u], f->code) != 0)
+		u++;
+	return sev_rank(f->sev) * (int)(CHECK_NURGENT + 1) + (int)u;
+}
+
 /* One-line summary: domain, then the worst findings (or a healthy note). */
 void check_summary(struct check_buf *b, const struct check_result *res)
 {
@@ -119,9 +137,9 @@ void check_summary(struct check_buf *b, const struct check_result *res)
 			check_buf_printf(b, "%zu MX, DNS fine (SMTP not probed)", res->nmx);
 		return;
 	}
-	for (int rank = 0; rank < 3; rank++) {
+	for (int rank = 0; rank < 3 * (int)(CHECK_NURGENT + 1); rank++) {
 		for (size_t i = 0; i < res->nfind; i++) {
-			if (sev_rank(res->find[i].sev) != rank)
+			if (check_find_rank(&res->find[i]) != rank)
 				continue;
 			total++;
 			if (shown >= CHECK_SUMMARY_ITEMS)

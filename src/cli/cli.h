@@ -4,18 +4,13 @@
 #ifndef BMX_CLI_H
 #define BMX_CLI_H
 
-/* Send one control request to backupmxd and print the answer (control
- * path, or the config's control_socket).  raw: print JSON errors to
- * stdout.  Returns the exit code: 0, 1 (refused) or 3 (no daemon). */
-int cli_ctl_request(const char *config, const char *control, const char *request, int raw);
-/* The same, but the answer goes to *out (malloc'd, NUL-terminated, caller
+/* Send one control request to backupmxd (control path, or the config's
+ * control_socket); the answer goes to *out (malloc'd, NUL-terminated, caller
  * frees; NULL when there is none).  Returns 0, 1 (an error answer) or 3. */
 int cli_ctl_query(const char *config, const char *control, const char *request, char **out);
 
 #include <stdarg.h>
 
-/* Is r a plausible --resolver value (ADDR[@PORT], "system", "recursive")? 0 or -1. */
-int cli_resolver_ok(const char *r);
 /* Print a usage or set-up error of subcommand cmd (also as a Nagios UNKNOWN
  * line when nagios is set); returns 3, the UNKNOWN exit code. */
 int cli_vbad(const char *cmd, int nagios, const char *fmt, va_list ap)

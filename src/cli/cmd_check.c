@@ -17,6 +17,7 @@
 
 #include "check/check.h"
 #include "cli/cli.h"
+#include "common/config.h"
 #include "common/log.h"
 #include "dns/dns.h"
 
@@ -160,9 +161,8 @@ int cli_cmd_check(int argc, char **argv)
 			break;
 		}
 		case 'r':
-			if (cli_resolver_ok(optarg) < 0)
-				return check_bad(out, "bad --resolver \"%s\" (ADDR[@PORT], "
-						 "recursive or system)", optarg);
+			if (config_resolver_check(optarg, err, sizeof(err)) < 0)
+				return check_bad(out, "bad --resolver: %s", err);
 			o.resolver = optarg;
 			break;
 		case 'a': o.allow_private = 1; break;

@@ -3,14 +3,17 @@
  * control socket: queue, flush, hold, release, status.
  *
  *   backupmx queue [--json] [-c FILE | --control PATH]
- *   backupmx queue show ID | queue delete ID
- *   backupmx flush [DOMAIN]
- *   backupmx hold DOMAIN | release DOMAIN
+ *   backupmx queue [--json] show ID | queue [--json] delete ID
+ *   backupmx flush [--json] [DOMAIN]
+ *   backupmx hold [--json] [--force] DOMAIN | release [--json] DOMAIN
  *   backupmx status [--json]
  *
- * The socket path comes from --control, or from control_socket in the
- * config (-c, default /etc/backupmx/backupmx.conf).  Exit codes: 0 done, 1
- * the daemon refused the request, 3 bad arguments or no daemon.
+ * Lines for a person by default, the documents of docs/control.md with
+ * --json; errors go to stderr.  The socket path comes from --control, or
+ * from control_socket in the config (-c, default
+ * /etc/backupmx/backupmx.conf).  Exit codes: 0 done, 1 the daemon refused
+ * the request (no such message, not held, ...), 3 bad arguments or no
+ * daemon.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +27,7 @@
 #include "cli/cli.h"
 #include "common/config.h"
 #include "common/ctl.h"
+#include "common/jscan.h"
 
 #define CTL_REPLY_MAX (64u * 1024 * 1024)   /* largest answer we read */
 
@@ -32,6 +36,7 @@ struct ctl_opts {
 	const char *config;
 	const char *control;
 	int json;
+	int force;
 };
 
 /* Parse -c, --control and --json; returns the index of the first operand or -1. */
@@ -40,7 +45,7 @@ static int ctl_getopt(int argc, char **argv, struct ctl_opts *o, const char *usa
 	static const struct option lo[] = {
 		{"config", required_argument, NULL, 'c'}, {"control", required_argument, NULL, 'C'},
 		{"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"force", no_argument, NULL, 'f'},        {NULL, 0, NULL, 0},
 	};
 	int c;
 	optind = 0;   /* full GNU getopt re-initialisation: options may follow operands */
@@ -49,6 +54,7 @@ static int ctl_getopt(int argc, char **argv, struct ctl_opts *o, const char *usa
 		case 'c': o->config = optarg; break;
 		case 'C': o->control = optarg; break;
 		case 'j': o->json = 1; break;
+		case 'f': o->force = 1; break;
 		case 'h': printf("usage: %s\n", usage); exit(0);
 		default: fprintf(stderr, "usage: %s\n", usage); return -1;
 		}
@@ -121,20 +127,77 @@ int cli_ctl_query(const char *config, const char *control, const char *request, 
 	return strncmp(buf, "{\"error\":", 9) == 0 ? 1 : 0;
 }
 
-/* Send one request, print the answer; returns the exit code. */
-int cli_ctl_request(const char *config, const char *control, const char *request, int raw)
+/* Print an error answer on stderr as "backupmx: SUBJECT: message". */
+static void cli_ctl_error(const char *subject, const char *answer)
+{
+	char msg[512];
+	if (jscan_str(answer, answer + strlen(answer), "error", msg, sizeof(msg)) < 0)
+		snprintf(msg, sizeof(msg), "%s", answer);
+	msg[strcspn(msg, "\n")] = 0;
+	fprintf(stderr, "backupmx: %s%s%s\n", subject ? subject : "", subject ? ": " : "", msg);
+}
+
+/* Send one request and print the answer as it is (JSON, or the daemon's
+ * text); an error answer goes to stderr as "backupmx: SUBJECT: ...".
+ * Returns the exit code. */
+static int cli_ctl_print(const struct ctl_opts *o, const char *request, const char *subject)
 {
 	char *buf = NULL;
-	int rc = cli_ctl_query(config, control, request, &buf);
+	int rc = cli_ctl_query(o->config, o->control, request, &buf);
 
-	if (!buf)
-		return rc;
-	if (rc && !raw)
-		fprintf(stderr, "backupmx: backupmxd says: %s", buf);
-	else
+	if (buf && rc)
+		cli_ctl_error(subject, buf);
+	else if (buf)
 		fputs(buf, stdout);
 	free(buf);
 	return rc;
+}
+
+/* Send one request; print the JSON answer (json) or one human line made by
+ * say() from it.  Errors go to stderr as "backupmx: SUBJECT: ...", exit 1. */
+static int cli_ctl_say(const struct ctl_opts *o, const char *request, const char *subject,
+		       void (*say)(const char *answer, const char *subject))
+{
+	char *buf = NULL;
+	int rc = cli_ctl_query(o->config, o->control, request, &buf);
+
+	if (!buf)
+		return rc;
+	if (rc)
+		cli_ctl_error(subject, buf);
+	else if (o->json)
+		fputs(buf, stdout);
+	else
+		say(buf, subject);
+	free(buf);
+	return rc;
+}
+
+/* "deleted ID". */
+static void cli_say_deleted(const char *answer, const char *subject)
+{
+	printf("%s: deleted\n", subject);
+}
+
+/* "N message(s) scheduled for delivery". */
+static void cli_say_flushed(const char *answer, const char *subject)
+{
+	double n = jscan_num(answer, answer + strlen(answer), "scheduled");
+	printf("%s: %.0f message(s) scheduled for delivery now\n", subject ? subject : "all domains",
+	       n < 0 ? 0 : n);
+}
+
+/* "D held: ...". */
+static void cli_say_held(const char *answer, const char *subject)
+{
+	printf("%s: held; nothing is delivered until `backupmx release %s` (the hold survives "
+	       "restarts)\n", subject, subject);
+}
+
+/* "D released: ...". */
+static void cli_say_released(const char *answer, const char *subject)
+{
+	printf("%s: released; delivery resumes now\n", subject);
 }
 
 /* backupmx queue [show ID | delete ID]. */
@@ -146,15 +209,18 @@ int cli_cmd_queue(int argc, char **argv)
 					   "[-c FILE | --control PATH]");
 	if (i < 0)
 		return 3;
-	if (i == argc) {
-		return cli_ctl_request(o.config, o.control, o.json ? "queue" : "text queue", o.json);
-	}
+	if (i == argc)
+		return cli_ctl_print(&o, o.json ? "queue" : "text queue", NULL);
 	if (i + 2 != argc || (strcmp(argv[i], "show") && strcmp(argv[i], "delete"))) {
 		fprintf(stderr, "usage: backupmx queue [--json] [show ID | delete ID]\n");
 		return 3;
 	}
-	snprintf(req, sizeof(req), "%s %s", argv[i], argv[i + 1]);
-	return cli_ctl_request(o.config, o.control, req, 1);
+	if (strcmp(argv[i], "delete") == 0) {
+		snprintf(req, sizeof(req), "delete %s", argv[i + 1]);
+		return cli_ctl_say(&o, req, argv[i + 1], cli_say_deleted);
+	}
+	snprintf(req, sizeof(req), "%sshow %s", o.json ? "" : "text ", argv[i + 1]);
+	return cli_ctl_print(&o, req, argv[i + 1]);
 }
 
 /* backupmx flush [DOMAIN]. */
@@ -162,11 +228,14 @@ int cli_cmd_flush(int argc, char **argv)
 {
 	struct ctl_opts o = {0};
 	char req[CTL_LINE_MAX];
-	int i = ctl_getopt(argc, argv, &o, "backupmx flush [DOMAIN] [-c FILE | --control PATH]");
-	if (i < 0 || argc - i > 1)
+	const char *usage = "backupmx flush [--json] [DOMAIN] [-c FILE | --control PATH]";
+	int i = ctl_getopt(argc, argv, &o, usage);
+	if (i < 0 || argc - i > 1) {
+		fprintf(stderr, "usage: %s\n", usage);
 		return 3;
+	}
 	snprintf(req, sizeof(req), "flush%s%s", i < argc ? " " : "", i < argc ? argv[i] : "");
-	return cli_ctl_request(o.config, o.control, req, 1);
+	return cli_ctl_say(&o, req, i < argc ? argv[i] : NULL, cli_say_flushed);
 }
 
 /* hold/release share everything but the verb. */
@@ -174,14 +243,16 @@ static int cli_hold_release(int argc, char **argv, const char *verb)
 {
 	struct ctl_opts o = {0};
 	char req[CTL_LINE_MAX], usage[128];
-	snprintf(usage, sizeof(usage), "backupmx %s DOMAIN [-c FILE | --control PATH]", verb);
+	int hold = strcmp(verb, "hold") == 0;
+	snprintf(usage, sizeof(usage), "backupmx %s [--json]%s DOMAIN [-c FILE | --control PATH]",
+		 verb, hold ? " [--force]" : "");
 	int i = ctl_getopt(argc, argv, &o, usage);
-	if (i < 0 || argc - i != 1) {
+	if (i < 0 || argc - i != 1 || (o.force && !hold)) {
 		fprintf(stderr, "usage: %s\n", usage);
 		return 3;
 	}
-	snprintf(req, sizeof(req), "%s %s", verb, argv[i]);
-	return cli_ctl_request(o.config, o.control, req, 1);
+	snprintf(req, sizeof(req), "%s%s %s", o.force ? "force " : "", verb, argv[i]);
+	return cli_ctl_say(&o, req, argv[i], hold ? cli_say_held : cli_say_released);
 }
 
 /* backupmx hold DOMAIN. */
@@ -203,5 +274,5 @@ int cli_cmd_status(int argc, char **argv)
 	int i = ctl_getopt(argc, argv, &o, "backupmx status [--json] [-c FILE | --control PATH]");
 	if (i < 0 || i != argc)
 		return 3;
-	return cli_ctl_request(o.config, o.control, o.json ? "status" : "text status", o.json);
+	return cli_ctl_print(&o, o.json ? "status" : "text status", NULL);
 }

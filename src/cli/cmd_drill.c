@@ -42,6 +42,7 @@
 
 #include "check/check.h"
 #include "cli/cli.h"
+#include "common/config.h"
 #include "common/jscan.h"
 #include "common/log.h"
 #include "dns/dns.h"
@@ -116,6 +117,7 @@ struct drill {
 	int private_seen;
 	int unknown;               /* exit 3 reason set */
 	char note[512];            /* a run-level problem */
+	char last_error[256];      /* the daemon's last delivery error, when a message timed out */
 	int critical;
 	int control_used, control_found;
 	int follow;                /* control socket or status URL */
@@ -628,42 +630,25 @@ static int drill_history(struct drill *d, struct drill_send *s, double since_s)
 	return found;
 }
 
-/* Parse --status-url "http://IP:PORT[/]" into d (numeric address only); 0 or -1 (why). */
+/* Parse --status-url "http://IP:PORT[/]" into d (io_url_parse, plus: a port,
+ * no path); 0 or -1 (why). */
 static int drill_url_parse(struct drill *d, const char *url, char *why, size_t len)
 {
-	char hp[IO_ADDRPORT_MAX + 1];
-	size_t n;
+	struct io_url u;
 
 	if (strlen(url) > DRILL_URL_MAX) {
 		snprintf(why, len, "longer than %d characters", DRILL_URL_MAX);
 		return -1;
 	}
-	if (strncasecmp(url, "https://", 8) == 0) {
-		snprintf(why, len, "https is not supported; the status server speaks plain "
-			 "HTTP: use http://IP:PORT");
+	if (io_url_parse(url, &u, why, len) < 0)
+		return -1;
+	if (!u.has_port || strcmp(u.path, "/") != 0) {
+		snprintf(why, len, "expected http://IP:PORT[/] (a port, no path or query)");
 		return -1;
 	}
-	if (strncasecmp(url, "http://", 7) != 0) {
-		snprintf(why, len, "only http://IP:PORT[/] is supported");
-		return -1;
-	}
-	url += 7;
-	n = strlen(url);
-	if (n > 0 && url[n - 1] == '/')
-		n--;
-	if (n == 0 || n > IO_ADDRPORT_MAX || memchr(url, '/', n) || memchr(url, '?', n) ||
-	    memchr(url, '#', n) || memchr(url, '@', n)) {
-		snprintf(why, len, "expected http://IP:PORT[/] (no user, path or query)");
-		return -1;
-	}
-	memcpy(hp, url, n);
-	hp[n] = '\0';
-	if (hp[0] == '*' || io_parse_addrport(hp, -1, &d->http_sa, &d->http_salen) < 0 ||
-	    io_addr_port((const struct sockaddr *)&d->http_sa) == 0) {
-		snprintf(why, len, "needs a numeric IP address and a port (no host names)");
-		return -1;
-	}
-	snprintf(d->http_host, sizeof(d->http_host), "%s", hp);
+	d->http_sa = u.sa;
+	d->http_salen = u.salen;
+	snprintf(d->http_host, sizeof(d->http_host), "%s", u.hostport);
 	return 0;
 }
 
@@ -841,6 +826,24 @@ static int drill_ctl_verb(struct drill *d, const char *verb)
 	return rc == 0 ? 0 : -1;
 }
 
+/* The daemon's last delivery error for the drilled domain (from `status`),
+ * into buf; "" when it knows none. */
+static void drill_last_error(struct drill *d, char *buf, size_t len)
+{
+	char key[DNS_NAME_MAX + 16], *ans = NULL, raw[512];
+
+	buf[0] = 0;
+	if (cli_ctl_query(d->config, d->control, "status", &ans) != 0 || !ans) {
+		free(ans);
+		return;
+	}
+	snprintf(key, sizeof(key), "{\"domain\":\"%s\"", d->domain);
+	const char *o = strstr(ans, key), *end = o ? jscan_obj_end(o) : NULL;
+	if (end && jscan_str(o, end, "last_error", raw, sizeof(raw)) == 0)
+		check_sanitize(raw, buf, len);
+	free(ans);
+}
+
 /* Seconds on the monotonic clock. */
 static double drill_now_s(void)
 {
@@ -900,6 +903,8 @@ static void drill_follow(struct drill *d, double t_sent)
 				snprintf(s->freply, sizeof(s->freply), "(%s)", s->fstatus);
 			snprintf(s->fstatus, sizeof(s->fstatus), "timeout");
 			s->e2e_s = d->within_s;
+			if (!d->last_error[0] && !d->status_url)
+				drill_last_error(d, d->last_error, sizeof(d->last_error));
 		}
 	}
 }
@@ -1000,8 +1005,9 @@ static enum check_state drill_verdict(const struct drill *d, char *sum, size_t l
 		return CHECK_CRITICAL;
 	}
 	if (undelivered) {
-		snprintf(sum, len, "%zu drill message(s) not delivered to the primary within %g s",
-			 undelivered, d->within_s);
+		snprintf(sum, len, "%zu drill message(s) not delivered to the primary within %g s%s%s%s",
+			 undelivered, d->within_s, d->last_error[0] ? " (last delivery error: " : "",
+			 d->last_error, d->last_error[0] ? ")" : "");
 		return CHECK_CRITICAL;
 	}
 	if (d->hold) {
@@ -1229,9 +1235,8 @@ static int drill_options(struct drill *d, int argc, char **argv, enum drill_out 
 			break;
 		}
 		case 'r':
-			if (cli_resolver_ok(optarg) < 0)
-				return drill_bad(*out, "bad --resolver \"%.100s\" (ADDR[@PORT], "
-						 "recursive or system)", optarg);
+			if (config_resolver_check(optarg, err, sizeof(err)) < 0)
+				return drill_bad(*out, "bad --resolver: %s", err);
 			d->resolver = strcmp(optarg, "system") == 0 ? NULL : optarg;
 			break;
 		case 'a': d->allow_private = 1; break;

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "io/io.h"
 
 #define CONFIG_DOMAIN_MAX  253   /* octets in a domain name, without the trailing dot */
 #define CONFIG_LABEL_MAX   63    /* octets in one label */
@@ -68,6 +69,9 @@ struct config_kdef {
 	enum config_kitem item;
 	unsigned long long min, max;
 };
+
+/* Quote at most CONFIG_ECHO_MAX octets of a bad value. */
+#define CONFIG_QUOTE(s) (int)(strlen(s) > CONFIG_ECHO_MAX ? CONFIG_ECHO_MAX : strlen(s)), (s)
 
 #define KOFF(f) offsetof(struct config, f)
 /* Every key, in dump order. */
@@ -589,8 +593,9 @@ static int config_user_valid(const char *s)
 	return 0;
 }
 
-/* Check a resolver: "recursive", or an IP literal with an optional "@PORT". */
-static int config_resolver_valid(const char *s)
+/* Is s a resolver value: "system", "recursive" or ADDR[@PORT]?  0, or -1
+ * with why set; "ADDR:PORT", the usual slip, gets a hint. */
+int config_resolver_check(const char *s, char *why, size_t len)
 {
 	char host[INET6_ADDRSTRLEN + 1];
 	unsigned char a[16];
@@ -598,36 +603,24 @@ static int config_resolver_valid(const char *s)
 	size_t hl = at ? (size_t)(at - s) : strlen(s);
 	unsigned p;
 
-	if (strcmp(s, "recursive") == 0)
+	if (strcmp(s, "recursive") == 0 || strcmp(s, "system") == 0)
 		return 0;
-	if (hl == 0 || hl >= sizeof(host))
-		return -1;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	if (config_parse_ip(host, a) < 0)
-		return -1;
-	return at ? config_parse_port(at + 1, 1, &p) : 0;
-}
-
-/* Check an http:// or https:// URL with a host and only visible ASCII. */
-static int config_url_valid(const char *s)
-{
-	size_t n = strlen(s), skip;
-
-	if (n > CONFIG_URL_MAX)
-		return -1;
-	if (strncmp(s, "http://", 7) == 0)
-		skip = 7;
-	else if (strncmp(s, "https://", 8) == 0)
-		skip = 8;
-	else
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
+	if (hl > 0 && hl < sizeof(host)) {
+		memcpy(host, s, hl);
+		host[hl] = '\0';
+		if (config_parse_ip(host, a) >= 0 &&
+		    (!at || config_parse_port(at + 1, 1, &p) == 0))
+			return 0;
+		const char *colon = strrchr(host, ':');
+		if (!at && colon && strchr(host, ':') == colon && config_parse_port(colon + 1, 1, &p) == 0) {
+			snprintf(why, len, "'%s' is not system, recursive or ADDR[@PORT]: use "
+				 "ADDR@PORT for a port (%.*s@%s)", s, (int)(colon - host), host,
+				 colon + 1);
 			return -1;
-	if (s[skip] == '\0' || strchr("/?#@:", s[skip]))
-		return -1;
-	return 0;
+		}
+	}
+	snprintf(why, len, "'%.*s' is not system, recursive or ADDR[@PORT]", CONFIG_QUOTE(s));
+	return -1;
 }
 
 /* ---- defaults, free ---- */
@@ -662,7 +655,7 @@ void config_defaults(struct config *cfg)
 	cfg->log_level = config_xstrdup("info");
 	cfg->syslog = 0;
 	cfg->tls_policy = CONFIG_TLS_MAY;
-	cfg->probe_interval = 30;
+	cfg->probe_interval = 10;
 	cfg->max_concurrency = 10;
 	cfg->retry_min = 60;
 	cfg->retry_max = 1800;
@@ -780,8 +773,6 @@ static char *config_next_item(char **cursor)
 	return start;
 }
 
-/* Quote at most CONFIG_ECHO_MAX octets of a bad value. */
-#define CONFIG_QUOTE(s) (int)(strlen(s) > CONFIG_ECHO_MAX ? CONFIG_ECHO_MAX : strlen(s)), (s)
 
 /* Parse list entries of value into l (appending). */
 static int config_parse_list(struct config_pstate *ps, const struct config_kdef *k,
@@ -938,23 +929,26 @@ static int config_set_value(struct config_pstate *ps, const struct config_kdef *
 			return config_perr(ps, "%s: '%.*s' is not a valid user name", k->name,
 					   CONFIG_QUOTE(value));
 		break;
-	case KT_RESOLVER:
+	case KT_RESOLVER: {
+		char why[256];
+		if (config_resolver_check(value, why, sizeof(why)) < 0)
+			return config_perr(ps, "%s: %s", k->name, why);
 		if (strcmp(value, "system") == 0)
 			v = NULL;
-		else if (config_resolver_valid(value) < 0)
-			return config_perr(ps, "%s: '%.*s' is not system, recursive or "
-					   "ADDR[@PORT]", k->name, CONFIG_QUOTE(value));
 		break;
+	}
 	case KT_ADDRPORT:
 		if (config_addrport_valid(value) < 0)
 			return config_perr(ps, "%s: '%.*s' is not addr:port, [v6]:port or "
 					   "*:port", k->name, CONFIG_QUOTE(value));
 		break;
-	case KT_URL:
-		if (config_url_valid(value) < 0)
-			return config_perr(ps, "%s: '%.*s' is not an http:// or https:// URL",
-					   k->name, CONFIG_QUOTE(value));
+	case KT_URL: {
+		struct io_url url;
+		char why[256];
+		if (io_url_parse(value, &url, why, sizeof(why)) < 0)
+			return config_perr(ps, "%s: '%.*s': %s", k->name, CONFIG_QUOTE(value), why);
 		break;
+	}
 	case KT_LOGLEVEL: {
 		static const char *const names[] = {"error", "warning", "info", "debug"};
 		enum log_level lvl;

@@ -24,7 +24,6 @@
 #define CONFIG_FILE_MAX    (4 * 1024 * 1024)  /* largest config file config_load reads */
 #define CONFIG_RULES_MAX   4096  /* per-domain rules (distinct route/tls_policy domains) */
 #define CONFIG_DURATION_MAX (3650U * 86400U)  /* longest duration: 3650 days, in seconds */
-#define CONFIG_URL_MAX     2048  /* longest alert_webhook URL */
 
 enum config_tls_policy { CONFIG_TLS_MAY = 0, CONFIG_TLS_ENCRYPT, CONFIG_TLS_VERIFY };
 enum config_verify_down { CONFIG_VDOWN_TEMPFAIL = 0, CONFIG_VDOWN_ACCEPT };
@@ -100,6 +99,9 @@ int config_parse(struct config *cfg, const char *name, const char *buf, size_t l
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 /* Cross-key checks after parsing (tls_cert without tls_key, ...). */
 int config_validate(const struct config *cfg, char *err, size_t errlen);
+/* Is s a resolver value ("system", "recursive", ADDR[@PORT])?  0, or -1 with
+ * why set (with a hint for "ADDR:PORT"); `resolver` and --resolver share it. */
+int config_resolver_check(const char *s, char *why, size_t len);
 /* Print the effective settings, one "key = value" per line (backupmxd -n). */
 void config_dump(const struct config *cfg, FILE *out);
 void config_free(struct config *cfg);

@@ -37,6 +37,11 @@ int ctl_parse(const char *line, size_t len, struct ctl_req *req, const char **er
 		len -= 5;
 		req->text = 1;
 	}
+	if (len >= 6 && memcmp(line, "force ", 6) == 0) {
+		line += 6;
+		len -= 6;
+		req->force = 1;
+	}
 	size_t vlen = 0;
 	while (vlen < len && line[vlen] != ' ')
 		vlen++;
@@ -63,8 +68,13 @@ int ctl_parse(const char *line, size_t len, struct ctl_req *req, const char **er
 				return -1;
 			}
 		}
-		if (req->text && ctl_verbs[i].verb != CTL_STATUS && ctl_verbs[i].verb != CTL_QUEUE) {
+		if (req->text && ctl_verbs[i].verb != CTL_STATUS && ctl_verbs[i].verb != CTL_QUEUE &&
+		    ctl_verbs[i].verb != CTL_SHOW) {
 			*err = "no text form for this request";
+			return -1;
+		}
+		if (req->force && ctl_verbs[i].verb != CTL_HOLD) {
+			*err = "only hold can be forced";
 			return -1;
 		}
 		req->verb = ctl_verbs[i].verb;

@@ -2,9 +2,10 @@
  * ctl.h - the control-socket protocol between `backupmx` and backupmxd.
  *
  * Over the UNIX socket named by `control_socket` (mode 0600) the client
- * sends ONE request line "[text ]VERB [ARG]\n"; the daemon answers with one
- * JSON document (or, with the "text" prefix, the human-readable report) and
- * closes.  Verbs: status, queue, show QID, delete QID,
+ * sends ONE request line "[text ][force ]VERB [ARG]\n"; the daemon answers
+ * with one JSON document (or, with the "text" prefix, the human-readable
+ * report of status, queue and show) and closes.  "force hold D" holds a
+ * domain that is not in relay_domains.  Verbs: status, queue, show QID, delete QID,
  * flush [DOMAIN], hold DOMAIN, release DOMAIN, metrics (Prometheus text),
  * history [QID] (recent recipient outcomes).
  * ctl_parse() is pure and fuzzed: anything else is refused.
@@ -26,7 +27,8 @@ enum ctl_verb {
 
 struct ctl_req {
 	enum ctl_verb verb;
-	int text;                    /* "text VERB": human-readable answer (status, queue) */
+	int text;                    /* "text VERB": human-readable answer (status, queue, show) */
+	int force;                   /* "force hold D": D need not be in relay_domains */
 	char arg[CTL_ARG_MAX + 1];   /* "" when absent */
 };
 

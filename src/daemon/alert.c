@@ -16,7 +16,8 @@
  * ALERT_PENDING_MAX are in flight, newer alerts are dropped (and logged).
  * The URL must be http:// with a numeric IP host (no name is resolved, so
  * nothing but the configured address is ever contacted); https:// is
- * refused at start-up: point the URL at a local relay for TLS.
+ * refused when the config is read (io_url_parse, the same check as
+ * `backupmxd -n`): point the URL at a local relay for TLS.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,6 @@
 #define ALERT_PENDING_MAX    32      /* alerts in flight or waiting to retry */
 #define ALERT_REPLY_MAX      512     /* bytes of the reply read for the status line */
 #define ALERT_DOWN_MAX       1024    /* destinations remembered as reported down */
-#define ALERT_HOSTPORT_MAX   IO_ADDRPORT_MAX
 #define ALERT_AGE_CHECK_MS   1000    /* how often the queue age is checked */
 
 /* One alert being delivered. */
@@ -51,10 +51,7 @@ struct alert_post {
 struct alert {
 	struct io_loop *loop;
 	char *hostname;
-	struct sockaddr_storage sa;
-	socklen_t salen;
-	char hostport[ALERT_HOSTPORT_MAX + 1];
-	char *path;
+	struct io_url url;                /* where alerts go (io_url_parse) */
 	struct alert_post *posts;
 	size_t nposts;
 	char *down[ALERT_DOWN_MAX];
@@ -67,52 +64,6 @@ struct alert {
 	unsigned long long sent, failed, dropped;
 };
 
-/* Parse "http://IP[:port]/path" into a; 0 or -1 with err set. */
-static int alert_parse_url(struct alert *a, const char *url, char *err, size_t errlen)
-{
-	static const char pfx[] = "http://";
-	if (strncasecmp(url, "https://", 8) == 0) {
-		snprintf(err, errlen, "alert_webhook %s: https is not supported; use http:// "
-			 "(to a local TLS-capable relay if the receiver is remote)", url);
-		return -1;
-	}
-	if (strncasecmp(url, pfx, sizeof(pfx) - 1) != 0) {
-		snprintf(err, errlen, "alert_webhook %s: not an http:// URL", url);
-		return -1;
-	}
-	const char *h = url + sizeof(pfx) - 1;
-	size_t hl = strcspn(h, "/?#");
-	if (hl == 0 || hl > ALERT_HOSTPORT_MAX) {
-		snprintf(err, errlen, "alert_webhook %s: bad host", url);
-		return -1;
-	}
-	memcpy(a->hostport, h, hl);
-	a->hostport[hl] = 0;
-	if (strchr(a->hostport, '@') ||
-	    io_parse_addrport(a->hostport, 80, &a->sa, &a->salen) < 0) {
-		snprintf(err, errlen, "alert_webhook %s: the host must be a numeric IP address "
-			 "(names are not resolved), with an optional :port", url);
-		return -1;
-	}
-	const char *p = h + hl;
-	if (*p && *p != '/') {
-		snprintf(err, errlen, "alert_webhook %s: bad path", url);
-		return -1;
-	}
-	for (const unsigned char *q = (const unsigned char *)p; *q; q++) {
-		if (*q <= 0x20 || *q >= 0x7f || *q == '#') {
-			snprintf(err, errlen, "alert_webhook %s: bad character in the path", url);
-			return -1;
-		}
-	}
-	a->path = strdup(*p ? p : "/");
-	if (!a->path) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
 /* Create the alerter for url; NULL with err set on a bad URL. */
 struct alert *alert_new(struct io_loop *loop, const char *url, const char *hostname, char *err,
 			size_t errlen)
@@ -123,7 +74,9 @@ struct alert *alert_new(struct io_loop *loop, const char *url, const char *hostn
 		return NULL;
 	}
 	a->loop = loop;
-	if (alert_parse_url(a, url, err, errlen) < 0) {
+	char why[256];
+	if (io_url_parse(url, &a->url, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "alert_webhook %s: %s", url, why);
 		alert_free(a);
 		return NULL;
 	}
@@ -164,14 +117,14 @@ static void alert_post_failed(struct alert_post *p, const char *why)
 	}
 	if (p->tries >= ALERT_TRIES) {
 		log_warn("alert: POST to http://%s%s failed %u times, giving up: %s",
-			 p->a->hostport, p->a->path, p->tries, why);
+			 p->a->url.hostport, p->a->url.path, p->tries, why);
 		p->a->failed++;
 		alert_post_free(p);
 		return;
 	}
 	uint64_t ms = (uint64_t)ALERT_BACKOFF_MS << (p->tries - 1);
-	log_info("alert: POST to http://%s%s failed (%s), retry in %llus", p->a->hostport,
-		 p->a->path, why, (unsigned long long)(ms / 1000));
+	log_info("alert: POST to http://%s%s failed (%s), retry in %llus", p->a->url.hostport,
+		 p->a->url.path, why, (unsigned long long)(ms / 1000));
 	io_timer_add(p->retry, ms);
 }
 
@@ -189,7 +142,7 @@ static int alert_post_reply(struct alert_post *p, int eof)
 	    b[11] >= '0' && b[11] <= '9')
 		code = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
 	if (code >= 200 && code < 300) {
-		log_info("alert: delivered to http://%s%s (HTTP %d)", p->a->hostport, p->a->path,
+		log_info("alert: delivered to http://%s%s (HTTP %d)", p->a->url.hostport, p->a->url.path,
 			 code);
 		p->a->sent++;
 		alert_post_free(p);
@@ -232,7 +185,7 @@ static void alert_conn_cb(struct io_conn *c, enum io_event ev, void *arg)
 static void alert_post_try(struct alert_post *p)
 {
 	p->tries++;
-	p->c = io_conn_connect(p->a->loop, (const struct sockaddr *)&p->a->sa, p->a->salen, NULL,
+	p->c = io_conn_connect(p->a->loop, (const struct sockaddr *)&p->a->url.sa, p->a->url.salen, NULL,
 			       0, alert_conn_cb, p);
 	if (!p->c) {
 		alert_post_failed(p, "cannot connect");
@@ -281,7 +234,7 @@ static void alert_post(struct alert *a, const char *event, const char *domain,
 		goto oom;
 	fprintf(f, "POST %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: backupmxd\r\n"
 		   "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-		   "Connection: close\r\n\r\n", a->path, a->hostport, blen);
+		   "Connection: close\r\n\r\n", a->url.path, a->url.hostport, blen);
 	fwrite(body, 1, blen, f);
 	if (fclose(f) != 0)
 		goto oom;
@@ -374,6 +327,5 @@ void alert_free(struct alert *a)
 		free(a->down[i]);
 	io_timer_free(a->age_timer);
 	free(a->hostname);
-	free(a->path);
 	free(a);
 }

@@ -19,6 +19,7 @@
 
 struct control {
 	struct io_loop *loop;
+	const struct config *cfg;
 	struct relay *relay;
 	struct io_listener *l;
 	daemon_stats_fn stats;
@@ -54,7 +55,9 @@ static void control_run(struct control *ctl, const struct ctl_req *req, FILE *f)
 		relay_json_queue(ctl->relay, f);
 		break;
 	case CTL_SHOW:
-		if (relay_json_show(ctl->relay, req->arg, f) < 0)
+		if (req->text && relay_text_show(ctl->relay, req->arg, f) == 0)
+			return;
+		if (req->text || relay_json_show(ctl->relay, req->arg, f) < 0)
 			control_error(f, "no such message");
 		break;
 	case CTL_DELETE:
@@ -67,6 +70,10 @@ static void control_run(struct control *ctl, const struct ctl_req *req, FILE *f)
 		fputc('}', f);
 		break;
 	case CTL_FLUSH: {
+		if (req->arg[0] && relay_held(ctl->relay, req->arg)) {
+			control_error(f, "held: nothing scheduled (backupmx release it first)");
+			break;
+		}
 		long n = relay_flush(ctl->relay, req->arg[0] ? req->arg : NULL);
 		fputc('{', f);
 		json_kv_str(f, &first, "flushed", req->arg[0] ? req->arg : "*");
@@ -79,6 +86,15 @@ static void control_run(struct control *ctl, const struct ctl_req *req, FILE *f)
 		char dom[256];
 		if (config_domain_norm(req->arg, dom, sizeof(dom)) < 0) {
 			control_error(f, "bad domain");
+			break;
+		}
+		if (req->verb == CTL_HOLD && !req->force && !config_relay_domain(ctl->cfg, dom)) {
+			control_error(f, "not in relay_domains: nothing to hold (force it with "
+				      "--force)");
+			break;
+		}
+		if (req->verb == CTL_RELEASE && !relay_held(ctl->relay, dom)) {
+			control_error(f, "not held");
 			break;
 		}
 		if (relay_hold(ctl->relay, dom, req->verb == CTL_HOLD) < 0) {
@@ -131,7 +147,7 @@ static void control_event(struct io_conn *c, enum io_event ev, void *arg)
 		control_error(f, err ? err : "request too long");
 		fputc('\n', f);
 	} else {
-		log_info("control: %s %s", ctl_verb_name(req.verb), req.arg);
+		log_debug("control: %s %s", ctl_verb_name(req.verb), req.arg);
 		control_run(ctl, &req, f);
 	}
 	fclose(f);
@@ -154,13 +170,14 @@ static void control_accept(int fd, const struct sockaddr *sa, socklen_t salen, v
 }
 
 /* Listen on the control socket. */
-struct control *control_new(struct io_loop *loop, const char *path, struct relay *relay,
-			    daemon_stats_fn stats, void *stats_arg)
+struct control *control_new(struct io_loop *loop, const char *path, const struct config *cfg,
+			    struct relay *relay, daemon_stats_fn stats, void *stats_arg)
 {
 	struct control *ctl = calloc(1, sizeof(*ctl));
 	if (!ctl)
 		return NULL;
 	ctl->loop = loop;
+	ctl->cfg = cfg;
 	ctl->relay = relay;
 	ctl->stats = stats;
 	ctl->stats_arg = stats_arg;

@@ -12,6 +12,13 @@
 #include "io/io.h"
 #include "relay/relay.h"
 
+/* preflight.c: everything `backupmxd -n` and the start check (bind: test-bind
+ * the listeners; notes: "# checked: ..." lines, may be NULL; the loaded
+ * recipients table goes to *rcpts when rcpts is not NULL); 0 or -1. */
+struct rcptmap;
+int daemon_preflight(const struct config *cfg, int bind, FILE *notes, struct rcptmap **rcpts,
+		     char *err, size_t errlen);
+
 /* privs.c */
 int daemon_check_root(const struct config *cfg, char *err, size_t errlen);
 int daemon_prepare_spool(const struct config *cfg, char *err, size_t errlen);
@@ -22,8 +29,8 @@ typedef void (*daemon_stats_fn)(FILE *out, void *arg);
 
 /* control.c */
 struct control;
-struct control *control_new(struct io_loop *loop, const char *path, struct relay *relay,
-			    daemon_stats_fn stats, void *stats_arg);
+struct control *control_new(struct io_loop *loop, const char *path, const struct config *cfg,
+			    struct relay *relay, daemon_stats_fn stats, void *stats_arg);
 void control_free(struct control *ctl);
 
 /* status_http.c: the status_listen web server (/, /metrics, /status.json,

@@ -2,7 +2,9 @@
  * main.c - backupmxd, the backup MX daemon.
  *
  *   backupmxd [-c FILE]      run in the foreground, logging to stderr or syslog
- *   backupmxd -n [-c FILE]   check the configuration, print the effective settings
+ *   backupmxd -n [-c FILE]   check the configuration (daemon_preflight), print the
+ *                            effective settings
+ *   backupmxd -V | -h        version, help
  *
  * Start-up order: read and check the config; refuse root without `user`;
  * load TLS keys, create the spool directory, bind the listeners (all as
@@ -13,6 +15,7 @@
  * gracefully, SIGHUP reopens the log and reloads the recipient table.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +25,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/rcptmap.h"
+#include "common/version.h"
 #include "daemon/daemon.h"
 #include "dns/dns.h"
 #include "io/io.h"
@@ -43,6 +47,7 @@ struct daemon {
 	struct control *control;
 	struct status_http *status;
 	struct alert *alert;
+	struct rcptmap *rcpts;            /* from daemon_preflight until the server takes it */
 	size_t nreasons;
 	struct { const char *reason; unsigned long long n; } rejects[32];
 	size_t nlisten;
@@ -55,9 +60,13 @@ static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: backupmxd [-n] [-c FILE]\n"
-		"  -c FILE  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
-		"  -n       check the configuration, print the effective settings, exit\n"
-		"  -h       this help\n");
+		"       backupmxd -V | -h\n"
+		"  -c, --config FILE  configuration file (default " CONFIG_DEFAULT_PATH ")\n"
+		"  -n, --check        check the configuration and everything it names (user,\n"
+		"                     files, URLs, listen addresses), print the effective\n"
+		"                     settings, exit\n"
+		"  -V, --version      print the version\n"
+		"  -h, --help         this help\n");
 	exit(code);
 }
 
@@ -91,21 +100,24 @@ static void daemon_sig_stop(int signum, void *arg)
 	smtp_server_shutdown(d->srv, daemon_stopped, d);
 }
 
+/* Install a recipient table (NULL: none configured). */
+static void daemon_set_rcpts(struct daemon *d, struct rcptmap *m)
+{
+	if (m)
+		log_info("recipients: %zu entries from %s", rcptmap_count(m), d->cfg.recipients);
+	smtp_server_set_rcptmap(d->srv, m);
+}
+
 /* Load the recipient table if configured; 0 or -1. */
 static int daemon_load_rcpts(struct daemon *d)
 {
 	char err[512];
-	if (!d->cfg.recipients) {
-		smtp_server_set_rcptmap(d->srv, NULL);
-		return 0;
-	}
-	struct rcptmap *m = rcptmap_load(d->cfg.recipients, err, sizeof(err));
-	if (!m) {
+	struct rcptmap *m = NULL;
+	if (d->cfg.recipients && !(m = rcptmap_load(d->cfg.recipients, err, sizeof(err)))) {
 		log_err("recipients: %s", err);
 		return -1;
 	}
-	log_info("recipients: %zu entries from %s", rcptmap_count(m), d->cfg.recipients);
-	smtp_server_set_rcptmap(d->srv, m);
+	daemon_set_rcpts(d, m);
 	return 0;
 }
 
@@ -236,7 +248,7 @@ static int daemon_start(struct daemon *d)
 	if (d->cfg.log_level)
 		log_level_parse(d->cfg.log_level, &lvl);
 	log_init("backupmxd", d->cfg.syslog, lvl);
-	if (daemon_check_root(&d->cfg, err, sizeof(err)) < 0 ||
+	if (daemon_preflight(&d->cfg, 0, NULL, &d->rcpts, err, sizeof(err)) < 0 ||
 	    daemon_prepare_spool(&d->cfg, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return -1;
@@ -287,8 +299,8 @@ static int daemon_start(struct daemon *d)
 		return -1;
 	}
 	log_info("spool %s: %ld message(s) queued", d->cfg.spool, n);
-	if (!(d->control = control_new(d->loop, d->cfg.control_socket, d->relay, daemon_metrics,
-				       d))) {
+	if (!(d->control = control_new(d->loop, d->cfg.control_socket, &d->cfg, d->relay,
+				       daemon_metrics, d))) {
 		log_err("control socket %s: %s", d->cfg.control_socket, strerror(errno));
 		return -1;
 	}
@@ -300,8 +312,8 @@ static int daemon_start(struct daemon *d)
 	};
 	if (!(d->srv = smtp_server_new(d->loop, &d->cfg, d->spool, d->tls, d->dns, &hooks)))
 		return -1;
-	if (daemon_load_rcpts(d) < 0)
-		return -1;
+	daemon_set_rcpts(d, d->rcpts);   /* loaded by daemon_preflight */
+	d->rcpts = NULL;
 	if (io_signal_add(d->loop, SIGTERM, daemon_sig_stop, d) < 0 ||
 	    io_signal_add(d->loop, SIGINT, daemon_sig_stop, d) < 0 ||
 	    io_signal_add(d->loop, SIGHUP, daemon_sig_hup, d) < 0)
@@ -326,6 +338,7 @@ static void daemon_free(struct daemon *d)
 	spool_close(d->spool);
 	io_tls_free(d->tls);
 	io_loop_free(d->loop);
+	rcptmap_free(d->rcpts);
 	config_free(&d->cfg);
 }
 
@@ -337,10 +350,16 @@ int main(int argc, char **argv)
 	char err[1024];
 	static struct daemon d;
 
-	while ((opt = getopt(argc, argv, "c:nh")) != -1) {
+	static const struct option lo[] = {
+		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'n'},
+		{"version", no_argument, NULL, 'V'},       {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	while ((opt = getopt_long(argc, argv, "c:nVh", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
 		case 'n': check = 1; break;
+		case 'V': printf("backupmxd %s\n", BMX_VERSION); return 0;
 		case 'h': usage(0); break;
 		default: usage(1);
 		}
@@ -354,9 +373,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
-		config_dump(&d.cfg, stdout);
+		int rc = daemon_preflight(&d.cfg, 1, stdout, NULL, err, sizeof(err));
+		if (rc < 0)
+			fprintf(stderr, "%s: %s\n", path, err);
+		else
+			config_dump(&d.cfg, stdout);
 		config_free(&d.cfg);
-		return 0;
+		return rc < 0 ? 1 : 0;
 	}
 	int rc = 1;
 	if (daemon_start(&d) == 0 && io_loop_run(d.loop) == 0)

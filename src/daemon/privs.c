@@ -34,7 +34,8 @@ int daemon_check_root(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-/* Create the spool directory (0700) and give it to the daemon's user. */
+/* Create the spool directory, or make an existing one 0700, and give it to
+ * the daemon's user. */
 int daemon_prepare_spool(const struct config *cfg, char *err, size_t errlen)
 {
 	struct stat st;
@@ -44,6 +45,12 @@ int daemon_prepare_spool(const struct config *cfg, char *err, size_t errlen)
 	}
 	if (lstat(cfg->spool, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "spool %s: not a directory", cfg->spool);
+		return -1;
+	}
+	/* queue file names are nobody else's business: 0700 whatever it was */
+	if ((st.st_mode & 077) && chmod(cfg->spool, 0700) < 0) {
+		snprintf(err, errlen, "spool %s has mode %04o and cannot be made 0700: %s",
+			 cfg->spool, (unsigned)(st.st_mode & 07777), strerror(errno));
 		return -1;
 	}
 	if (geteuid() != 0 || !cfg->user)

@@ -194,5 +194,22 @@ int io_parse_addrport(const char *s, int default_port, struct sockaddr_storage *
 /* Format an address as "1.2.3.4" or "::1" (no port) into buf. */
 const char *io_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 int io_addr_port(const struct sockaddr *sa);
+/* Can a listener bind addrport now?  A brief bind and close (as the caller):
+ * 0 yes, 1 the address is in use (by a running daemon, perhaps), -1 no
+ * (why set: not an address of this host, permission, ...). */
+int io_listen_probe(const char *addrport, char *why, size_t len);
+
+/* ---- URLs (io_url.c) ---- */
+#define IO_URL_MAX 2048     /* longest URL accepted */
+struct io_url {
+	struct sockaddr_storage sa;     /* the numeric host, port 80 unless given */
+	socklen_t salen;
+	int has_port;                   /* the URL names the port */
+	char hostport[IO_ADDRPORT_MAX + 1];
+	char path[IO_URL_MAX + 1];      /* "/" when the URL has none */
+};
+/* Parse "http://IP[:port][/path]" (numeric host, no https, no user part,
+ * visible ASCII); 0, or -1 with why set. */
+int io_url_parse(const char *url, struct io_url *u, char *why, size_t len);
 
 #endif

@@ -131,15 +131,34 @@ struct io_listener *io_listener_new(struct io_loop *loop, const char *addrport, 
 	int fd;
 
 	if (io_parse_addrport(addrport, -1, &ss, &len) < 0) {
-		log_err("io: bad listen address \"%s\"", addrport ? addrport : "(null)");
+		errno = EINVAL;   /* the caller says which address failed, once */
 		return NULL;
 	}
 	fd = io_listen_socket(&ss, len, IO_LISTEN_BACKLOG);
-	if (fd < 0) {
-		log_err("io: cannot listen on %s: %s", addrport, strerror(errno));
+	if (fd < 0)
 		return NULL;
-	}
 	return listener_wrap(loop, fd, cb, arg);
+}
+
+/* Can a listener bind addrport now?  0 yes, 1 in use, -1 no (why set). */
+int io_listen_probe(const char *addrport, char *why, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	if (io_parse_addrport(addrport, -1, &ss, &sl) < 0) {
+		snprintf(why, len, "not an address:port");
+		return -1;
+	}
+	int fd = io_listen_socket(&ss, sl, 1);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno == EADDRINUSE)
+		return 1;
+	snprintf(why, len, "%s", strerror(errno));
+	return -1;
 }
 
 /* Listen on a UNIX socket path with the given mode. */

@@ -58,8 +58,8 @@ struct relay_dest *relay_dest_find(struct relay *r, const char *domain)
 	return NULL;
 }
 
-/* Is domain held? */
-static int relay_is_held(const struct relay *r, const char *domain)
+/* Is domain held?  1 or 0. */
+int relay_held(const struct relay *r, const char *domain)
 {
 	for (size_t i = 0; i < r->nholds; i++)
 		if (strcmp(r->holds[i], domain) == 0)
@@ -108,7 +108,7 @@ struct relay_dest *relay_dest_get(struct relay *r, const char *domain)
 	snprintf(d->domain, sizeof(d->domain), "%s", domain);
 	d->since = time(NULL);
 	relay_ramp_reset(d);
-	d->held = relay_is_held(r, domain);
+	d->held = relay_held(r, domain);
 	d->probe_timer = io_timer_new(r->loop, relay_dest_probe_due, d);
 	d->wait_timer = io_timer_new(r->loop, relay_dest_wait_due, d);
 	unsigned h = relay_hash(domain, RELAY_DEST_BUCKETS);
@@ -266,7 +266,7 @@ void relay_dest_up(struct relay_dest *d)
 {
 	if (d->state != DEST_UP) {
 		if (d->state == DEST_DOWN)
-			log_info("destination %s is up again (down since %lds, %zu job(s) queued)",
+			log_info("destination %s is up again (down for %lds, %zu job(s) queued)",
 				 d->domain, (long)(time(NULL) - d->since), d->nready + d->nwait);
 		d->state = DEST_UP;
 		d->since = time(NULL);
@@ -512,7 +512,7 @@ static void relay_holds_load(struct relay *r)
 /* Pause or resume delivery to a domain. */
 int relay_hold(struct relay *r, const char *domain, int hold)
 {
-	int was = relay_is_held(r, domain);
+	int was = relay_held(r, domain);
 	if (hold && !was) {
 		if (r->nholds >= RELAY_HOLD_MAX || !(r->holds[r->nholds] = strdup(domain)))
 			return -1;

@@ -93,6 +93,10 @@ time_t relay_oldest_arrival(const struct relay *r);
 /* Human-readable forms of status and queue. */
 void relay_text_status(struct relay *r, FILE *out);
 void relay_text_queue(struct relay *r, FILE *out);
+/* One message for a person; -1 if there is no such message. */
+int relay_text_show(struct relay *r, const char *qid, FILE *out);
+/* Is domain held (backupmx hold)?  1 or 0. */
+int relay_held(const struct relay *r, const char *domain);
 /* Prometheus text exposition of the queue and destinations. */
 void relay_metrics(struct relay *r, FILE *out);
 

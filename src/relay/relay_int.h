@@ -7,6 +7,7 @@
  *   relay_target.c  next-hop choice: routes, MX lookup, self truncation
  *   relay_bounce.c  DSNs into the spool
  *   relay_status.c  JSON documents and metrics
+ *   relay_text.c    the human reports: status, queue, one message
  */
 #ifndef BMX_RELAY_INT_H
 #define BMX_RELAY_INT_H
@@ -167,6 +168,16 @@ int relay_conn_open(struct relay_dest *d);
 void relay_conn_close_all(struct relay_dest *d);
 void relay_probe_start(struct relay_dest *d);
 void relay_probe_stop(struct relay_dest *d);
+
+/* relay_status.c: queue totals of one destination */
+struct relay_dstat {
+	size_t msgs;
+	unsigned long long bytes;
+	time_t oldest;
+};
+void relay_dest_totals(const struct relay_dest *d, struct relay_dstat *st);
+#define RELAY_SHOW_HEADERS_MAX 16384   /* octets of headers `queue show` reads */
+void relay_msg_headers(struct relay *r, const struct relay_msg *m, char *buf, size_t len);
 
 /* relay_ramp.c */
 unsigned relay_ramp_limit(const struct relay_dest *d);

@@ -1,7 +1,8 @@
 /*
  * relay_status.c - what the delivery engine shows: JSON documents for the
  * control socket (`backupmx queue`, `status`) and the status page, and the
- * Prometheus metrics of the queue and destinations.
+ * Prometheus metrics of the queue and destinations.  The human reports are
+ * in relay_text.c.
  *
  * Every string from a peer goes through json_str(), so an envelope address
  * can never break a document.  Documents are stable: docs/control.md.
@@ -14,15 +15,8 @@
 
 #include "common/json.h"
 
-/* Queue totals of one destination. */
-struct relay_dstat {
-	size_t msgs;
-	unsigned long long bytes;
-	time_t oldest;
-};
-
 /* Count the jobs of a destination. */
-static void relay_dest_totals(const struct relay_dest *d, struct relay_dstat *st)
+void relay_dest_totals(const struct relay_dest *d, struct relay_dstat *st)
 {
 	memset(st, 0, sizeof(*st));
 	const struct relay_job *lists[2] = {d->ready_head, d->wait_head};
@@ -158,24 +152,31 @@ void relay_json_queue(struct relay *r, FILE *f)
 	fputs("]}", f);
 }
 
+/* The header section of m as stored (at most len - 1 octets, CRLF line
+ * ends, without the empty line), NUL-terminated; "" when unreadable. */
+void relay_msg_headers(struct relay *r, const struct relay_msg *m, char *buf, size_t len)
+{
+	size_t hlen = 0, blen = 0;
+	int fd = spool_body_open(r->spool, m->env.qid, &blen);
+	if (fd >= 0) {
+		ssize_t n = read(fd, buf, len - 1);
+		hlen = n > 0 ? (size_t)n : 0;
+		close(fd);
+	}
+	buf[hlen] = 0;
+	char *end = strstr(buf, "\r\n\r\n");
+	if (end)
+		end[2] = 0;
+}
+
 /* One message with its envelope details and the header section. */
 int relay_json_show(struct relay *r, const char *qid, FILE *f)
 {
 	struct relay_msg *m = relay_msg_find(r, qid);
 	if (!m)
 		return -1;
-	char hdr[16384];
-	size_t hlen = 0, blen = 0;
-	int fd = spool_body_open(r->spool, qid, &blen);
-	if (fd >= 0) {
-		ssize_t n = read(fd, hdr, sizeof(hdr) - 1);
-		hlen = n > 0 ? (size_t)n : 0;
-		close(fd);
-	}
-	hdr[hlen] = 0;
-	char *end = strstr(hdr, "\r\n\r\n");
-	if (end)
-		end[2] = 0;
+	char hdr[RELAY_SHOW_HEADERS_MAX];
+	relay_msg_headers(r, m, hdr, sizeof(hdr));
 	int first = 1;
 	fputc('{', f);
 	json_key(f, &first, "message");
@@ -238,81 +239,6 @@ void relay_metrics(struct relay *r, FILE *f)
 	fprintf(f, "# HELP backupmx_probe_seconds Duration of the last probe of a down primary.\n"
 		   "# TYPE backupmx_probe_seconds gauge\n"
 		   "backupmx_probe_seconds %.3f\n", r->stats.last_probe_seconds);
-}
-
-/* Format a time as local "YYYY-MM-DD HH:MM:SS" ("-" for 0). */
-static const char *relay_time_str(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-	if (!t) {
-		snprintf(buf, len, "-");
-		return buf;
-	}
-	localtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
-	return buf;
-}
-
-/* Human-readable destination status (`backupmx status`). */
-void relay_text_status(struct relay *r, FILE *f)
-{
-	time_t now = time(NULL);
-	char since[32];
-	if (!r->dest_list) {
-		fprintf(f, "no destinations yet; %zu message(s) queued\n", r->nmsgs);
-		return;
-	}
-	fprintf(f, "%-28s %-8s %-19s %7s %10s %8s\n", "DESTINATION", "STATE", "SINCE", "QUEUED",
-		"BYTES", "OLDEST");
-	for (struct relay_dest *d = r->dest_list; d; d = d->next) {
-		struct relay_dstat st;
-		relay_dest_totals(d, &st);
-		fprintf(f, "%-28s %-8s %-19s %7zu %10llu %7lds\n", d->domain, relay_dest_state_name(d),
-			relay_time_str(d->since, since, sizeof(since)), st.msgs, st.bytes,
-			st.oldest ? (long)(now - st.oldest) : 0L);
-		if (d->last_error[0])
-			fprintf(f, "    last error: %s\n", d->last_error);
-		for (size_t i = 0; i < d->ntargets; i++) {
-			char ip[64];
-			fprintf(f, "    next hop: %s[%s]:%d\n", d->targets[i].host,
-				io_addr_str((const struct sockaddr *)&d->targets[i].sa, ip, sizeof(ip)),
-				io_addr_port((const struct sockaddr *)&d->targets[i].sa));
-		}
-		if (d->have_facts)
-			fprintf(f, "    banner: %s\n", d->banner);
-		if (d->have_facts && d->tls[0])
-			fprintf(f, "    tls: %s\n", d->tls);
-		fprintf(f, "    connections: %u (ramp %u of max %u), delivered: %llu\n", d->nconn,
-			relay_ramp_limit(d), d->r->cfg->max_concurrency, d->sent);
-	}
-}
-
-/* Human-readable queue listing (`backupmx queue`, like mailq). */
-void relay_text_queue(struct relay *r, FILE *f)
-{
-	static const char *const st[] = {"pending", "sent", "bounced", "deferred"};
-	unsigned long long bytes = 0;
-	char at[32];
-	if (!r->head) {
-		fputs("Mail queue is empty\n", f);
-		return;
-	}
-	fprintf(f, "%-21s %9s %-19s  %s\n", "-Queue ID-", "--Size--", "----Arrival Time---",
-		"-Sender/Recipient-------");
-	for (const struct relay_msg *m = r->head; m; m = m->next) {
-		bytes += m->env.size;
-		fprintf(f, "%-20s%c %9llu %-19s  %s\n", m->env.qid, m->nactive ? '*' : ' ',
-			m->env.size, relay_time_str(m->env.arrival, at, sizeof(at)),
-			m->env.sender[0] ? m->env.sender : "<>");
-		if (m->last_error[0])
-			fprintf(f, "%52s(%s)\n", "", m->last_error);
-		for (size_t i = 0; i < m->env.nrcpt; i++)
-			fprintf(f, "%52s%s (%s)\n", "", m->env.rcpt[i].addr, st[m->env.rcpt[i].state & 3]);
-		if (m->attempts || m->next_try)
-			fprintf(f, "%52stries: %u, next attempt: %s\n", "", m->attempts,
-				relay_time_str(m->next_try, at, sizeof(at)));
-	}
-	fprintf(f, "-- %llu Bytes in %zu Request%s.\n", bytes, r->nmsgs, r->nmsgs == 1 ? "" : "s");
 }
 
 /* Recent outcomes, optionally of one message. */

@@ -92,6 +92,7 @@ struct smtp_session {
 	struct spool_msg *msg;
 	struct smtp_data_reader rd;
 	unsigned received_hdrs;
+	size_t rcv_len;                   /* length of our Received: header in the queue file */
 	int hdr_done, hdr_bol;
 	char hdr_prefix[10];
 	size_t hdr_plen;
@@ -263,7 +264,7 @@ static int smtp_received(struct smtp_session *s, char *buf, size_t len)
 	int n = snprintf(buf, len,
 			 "Received: from %s (%s [%s%s])\r\n"
 			 "\tby %s (backupmx) with %s id %s%s%s%s\r\n",
-			 s->helo[0] ? s->helo : "unknown", s->rdns[0] ? s->rdns : "unknown",
+			 s->helo[0] ? s->helo : "unknown", s->env.client_name,
 			 v6 ? "IPv6:" : "", s->ip, s->srv->cfg->hostname, proto, s->env.qid,
 			 s->tls_active ? "\r\n\t(" : "", s->tls_active ? s->tls_desc : "",
 			 s->tls_active ? ")" : "");
@@ -522,7 +523,19 @@ static void smtp_cmd_data(struct smtp_session *s, const struct smtp_cmd *c)
 		return;
 	}
 	s->env.arrival = time(NULL);
+	/* the client's name as of now (its PTR lookup may have finished since
+	 * MAIL): one snapshot for the Received: header, the queue file and logs */
+	char *name = strdup(s->rdns[0] ? s->rdns : "unknown");
+	if (!name) {
+		smtp_txn_reset(s);
+		smtp_reply(s, "451 4.3.0 Error: out of memory");
+		smtp_enter_state(s, smtp_idle_state(s));
+		return;
+	}
+	free(s->env.client_name);
+	s->env.client_name = name;
 	n = smtp_received(s, rcv, sizeof(rcv));
+	s->rcv_len = n > 0 ? (size_t)n : 0;
 	s->msg = n > 0 ? spool_msg_new(s->srv->spool, &s->env) : NULL;
 	if (!s->msg || spool_msg_write(s->msg, rcv, (size_t)n) < 0) {
 		log_err("%s: %s: cannot create queue file: %s", s->ip, s->env.qid, strerror(errno));
@@ -794,7 +807,7 @@ static void smtp_commit_queue(struct smtp_session *s)
 	cm->session = s;
 	cm->msg = s->msg;
 	cm->env = s->env;
-	cm->env.size = s->rd.total;
+	cm->env.size = s->rcv_len + s->rd.total;   /* as stored: our Received: and the DATA */
 	cm->env.body_8bit |= s->rd.saw_8bit;
 	s->msg = NULL;
 	memset(&s->env, 0, sizeof(s->env));

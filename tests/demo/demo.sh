@@ -22,7 +22,9 @@
 # on exit, also on Ctrl-C.
 #
 # Environment: DEMO_N1 (messages in step 1, default 3), DEMO_N2 (per batch in
-# step 2, two batches, default 3), DEMO_KEEP=1 keeps the temp dir.
+# step 2, two batches, default 3), DEMO_KEEP=1 keeps the temp dir,
+# DEMO_RUN_ON=1 (make demo KEEP=1) leaves the world running after the verdict
+# and prints how to reach it (status page, CLI) and how to stop it.
 set -u
 BUILD=${1:-build}
 case $BUILD in /*) ;; *) BUILD=$(pwd)/$BUILD ;; esac
@@ -115,8 +117,11 @@ done
 D=$(mktemp -d /tmp/backupmx-demo.XXXXXX)
 chmod 755 "$D"
 echo "backupmx failover demo (run $RUN) in $D"
-echo "Status page: http://127.0.0.3:8025/  (inside the demo's network namespace;"
-echo "  from another shell: nsenter --net=/proc/$$/ns/net curl -s http://127.0.0.3:8025/)"
+if [ -n "${DEMO_RUN_ON:-}" ]; then
+	echo "The world keeps running after the verdict (KEEP=1): status page and commands then."
+else
+	echo "(make demo KEEP=1 leaves the world running afterwards, to look at it)"
+fi
 
 # ---- DNS ---------------------------------------------------------------------
 cat >"$D/unbound.conf" <<EOF
@@ -377,11 +382,30 @@ else
 fi
 [ "$USE_SINK" = 1 ] && say "note: the primary was smtp-sink, not Postfix"
 
+# KEEP=1: leave everything running until Ctrl-C or a kill, and say how to reach it.
+keep_running()
+{
+	local ns="nsenter --net=/proc/$$/ns/net"
+	echo
+	echo "The demo world is still running (KEEP=1), in network namespace /proc/$$/ns/net:"
+	echo "  status page:  $ns curl -s http://127.0.0.3:8025/"
+	echo "  metrics:      $ns curl -s http://127.0.0.3:8025/metrics"
+	echo "  the CLI:      $BMX status ${CTL[*]}"
+	echo "                $BMX queue ${CTL[*]}"
+	echo "  send mail:    $ns swaks --server 127.0.0.3:25 --to a@example.test"
+	echo "Stop it with Ctrl-C here, or: kill $$"
+	sleep infinity &
+	PIDS+=("$!")
+	wait "$!"
+}
+
 echo
 if [ "$FAILS" = 0 ]; then
 	echo "VERDICT: PASS - failover and recovery verified, $want/$want messages delivered" \
 	     "exactly once ($(ts | tr -d ' '))"
+	[ -n "${DEMO_RUN_ON:-}" ] && keep_running
 	exit 0
 fi
 echo "VERDICT: FAIL - $FAILS problem(s); logs were in $D"
+[ -n "${DEMO_RUN_ON:-}" ] && keep_running
 exit 1

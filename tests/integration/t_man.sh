@@ -94,6 +94,8 @@ if [ -x "$BMXD" ]; then
 	cat >"$W/t.conf" <<-EOF
 	relay_domains = example.test
 	spool = $W/spool
+	$([ "$(id -u)" = 0 ] && echo "user = nobody")
+	listen = 127.0.0.3:$(world_free_port)
 	route example.test = [127.0.0.2]:25
 	tls_policy example.test = verify
 	EOF
