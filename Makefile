@@ -106,8 +106,8 @@ install: all
 	install -d -m 0700 $(DESTDIR)/var/spool/backupmx
 	@# the daemon's user (README): created on a real install as root, never removed
 	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && ! getent passwd backupmx >/dev/null; then \
-		useradd --system --home-dir /var/spool/backupmx --no-create-home \
-			--shell /usr/sbin/nologin backupmx && chown backupmx: /var/spool/backupmx; fi
+		useradd --system --home-dir /var/spool/backupmx --shell /usr/sbin/nologin backupmx && \
+		chown backupmx: /var/spool/backupmx; fi
 	install -m 0755 $(BUILD)/backupmx $(DESTDIR)$(PREFIX)/bin/backupmx
 	install -m 0755 $(BUILD)/backupmxd $(DESTDIR)$(PREFIX)/sbin/backupmxd
 	test -e $(DESTDIR)/etc/backupmx/backupmx.conf || install -m 0644 etc/backupmx.conf $(DESTDIR)/etc/backupmx/backupmx.conf

@@ -104,4 +104,11 @@ t_is "install with the default PREFIX exits 0" "$?" 0 || t_diag "$OUT"
 t_is "default PREFIX is /usr/local" "$?" 0
 t_like "unit: default ExecStart is /usr/local/sbin" "$(cat "$UNIT")" \
 	'^ExecStart=/usr/local/sbin/backupmxd '
+# the daemon's user: a real install (no DESTDIR) as root creates it; here only
+# what make would run is looked at (make -n), nothing touches /etc/passwd
+DRY=$(make -n -C "$SRC" --no-print-directory BUILD="$BMX_BUILD" DESTDIR= PREFIX=/usr install 2>&1)
+t_like "make install creates the backupmx user when missing (as root, no DESTDIR)" "$DRY" \
+	'useradd --system --home-dir /var/spool/backupmx .*backupmx'
+t_like "the README documents the user" "$(cat "$BMX_ROOT/README.md")" \
+	'useradd --system --home-dir /var/spool/backupmx --shell /usr/sbin/nologin backupmx'
 t_done

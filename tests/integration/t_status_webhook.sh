@@ -40,7 +40,7 @@ for url in https://127.0.0.1:$WH/hook http://localhost:$WH/hook; do
 	sed "s|^alert_webhook = .*|alert_webhook = $url|" "$W/bmx.conf" >"$W/bad.conf"
 	out=$(timeout 10 "$BMXD" -c "$W/bad.conf" 2>&1); rc=$?
 	t_is "alert_webhook = $url: exit 1" "$rc" 1
-	t_like "alert_webhook = $url: says why" "$out" 'alert_webhook .*(https is not supported|numeric IP)'
+	t_like "alert_webhook = $url: says why" "$out" 'alert_webhook.*(https is not supported|numeric IP)'
 done
 
 bmxd_start || { t_fail "daemon start"; t_done; }

@@ -272,13 +272,36 @@ static void test_summary(void **state)
 	check_result_free(r);
 }
 
+/* Within one severity, mail not flowing comes before hygiene: a primary
+ * that is down is named before a shared subnet found earlier. */
+static void test_summary_urgent_first(void **state)
+{
+	struct check_buf b;
+	(void)state;
+	struct check_result *r = fx_new();
+	check_add(r, "shared_subnet", CHECK_SEV_WARNING, -1, -1, "all MX in one /24");
+	check_add(r, "mx_ttl_long", CHECK_SEV_WARNING, -1, -1, "MX TTL long");
+	check_add(r, "primary_down", CHECK_SEV_WARNING, -1, -1, "primary down");
+	check_add(r, "open_relay", CHECK_SEV_CRITICAL, -1, -1, "open relay");
+	check_buf_init(&b);
+	check_summary(&b, r);
+	assert_string_equal(b.s, "example.test: open relay; primary down; all MX in one /24 "
+				 "(+1 more)");
+	check_buf_free(&b);
+	check_buf_init(&b);
+	check_report_nagios(&b, r);
+	assert_non_null(strstr(b.s, "CRITICAL: example.test: open relay; primary down;"));
+	check_buf_free(&b);
+	check_result_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_escape), cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_json_doc),    cmocka_unit_test(test_json_nulls),
 		cmocka_unit_test(test_nagios),      cmocka_unit_test(test_text),
-		cmocka_unit_test(test_summary),
+		cmocka_unit_test(test_summary),    cmocka_unit_test(test_summary_urgent_first),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
