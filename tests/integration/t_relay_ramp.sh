@@ -49,20 +49,29 @@ slow_start()
 	world_wait_port 127.0.0.2 "$BMX_PORT" 10
 }
 
+# Start slowmx (stats file $1, options $4...), wait until it has $2 messages
+# and the spool is empty; report as "$3".
+drain_to()
+{
+	local stats=$1 n=$2 what=$3
+	shift 3
+	slow_start "$@" --stats "$stats" || t_fail "slowmx did not start"
+	if world_wait_until 60 drained "$stats" "$n"; then
+		t_ok "the queue drained to $what"
+	else
+		t_fail "not drained: $(cat "$stats" 2>/dev/null), $(bmxd_queue_files | wc -l) queued"
+	fi
+	sleep 0.3
+	t_diag "$what: $(cat "$stats")"
+}
+
 # --- 1. a primary that takes 300 ms per message -----------------------------
 N=150
 queue_n $N && t_ok "queued $N with the primary down" ||
 	t_fail "smtp-source failed" "$(tail -3 "$W/source.log")"
 world_wait_until 10 dest_down && t_ok "destination marked down" || t_fail "not marked down"
 S1=$W/slow1.json
-slow_start --delay-ms 300 --stats "$S1" || t_fail "slowmx did not start"
-if world_wait_until 60 drained "$S1" $N; then
-	t_ok "the queue drained to the slow primary"
-else
-	t_fail "not drained: $(cat "$S1" 2>/dev/null), $(bmxd_queue_files | wc -l) queued"
-fi
-sleep 0.3
-t_diag "slow primary: $(cat "$S1")"
+drain_to "$S1" $N "the slow primary" --delay-ms 300
 peak=$(stat_of "$S1" peak)
 [ "$peak" -ge 8 ] && t_ok "peak connections $peak >= 8 of max_concurrency 10" ||
 	t_fail "peak connections $peak < 8"
@@ -83,14 +92,7 @@ queue_n $N2 && t_ok "queued $N2 more with the primary down" ||
 world_wait_until 10 dest_down || t_fail "not marked down after the primary stopped"
 lines0=$(wc -l <"$BMXD_LOG")
 S2=$W/slow2.json
-slow_start --delay-ms 100 --cap 3 --stats "$S2" || t_fail "slowmx did not start"
-if world_wait_until 60 drained "$S2" $N2; then
-	t_ok "the queue drained to the capped primary"
-else
-	t_fail "not drained: $(cat "$S2" 2>/dev/null), $(bmxd_queue_files | wc -l) queued"
-fi
-sleep 0.3
-t_diag "capped primary: $(cat "$S2")"
+drain_to "$S2" $N2 "the capped primary" --delay-ms 100 --cap 3
 t_is "every message arrived at the capped primary" "$(stat_of "$S2" unique)" $N2
 t_is "no message arrived twice at the capped primary" "$(stat_of "$S2" duplicates)" 0
 st=$(bmxd_status_dest example.test)
