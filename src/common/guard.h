@@ -19,6 +19,14 @@
  * After bmx_guard_kill() the object is dead: bmx_guard_dead() is true, and
  * code on the way out of a callback checks it before touching the object's
  * state again.  No callback of a dead object is called.
+ *
+ * One variant: an object that cannot be destroyed from inside a library's
+ * callback at all (an io_conn's libevent bufferevent) hands itself to the
+ * loop's reaper when bmx_guard_kill() says it is in use, and ignores what
+ * bmx_guard_leave() returns (io_conn_leave()).
+ *
+ * Users: io_conn (src/io), dns_ctx (src/dns), smtp_client and the SMTP
+ * server's sessions (src/smtp).
  */
 #ifndef BMX_GUARD_H
 #define BMX_GUARD_H

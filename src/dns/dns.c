@@ -146,10 +146,10 @@ static int dns_configure(struct ub_ctx *ub, const char *resolver, unsigned flags
 
 static void dns_destroy(struct dns_ctx *ctx);
 
-/* Leave a callback section; finish a deferred dns_free(). */
+/* Leave a callback section; finish a dns_free() asked for meanwhile. */
 static void dns_leave(struct dns_ctx *ctx)
 {
-	if (--ctx->busy == 0 && ctx->dying)
+	if (bmx_guard_leave(&ctx->guard))
 		dns_destroy(ctx);
 }
 
@@ -159,9 +159,9 @@ static void dns_watch_cb(int fd, void *arg)
 	struct dns_ctx *ctx = arg;
 
 	(void)fd;
-	ctx->busy++;
+	bmx_guard_enter(&ctx->guard);
 	int r = ub_process(ctx->ub);
-	if (r != 0 && !ctx->pipe_broken && !ctx->dying) {
+	if (r != 0 && !ctx->pipe_broken && !bmx_guard_dead(&ctx->guard)) {
 		ctx->pipe_broken = 1;
 		log_err("dns: resolver worker failed: %s", ub_strerror(r));
 		/* stop spinning on a dead pipe; outstanding queries will time out */
@@ -254,16 +254,13 @@ static void dns_destroy(struct dns_ctx *ctx)
 /* Cancel every outstanding query (no callbacks) and free. */
 void dns_free(struct dns_ctx *ctx)
 {
-	if (ctx == NULL || ctx->dying)
+	if (ctx == NULL || bmx_guard_dead(&ctx->guard))
 		return;
 	dns_mx_free_all(ctx);
 	while (ctx->queries != NULL)
 		dns_q_cancel(ctx->queries);
-	if (ctx->busy > 0) {
-		ctx->dying = 1;
-		return;
-	}
-	dns_destroy(ctx);
+	if (bmx_guard_kill(&ctx->guard))
+		dns_destroy(ctx);   /* else the last dns_leave() does */
 }
 
 /* Per-query timeout in milliseconds. */
@@ -288,7 +285,7 @@ static void dns_deliver(struct dns_q *q)
 	q->next = q->prev = NULL;
 	io_timer_free(q->timer);
 	q->timer = NULL;
-	ctx->busy++;
+	bmx_guard_enter(&ctx->guard);
 	q->cb(&q->ans, q->arg);
 	free(q);
 	dns_leave(ctx);
@@ -443,8 +440,8 @@ long dns_query(struct dns_ctx *ctx, const char *name, int rrtype, dns_cb cb, voi
 	struct dns_q *q;
 	int r;
 
-	if (ctx == NULL || ctx->dying || name == NULL || cb == NULL || rrtype <= 0 ||
-	    rrtype > 65535 || !dns_qname_ok(name))
+	if (ctx == NULL || bmx_guard_dead(&ctx->guard) || name == NULL || cb == NULL ||
+	    rrtype <= 0 || rrtype > 65535 || !dns_qname_ok(name))
 		return -1;
 	q = calloc(1, sizeof(*q));
 	if (q == NULL)

@@ -5,6 +5,7 @@
 #ifndef BMX_DNS_INT_H
 #define BMX_DNS_INT_H
 
+#include "common/guard.h"
 #include "dns/dns.h"
 
 struct ub_ctx;
@@ -19,8 +20,7 @@ struct dns_ctx {
 	long next_id;               /* ids of queries and MX jobs, one space */
 	struct dns_q *queries;      /* outstanding plain queries */
 	struct dns_mx_job *jobs;    /* outstanding MX resolutions (mx_resolve.c) */
-	int busy;                   /* > 0 while a callback may be running */
-	int dying;                  /* dns_free() was called while busy */
+	struct bmx_guard guard;     /* in use while a callback may run; killed by dns_free() */
 	int submitting;             /* inside ub_resolve_async() */
 	int pipe_broken;            /* ub_process() reported a dead background worker */
 };

@@ -290,7 +290,7 @@ long dns_mx_resolve(struct dns_ctx *ctx, const char *domain, unsigned flags, dns
 	struct dns_mx_job *job;
 	char err[128];
 
-	if (ctx == NULL || ctx->dying || domain == NULL || cb == NULL)
+	if (ctx == NULL || bmx_guard_dead(&ctx->guard) || domain == NULL || cb == NULL)
 		return -1;
 	job = calloc(1, sizeof(*job));
 	if (job == NULL)

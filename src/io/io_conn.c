@@ -7,9 +7,11 @@
  * bound.  The idle timeout is a plain timer re-armed by each input, so it
  * fires exactly once and never disables reading, and it also runs while a
  * connect is still in progress.  io_conn_free() is safe from inside the
- * connection's own callback: every libevent callback counts itself in
- * c->depth, and a free requested while depth > 0 is handed to the loop's
- * reaper, which frees the connection on the next loop iteration.  No user
+ * connection's own callback: every libevent callback enters and leaves the
+ * connection's struct bmx_guard (src/common/guard.h), and a free requested
+ * while it is in use is handed to the loop's reaper, which frees the
+ * connection on the next loop iteration (a bufferevent cannot be freed
+ * from inside its own callback, so the reaper, not the last leave, does it).  No user
  * callback is ever called after io_conn_free().
  *
  * Plain (non-TLS) connections write eagerly ("direct mode"): output queued
@@ -48,8 +50,8 @@
 #include <event2/buffer.h>
 
 /* gcc -fanalyzer does not see that io_conn_free() only defers the free while
- * c->depth > 0 (it is called from inside c's own callbacks), and reports the
- * c->depth-- that follows as a use after free.  It is not: io_conn_free()
+ * c is in use (it is called from inside c's own callbacks), and reports the
+ * bmx_guard_leave() that follows as a use after free.  It is not: io_conn_free()
  * queues c for the reaper in that case. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wanalyzer-use-after-free"
@@ -97,7 +99,7 @@ void io_loop_reap(struct io_loop *loop)
 /* Call the owner's callback unless the connection was freed or is closing. */
 static void conn_emit(struct io_conn *c, enum io_event ev)
 {
-	if (c->dead || c->closing || !c->cb)
+	if (bmx_guard_dead(&c->guard) || c->closing || !c->cb)
 		return;
 	c->cb(c, ev, c->arg);
 }
@@ -140,9 +142,9 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct io_conn *c = arg;
 
-	if (c->dead || c->paused)
+	if (bmx_guard_dead(&c->guard) || c->paused)
 		return;   /* paused in direct mode: io_conn_resume() reports it */
-	c->depth++;
+	bmx_guard_enter(&c->guard);
 	if (c->closing) {
 		struct evbuffer *in = bufferevent_get_input(bev);
 		evbuffer_drain(in, evbuffer_get_length(in));
@@ -157,13 +159,13 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		}
 		conn_emit(c, IO_EV_READ);
 	}
-	c->depth--;
+	io_conn_leave(c);
 }
 
 /* Queue an eager write of the output for the end of this loop pass. */
 static void conn_flush_later(struct io_conn *c)
 {
-	if (!c->direct || c->flush_pending || c->dead)
+	if (!c->direct || c->flush_pending || bmx_guard_dead(&c->guard))
 		return;
 	if (bufferevent_get_enabled(c->sock_bev) & EV_WRITE)
 		return;   /* libevent is already waiting to write the rest */
@@ -179,9 +181,9 @@ static void conn_flush_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd; (void)what;
 
 	c->flush_pending = 0;
-	if (c->dead || !c->direct)
+	if (bmx_guard_dead(&c->guard) || !c->direct)
 		return;
-	c->depth++;
+	bmx_guard_enter(&c->guard);
 	out = bufferevent_get_output(c->sock_bev);
 	if (evbuffer_get_length(out) > 0) {
 		/* a socket bufferevent freezes its output's start; its own write
@@ -193,13 +195,13 @@ static void conn_flush_cb(evutil_socket_t fd, short what, void *arg)
 	if (evbuffer_get_length(out) > 0) {
 		/* EAGAIN, a short write or an error: libevent's write event takes
 		 * over and reports the outcome (conn_write_cb, conn_event_cb) */
-		if (!c->dead)
+		if (!bmx_guard_dead(&c->guard))
 			bufferevent_enable(c->sock_bev, EV_WRITE);
 	} else if (!c->closing && !c->handshaking && c->wrote) {
 		c->wrote = 0;
 		conn_emit(c, IO_EV_DRAINED);
 	}
-	c->depth--;
+	io_conn_leave(c);
 }
 
 /* Output drained to empty. */
@@ -207,9 +209,9 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct io_conn *c = arg;
 
-	if (c->dead)
+	if (bmx_guard_dead(&c->guard))
 		return;
-	c->depth++;
+	bmx_guard_enter(&c->guard);
 	if (c->direct)
 		bufferevent_disable(c->sock_bev, EV_WRITE);   /* back to eager writes */
 	if (c->closing) {
@@ -220,7 +222,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 		c->wrote = 0;
 		conn_emit(c, IO_EV_DRAINED);
 	}
-	c->depth--;
+	io_conn_leave(c);
 }
 
 /* Connected, TLS up, EOF or error. */
@@ -229,9 +231,9 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct io_conn *c = arg;
 	int err = EVUTIL_SOCKET_ERROR();
 
-	if (c->dead)
+	if (bmx_guard_dead(&c->guard))
 		return;
-	c->depth++;
+	bmx_guard_enter(&c->guard);
 	if (what & BEV_EVENT_CONNECTED) {
 		if (c->ssl) {
 			if (c->handshaking) {
@@ -272,7 +274,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		else
 			conn_emit(c, IO_EV_EOF);
 	}
-	c->depth--;
+	io_conn_leave(c);
 }
 
 /* Idle timer expired: fire IO_EV_TIMEOUT once. */
@@ -281,9 +283,9 @@ static void conn_idle_cb(evutil_socket_t fd, short what, void *arg)
 	struct io_conn *c = arg;
 	(void)fd; (void)what;
 
-	if (c->dead)
+	if (bmx_guard_dead(&c->guard))
 		return;
-	c->depth++;
+	bmx_guard_enter(&c->guard);
 	c->idle_armed = 0;
 	if (c->closing) {
 		io_conn_free(c);
@@ -291,7 +293,7 @@ static void conn_idle_cb(evutil_socket_t fd, short what, void *arg)
 		conn_set_err(c, "%s", c->connecting ? "connect timed out" : "timed out");
 		conn_emit(c, IO_EV_TIMEOUT);
 	}
-	c->depth--;
+	io_conn_leave(c);
 }
 
 /* Deliver a connect result that was known before the loop ran, or input
@@ -301,23 +303,23 @@ static void conn_async_cb(evutil_socket_t fd, short what, void *arg)
 	struct io_conn *c = arg;
 	(void)fd; (void)what;
 
-	if (c->dead)
+	if (bmx_guard_dead(&c->guard))
 		return;
 	if (c->async_ev == IO_EV_READ) {
-		c->depth++;
+		bmx_guard_enter(&c->guard);
 		if (!c->paused && !c->closing &&
 		    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
 			conn_emit(c, IO_EV_READ);
 		/* an EOF that came while paused, once its input is handled (if the
 		 * owner paused again, the next io_conn_resume() brings us back) */
-		if (!c->dead && !c->paused && !c->closing && c->eof_pending) {
+		if (!bmx_guard_dead(&c->guard) && !c->paused && !c->closing && c->eof_pending) {
 			c->eof_pending = 0;
 			conn_emit(c, IO_EV_EOF);
 		}
-		c->depth--;
+		io_conn_leave(c);
 		return;
 	}
-	c->depth++;
+	bmx_guard_enter(&c->guard);
 	if (c->async_ev == IO_EV_CONNECTED) {
 		c->connecting = 0;
 		bufferevent_enable(c->bev, EV_WRITE);
@@ -329,7 +331,7 @@ static void conn_async_cb(evutil_socket_t fd, short what, void *arg)
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	}
 	conn_emit(c, c->async_ev);
-	c->depth--;
+	io_conn_leave(c);
 }
 
 /* Attach a (new) bufferevent to c: callbacks, watermarks, enable. */
@@ -449,10 +451,9 @@ struct io_conn *io_conn_connect(struct io_loop *loop, const struct sockaddr *sa,
 /* Close the socket and free everything; safe from inside the callback. */
 void io_conn_free(struct io_conn *c)
 {
-	if (!c || c->dead)
+	if (!c || bmx_guard_dead(&c->guard))
 		return;
-	c->dead = 1;
-	if (c->depth == 0) {
+	if (bmx_guard_kill(&c->guard)) {
 		conn_destroy(c);
 		return;
 	}
@@ -471,17 +472,17 @@ static void conn_closing_cb(struct evbuffer *buf, const struct evbuffer_cb_info 
 	struct io_conn *c = arg;
 	(void)buf;
 
-	if (c->dead || info->n_deleted == 0 || io_conn_out_len(c) > 0)
+	if (bmx_guard_dead(&c->guard) || info->n_deleted == 0 || io_conn_out_len(c) > 0)
 		return;
-	c->depth++;                 /* inside libevent: let the reaper free it */
+	bmx_guard_enter(&c->guard);   /* inside libevent: let the reaper free it */
 	io_conn_free(c);
-	c->depth--;
+	io_conn_leave(c);
 }
 
 /* Stop reading, send what is queued, then free (at most IO_FLUSH_TIMEOUT_MS). */
 void io_conn_flush_free(struct io_conn *c)
 {
-	if (!c || c->dead || c->closing)
+	if (!c || bmx_guard_dead(&c->guard) || c->closing)
 		return;
 	if (c->connecting || io_conn_out_len(c) == 0) {
 		io_conn_free(c);
@@ -511,13 +512,13 @@ int io_conn_write(struct io_conn *c, const void *buf, size_t len)
 {
 	int r;
 
-	if (c->dead || c->closing)
+	if (bmx_guard_dead(&c->guard) || c->closing)
 		return -1;
-	c->depth++;
+	bmx_guard_enter(&c->guard);
 	c->wrote = 1;
 	r = bufferevent_write(c->bev, buf, len);
 	conn_flush_later(c);
-	c->depth--;
+	io_conn_leave(c);
 	return r == 0 ? 0 : -1;
 }
 
@@ -528,7 +529,7 @@ int io_conn_printf(struct io_conn *c, const char *fmt, ...)
 	va_list ap;
 	int r;
 
-	if (c->dead || c->closing)
+	if (bmx_guard_dead(&c->guard) || c->closing)
 		return -1;
 	tmp = evbuffer_new();
 	if (!tmp)
@@ -537,11 +538,11 @@ int io_conn_printf(struct io_conn *c, const char *fmt, ...)
 	r = evbuffer_add_vprintf(tmp, fmt, ap);
 	va_end(ap);
 	if (r >= 0) {
-		c->depth++;
+		bmx_guard_enter(&c->guard);
 		c->wrote = 1;
 		r = bufferevent_write_buffer(c->bev, tmp);
 		conn_flush_later(c);
-		c->depth--;
+		io_conn_leave(c);
 	}
 	evbuffer_free(tmp);
 	return r < 0 ? -1 : 0;
@@ -560,7 +561,7 @@ size_t io_conn_out_len(struct io_conn *c)
 /* Bytes of buffered input. */
 size_t io_conn_in_len(struct io_conn *c)
 {
-	if (c->dead)
+	if (bmx_guard_dead(&c->guard))
 		return 0;
 	return evbuffer_get_length(bufferevent_get_input(c->bev));
 }
@@ -573,7 +574,7 @@ const uint8_t *io_conn_peek(struct io_conn *c, size_t max, size_t *len)
 	const uint8_t *p;
 
 	*len = 0;
-	if (c->dead)
+	if (bmx_guard_dead(&c->guard))
 		return NULL;
 	in = bufferevent_get_input(c->bev);
 	n = evbuffer_get_length(in);
@@ -591,7 +592,7 @@ const uint8_t *io_conn_peek(struct io_conn *c, size_t max, size_t *len)
 /* Remove n parsed bytes from the input. */
 void io_conn_consume(struct io_conn *c, size_t n)
 {
-	if (c->dead)
+	if (bmx_guard_dead(&c->guard))
 		return;
 	evbuffer_drain(bufferevent_get_input(c->bev), n);
 }
@@ -608,7 +609,7 @@ void io_conn_drop_input(struct io_conn *c)
  * suspended too. */
 void io_conn_pause(struct io_conn *c)
 {
-	if (c->dead || c->paused)
+	if (bmx_guard_dead(&c->guard) || c->paused)
 		return;
 	c->paused = 1;
 	if (c->direct)
@@ -623,7 +624,7 @@ void io_conn_pause(struct io_conn *c)
  * input that arrived while paused is reported on the next loop pass. */
 void io_conn_resume(struct io_conn *c)
 {
-	if (c->dead || !c->paused)
+	if (bmx_guard_dead(&c->guard) || !c->paused)
 		return;
 	c->paused = 0;
 	if (c->closing)
@@ -642,7 +643,7 @@ void io_conn_resume(struct io_conn *c)
 /* Idle timeout: IO_EV_TIMEOUT once after ms without input (0 disables). */
 void io_conn_set_timeout(struct io_conn *c, uint64_t ms)
 {
-	if (c->dead || c->closing)
+	if (bmx_guard_dead(&c->guard) || c->closing)
 		return;
 	c->timeout_ms = ms;
 	if (ms == 0) {

@@ -8,6 +8,7 @@
 #ifndef BMX_IO_INT_H
 #define BMX_IO_INT_H
 
+#include "common/guard.h"
 #include "io/io.h"
 
 #include <event2/bufferevent.h>
@@ -45,8 +46,7 @@ struct io_conn {
 	struct event *flushev;      /* eager write of queued output (direct mode) */
 	enum io_event async_ev;
 	uint64_t timeout_ms;
-	int depth;                  /* > 0 while inside io code that may call back */
-	int dead;                   /* io_conn_free() was called */
+	struct bmx_guard guard;     /* in use by io code that may call back; killed by io_conn_free() */
 	int closing;                /* io_conn_flush_free(): free once output drained */
 	int connecting;
 	int paused;
@@ -67,6 +67,12 @@ struct io_conn {
 /* Attach a (new) bufferevent to c: callbacks, watermarks, enable. */
 void io_conn_attach_bev(struct io_conn *c, struct bufferevent *bev);
 /* Free every connection waiting in the loop's dead list. */
+/* Leave a connection entered with bmx_guard_enter(): a free asked for in use
+ * has already handed it to the loop's reaper, so nothing is left to do. */
+static inline void io_conn_leave(struct io_conn *c)
+{
+	(void)bmx_guard_leave(&c->guard);
+}
 void io_loop_reap(struct io_loop *loop);
 /* Fill c->err from the OpenSSL error queue of the filter; 0 if none was found. */
 int io_tls_error_text(struct io_conn *c);

@@ -163,7 +163,7 @@ static int tls_start(struct io_conn *c, struct io_tls *tls, enum bufferevent_ssl
 	struct bufferevent *f;
 	SSL *ssl;
 
-	if (c->dead || c->closing || c->ssl || c->connecting || !tls)
+	if (bmx_guard_dead(&c->guard) || c->closing || c->ssl || c->connecting || !tls)
 		return -1;
 	/* CVE-2011-0411: nothing received in plaintext may survive into TLS. */
 	io_conn_drop_input(c);
@@ -173,7 +173,7 @@ static int tls_start(struct io_conn *c, struct io_tls *tls, enum bufferevent_ssl
 	if (state == BUFFEREVENT_SSL_CONNECTING && c->verify_host[0] &&
 	    !is_ip_literal(c->verify_host))
 		SSL_set_tlsext_host_name(ssl, c->verify_host);
-	c->depth++;
+	bmx_guard_enter(&c->guard);
 	if (c->direct) {
 		/* the filter owns the output from now on: libevent writes it */
 		c->direct = 0;
@@ -185,7 +185,7 @@ static int tls_start(struct io_conn *c, struct io_tls *tls, enum bufferevent_ssl
 	f = bufferevent_openssl_filter_new(c->loop->base, c->bev, ssl, state,
 					   BEV_OPT_CLOSE_ON_FREE);
 	if (!f) {
-		c->depth--;
+		io_conn_leave(c);
 		SSL_free(ssl);
 		log_warn("io: cannot start TLS");
 		return -1;
@@ -197,7 +197,7 @@ static int tls_start(struct io_conn *c, struct io_tls *tls, enum bufferevent_ssl
 	c->handshaking = 1;
 	c->tls_client = state == BUFFEREVENT_SSL_CONNECTING;
 	io_conn_attach_bev(c, f);
-	c->depth--;
+	io_conn_leave(c);
 	return 0;
 }
 
@@ -240,7 +240,7 @@ int io_conn_tls_info(struct io_conn *c, struct io_tls_info *out)
 	long vr;
 
 	memset(out, 0, sizeof(*out));
-	if (c->dead || !c->ssl || c->handshaking)
+	if (bmx_guard_dead(&c->guard) || !c->ssl || c->handshaking)
 		return -1;
 	out->active = 1;
 	snprintf(out->version, sizeof(out->version), "%s", SSL_get_version(c->ssl));

@@ -294,6 +294,18 @@ void relay_dest_down(struct relay_dest *d, const char *err)
 		io_timer_add(d->probe_timer, (uint64_t)d->r->cfg->probe_interval * 1000);
 }
 
+/* The MX set no longer points at us: the state is unknown again until the
+ * next attempt tells (the only way out of "loop" but up and down). */
+void relay_dest_unloop(struct relay_dest *d)
+{
+	if (d->state != DEST_LOOP)
+		return;
+	log_info("mail for %s no longer loops back to myself", d->domain);
+	d->state = DEST_UNKNOWN;
+	d->since = time(NULL);
+	d->last_error[0] = 0;
+}
+
 /* We are the best MX for the domain: defer, say so, look again later. */
 void relay_dest_loop(struct relay_dest *d)
 {
@@ -394,8 +406,9 @@ void relay_add(struct relay *r, const struct spool_env *env)
 	}
 }
 
-/* Free a message once no job is alive and nothing is pending (or it was dropped). */
-void relay_msg_finish(struct relay *r, struct relay_msg *m)
+/* Once no job is alive and nothing is pending (or it was dropped): remove
+ * the queue file (through the remover thread) and free the message. */
+void relay_msg_remove_if_done(struct relay *r, struct relay_msg *m)
 {
 	if (m->njobs || m->nactive)
 		return;
@@ -441,7 +454,7 @@ void relay_msg_drop(struct relay *r, struct relay_msg *m)
 		if (j->list)
 			relay_job_free(j);
 	}
-	relay_msg_finish(r, m);
+	relay_msg_remove_if_done(r, m);
 }
 
 /* Try now. */
@@ -660,7 +673,7 @@ static void relay_sweep(void *arg)
 						  NULL, diag, (double)age);
 			if (n) {
 				r->stats.expired += n;
-				relay_bounce(r, m, idx, n, why, NULL,
+				relay_dsn_queue(r, m, idx, n, why, NULL,
 					     m->final_status[0] ? m->final_status : "5.4.7", 0);
 			}
 			free(idx);
@@ -679,7 +692,7 @@ static void relay_sweep(void *arg)
 			}
 			m->warned = 1;
 			if (n)
-				relay_bounce(r, m, idx, n, why, NULL, NULL, 1);
+				relay_dsn_queue(r, m, idx, n, why, NULL, NULL, 1);
 			free(idx);
 			free(why);
 		}

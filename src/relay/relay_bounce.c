@@ -87,9 +87,10 @@ static int relay_bounce_queue(struct relay *r, const char *to, const char *dsn, 
 	return 0;
 }
 
-/* End (or warn about) recipients of m with a DSN to its sender. */
-void relay_bounce(struct relay *r, struct relay_msg *m, const size_t *idx, size_t n,
-		  const char *const *replies, const char *remote, const char *st, int delayed)
+/* Queue a DSN to m's sender for recipients idx[0..n): a failure, or a delay
+ * warning when delayed is set. */
+void relay_dsn_queue(struct relay *r, struct relay_msg *m, const size_t *idx, size_t n,
+		     const char *const *replies, const char *remote, const char *st, int delayed)
 {
 	unsigned want = delayed ? SMTP_NOTIFY_DELAY : SMTP_NOTIFY_FAILURE;
 	struct dsn_rcpt *dr = calloc(n ? n : 1, sizeof(*dr));

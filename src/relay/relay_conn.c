@@ -141,7 +141,7 @@ static void relay_conn_job_fail(struct relay_conn *c, const char *err, int messa
 	d->r->stats.deferred += j->n;
 	if (m->deleted) {
 		relay_job_free(j);
-		relay_msg_finish(d->r, m);
+		relay_msg_remove_if_done(d->r, m);
 		return;
 	}
 	relay_job_requeue(j, nb);
@@ -181,111 +181,162 @@ static void relay_log_rcpt(struct relay_conn *c, size_t k, const char *status, i
 		 status, code, text ? text : "");
 }
 
-/* The transaction of the current job is over: apply each recipient's fate. */
-static void relay_conn_job_done(struct relay_conn *c, const struct smtp_reply *data)
+/* The outcome of one transaction, recipient by recipient. */
+struct relay_outcome {
+	size_t *done;          /* recipient indexes that ended (sent or bounced) */
+	size_t *bounced;       /* those that bounced, with their replies: */
+	char **btext;
+	size_t ndone, nbounced, ndeferred, nsent;
+};
+
+/* Allocate the arrays for n recipients; 0 or -1. */
+static int relay_outcome_init(struct relay_outcome *o, size_t n)
+{
+	memset(o, 0, sizeof(*o));
+	o->done = calloc(n, sizeof(size_t));
+	o->bounced = calloc(n, sizeof(size_t));
+	o->btext = calloc(n, sizeof(char *));
+	return o->done && o->bounced && o->btext ? 0 : -1;
+}
+
+/* Free the outcome's arrays. */
+static void relay_outcome_clear(struct relay_outcome *o)
+{
+	for (size_t k = 0; o->btext && k < o->nbounced; k++)
+		free(o->btext[k]);
+	free(o->btext);
+	free(o->bounced);
+	free(o->done);
+}
+
+/* The reply that decided recipient k's fate (MAIL, its RCPT, or DATA). */
+static int relay_conn_rcpt_reply(const struct relay_conn *c, size_t k,
+				 const struct smtp_reply *data, char *buf, size_t len)
+{
+	int code;
+	if (c->mail_code / 100 != 2) {
+		code = c->mail_code;
+		snprintf(buf, len, "%s", c->mail_text);
+	} else if (c->rcpt_code[k] / 100 != 2) {
+		code = c->rcpt_code[k];
+		snprintf(buf, len, "%s", c->rcpt_text[k] ? c->rcpt_text[k] : "");
+	} else {
+		code = data ? data->code : 451;
+		snprintf(buf, len, "%s", data ? data->text : "no reply to DATA");
+	}
+	for (char *p = buf; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	return code;
+}
+
+/* Apply each recipient's reply: 2xx sent, 5xx bounced, 4xx kept in the job. */
+static void relay_conn_apply(struct relay_conn *c, const struct smtp_reply *data,
+			     struct relay_outcome *o)
 {
 	struct relay_job *j = c->job;
 	struct relay_dest *d = c->dest;
 	struct relay *r = d->r;
 	struct relay_msg *m = j->msg;
-	size_t n = j->n, nb = 0, nd = 0, ns = 0;
-	size_t *bidx = calloc(n, sizeof(size_t)), *didx = calloc(n, sizeof(size_t)), ndone = 0;
-	const char **btext = calloc(n, sizeof(char *));
-	char **texts = calloc(n, sizeof(char *));
-	int any_fail = 0;
+	size_t n = j->n;
 
-	if (!bidx || !didx || !btext || !texts) {
-		free(bidx);
-		free(didx);
-		free(btext);
-		free(texts);
-		relay_conn_job_fail(c, "out of memory", 0);
-		return;
-	}
 	for (size_t k = 0; k < n; k++) {
-		int code;
-		char buf[SMTP_REPLY_TEXT_MAX + 8];
-		if (c->mail_code / 100 != 2) {
-			code = c->mail_code;
-			snprintf(buf, sizeof(buf), "%s", c->mail_text);
-		} else if (c->rcpt_code[k] / 100 != 2) {
-			code = c->rcpt_code[k];
-			snprintf(buf, sizeof(buf), "%s", c->rcpt_text[k] ? c->rcpt_text[k] : "");
-		} else {
-			code = data ? data->code : 451;
-			snprintf(buf, sizeof(buf), "%s", data ? data->text : "no reply to DATA");
-		}
-		for (char *p = buf; *p; p++)
-			if (*p == '\n')
-				*p = ' ';
+		char buf[SMTP_REPLY_TEXT_MAX + 8], full[SMTP_REPLY_TEXT_MAX + 16];
+		int code = relay_conn_rcpt_reply(c, k, data, buf, sizeof(buf));
 		size_t i = j->idx[k];
 		struct spool_rcpt *rc = &m->env.rcpt[i];
-		char full[SMTP_REPLY_TEXT_MAX + 16];
 		snprintf(full, sizeof(full), "%d %s", code, buf);
 		if (code / 100 == 2) {
 			relay_log_rcpt(c, k, "sent", code, buf);
 			rc->state = SPOOL_R_SENT;
-			didx[ndone++] = i;
-			ns++;
+			o->done[o->ndone++] = i;
+			o->nsent++;
 			r->stats.sent++;
 			d->sent++;
 		} else if (code / 100 == 5) {
 			relay_log_rcpt(c, k, "bounced", code, buf);
 			relay_verify_learn(r, rc->addr, code);
 			rc->state = SPOOL_R_BOUNCED;
-			didx[ndone++] = i;
-			texts[nb] = strdup(full);
-			btext[nb] = texts[nb];
-			bidx[nb++] = i;
+			o->done[o->ndone++] = i;
+			o->btext[o->nbounced] = strdup(full);
+			o->bounced[o->nbounced++] = i;
 			r->stats.bounced++;
-			any_fail = 1;
 		} else {
 			relay_log_rcpt(c, k, "deferred", code, buf);
-			j->idx[nd++] = i;   /* keep it in the job */
+			j->idx[o->ndeferred++] = i;   /* keep it in the job */
 			snprintf(m->last_error, sizeof(m->last_error), "%s said: %s", c->relay_desc,
 				 full);
 			r->stats.deferred++;
-			any_fail = 1;
 		}
 	}
-	if (nb)
-		relay_bounce(r, m, bidx, nb, btext, d->targets[c->target].host, NULL, 0);
-	/* durable per-recipient state before any further attempt; a message
-	 * with nothing left is simply removed */
-	if (nd || m->njobs > 1)
-		for (size_t k = 0; k < ndone; k++)
-			if (spool_set_rcpt_state(r->spool, m->env.qid, didx[k],
-						 m->env.rcpt[didx[k]].state, NULL) < 0)
-				m->unrecorded = 1;   /* retried by the sweep: relay_msg_record() */
-	for (size_t k = 0; k < nb; k++)
-		free(texts[k]);
-	free(texts);
-	free(bidx);
-	free(didx);
-	free(btext);
+}
+
+/* Make the ended recipients durable before any further attempt (a message
+ * with nothing left is simply removed instead). */
+static void relay_conn_record(struct relay *r, struct relay_msg *m, const struct relay_outcome *o)
+{
+	if (!o->ndeferred && m->njobs <= 1)
+		return;
+	for (size_t k = 0; k < o->ndone; k++)
+		if (spool_set_rcpt_state(r->spool, m->env.qid, o->done[k],
+					 m->env.rcpt[o->done[k]].state, NULL) < 0)
+			m->unrecorded = 1;   /* retried by the sweep: relay_msg_record() */
+}
+
+/* The connection is idle again: requeue the deferred rest of the job with
+ * backoff, or end the job (and the message, if that was all). */
+static void relay_conn_job_settle(struct relay_conn *c, size_t ndeferred)
+{
+	struct relay_job *j = c->job;
+	struct relay_dest *d = c->dest;
+	struct relay *r = d->r;
+	struct relay_msg *m = j->msg;
+
 	relay_conn_job_clear(c);
 	c->job = NULL;
 	d->nidle++;
 	m->nactive--;
 	m->last_try = time(NULL);
-	if (nd) {
-		j->n = nd;
+	if (ndeferred && !m->deleted) {
+		j->n = ndeferred;
 		m->attempts++;
 		m->next_try = time(NULL) + relay_backoff(r, m->attempts);
-		if (m->deleted) {
-			relay_job_free(j);
-			relay_msg_finish(r, m);
-		} else {
-			relay_job_requeue(j, m->next_try);
-		}
-	} else {
-		relay_job_free(j);
-		relay_msg_finish(r, m);
+		relay_job_requeue(j, m->next_try);
+		return;
 	}
-	if (any_fail)
+	if (ndeferred) {
+		m->attempts++;
+		m->next_try = time(NULL) + relay_backoff(r, m->attempts);
+	}
+	relay_job_free(j);
+	relay_msg_remove_if_done(r, m);
+}
+
+/* The transaction of the current job is over: apply each recipient's fate,
+ * queue the bounces, record what ended, settle the job, feed the ramp. */
+static void relay_conn_job_done(struct relay_conn *c, const struct smtp_reply *data)
+{
+	struct relay_dest *d = c->dest;
+	struct relay *r = d->r;
+	struct relay_msg *m = c->job->msg;
+	struct relay_outcome o;
+
+	if (relay_outcome_init(&o, c->job->n) < 0) {
+		relay_outcome_clear(&o);
+		relay_conn_job_fail(c, "out of memory", 0);
+		return;
+	}
+	relay_conn_apply(c, data, &o);
+	if (o.nbounced)
+		relay_dsn_queue(r, m, o.bounced, o.nbounced, (const char *const *)o.btext,
+				d->targets[c->target].host, NULL, 0);
+	relay_conn_record(r, m, &o);
+	relay_conn_job_settle(c, o.ndeferred);
+	if (o.nbounced || o.ndeferred)
 		smtp_client_rset(c->cl, NULL, NULL);
-	if (ns)
+	if (o.nsent)
 		relay_ramp_success(d);   /* c is idle again: a raise opens only what jobs need */
+	relay_outcome_clear(&o);
 }
 
 static void relay_conn_next(struct relay_conn *c);
@@ -577,11 +628,11 @@ void relay_probe_start(struct relay_dest *d)
 	if (d->probe || d->held)
 		return;
 	if (d->ntargets == 0 || time(NULL) >= d->targets_expire) {
-		if (d->state != DEST_DOWN && d->state != DEST_LOOP)
-			d->state = DEST_DOWN;
+		d->probe_after_resolve = 1;   /* the fresh next hops are probed, not used */
 		relay_targets_resolve(d);
 		return;
 	}
+	d->probe_after_resolve = 0;
 	d->r->stats.probes++;
 	d->probe_target = 0;
 	d->probe_start_ms = io_now_ms();

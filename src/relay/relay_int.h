@@ -5,7 +5,7 @@
  *   relay_conn.c    delivery connections and probes (SMTP client driving)
  *   relay_ramp.c    the concurrency ramp: how many connections a destination gets
  *   relay_target.c  next-hop choice: routes, MX lookup, self truncation
- *   relay_bounce.c  DSNs into the spool
+ *   relay_bounce.c  DSNs (failures and delay warnings) into the spool
  *   relay_status.c  JSON documents and metrics
  *   relay_text.c    the human reports: status, queue, one message
  */
@@ -23,6 +23,22 @@
 #define RELAY_ERR_MAX       512
 
 struct relay_dest;
+
+/*
+ * Ownership: who may write what.
+ *   - relay_dest.state, .since and .last_error change only in relay.c,
+ *     through relay_dest_up(), relay_dest_down(), relay_dest_loop() and
+ *     relay_dest_unloop(): they log, alert and set `since` together.
+ *   - relay_dest.limit and the ramp_* fields: only relay_ramp.c.
+ *   - the ready/wait lists, nready, nwait: only relay.c (relay_job_requeue,
+ *     relay_job_take, relay_job_free).
+ *   - conns, nconn, nidle: only relay_conn.c; connections are opened only by
+ *     relay_dest_kick() (relay.c) through relay_conn_open().
+ *   - targets, ntargets, targets_expire, resolving: only relay_target.c.
+ *   - a relay_msg is freed only by relay_msg_remove_if_done() (which also
+ *     removes its queue file) or relay_free(); its jobs by relay_job_free().
+ * Everything else reads.
+ */
 
 /* One queued message. */
 struct relay_msg {
@@ -95,6 +111,7 @@ struct relay_dest {
 	/* probing and waiting */
 	struct io_timer *probe_timer, *wait_timer;
 	struct smtp_client *probe;
+	int probe_after_resolve;          /* the next hops are re-resolved for a probe */
 	size_t probe_target;
 	uint64_t probe_start_ms;
 	/* learned facts */
@@ -152,10 +169,11 @@ void relay_dest_kick(struct relay_dest *d);
 void relay_dest_up(struct relay_dest *d);
 void relay_dest_down(struct relay_dest *d, const char *err);
 void relay_dest_loop(struct relay_dest *d);
+void relay_dest_unloop(struct relay_dest *d);
 struct relay_job *relay_job_take(struct relay_dest *d);
 void relay_job_requeue(struct relay_job *j, time_t not_before);
 void relay_job_free(struct relay_job *j);
-void relay_msg_finish(struct relay *r, struct relay_msg *m);
+void relay_msg_remove_if_done(struct relay *r, struct relay_msg *m);
 void relay_msg_record(struct relay *r, struct relay_msg *m);
 void relay_msg_drop(struct relay *r, struct relay_msg *m);
 time_t relay_backoff(const struct relay *r, unsigned attempts);
@@ -196,11 +214,12 @@ void relay_verify_free(struct relay *r);
 void relay_verify_targets_ready(struct relay_dest *d);
 void relay_verify_learn(struct relay *r, const char *addr, int code);
 
-/* relay_bounce.c: end recipients idx[0..n) of m with a DSN.  replies[i] is
+/* relay_bounce.c: queue a DSN for recipients idx[0..n) of m: a failure
+ * (bounce, delayed = 0) or a delay warning (delayed = 1).  replies[i] is
  * the diagnostic (may be NULL), remote the relay host (may be NULL), status
  * the RFC 3463 code for all of them (NULL: taken from each reply). */
-void relay_bounce(struct relay *r, struct relay_msg *m, const size_t *idx, size_t n,
-		  const char *const *replies, const char *remote, const char *status,
-		  int delayed);
+void relay_dsn_queue(struct relay *r, struct relay_msg *m, const size_t *idx, size_t n,
+		     const char *const *replies, const char *remote, const char *status,
+		     int delayed);
 
 #endif

@@ -202,11 +202,8 @@ static void relay_targets_mx_apply(struct relay_dest *d, const struct dns_mx_set
 		relay_dest_down(d, err);
 		return;
 	}
-	if (d->state == DEST_LOOP) {
-		d->state = DEST_UNKNOWN;
-		d->since = time(NULL);
-	}
-	if (d->state == DEST_DOWN)
+	relay_dest_unloop(d);
+	if (d->state == DEST_DOWN || d->probe_after_resolve)
 		relay_probe_start(d);
 	else
 		relay_dest_kick(d);
@@ -221,7 +218,7 @@ void relay_targets_resolve(struct relay_dest *d)
 			relay_dest_down(d, "no usable host in the route");
 			return;
 		}
-		if (d->state == DEST_DOWN)
+		if (d->state == DEST_DOWN || d->probe_after_resolve)
 			relay_probe_start(d);
 		else
 			relay_dest_kick(d);
