@@ -243,6 +243,10 @@ const char *check_dns_sec_name(enum dns_sec s);
 const char *check_smtp_status_name(enum check_smtp_status s);
 /* First word of a banner or EHLO text ("mx.example.com ESMTP ..."), lower-cased. */
 void check_first_word(const char *text, char *out, size_t outlen);
+/* "primary" or "backup". */
+const char *check_role_name(enum check_role r);
+/* check_roles.c: the role-level findings (for check_analyze()). */
+void check_role_findings(struct check_result *res);
 
 /* ---- rendering (check_report.c, check_json.c, pure) ---- */
 void check_buf_init(struct check_buf *b);

@@ -6,7 +6,8 @@
  * finding has a stable code (documented in docs/check-json.md) and a
  * severity; check_verdict() maps them to the monitoring-plugin exit code.
  * Address classification and subnet comparison live here too, so all of it
- * is unit-tested without a network.
+ * is unit-tested without a network.  The role-level findings (availability,
+ * catch-all and backscatter, backup parity) are in check_roles.c.
  */
 #include "check/check.h"
 
@@ -332,7 +333,7 @@ static void assign_roles(struct check_result *res, const struct check_opts *o)
 }
 
 /* "primary" or "backup". */
-static const char *role_name(enum check_role r)
+const char *check_role_name(enum check_role r)
 {
 	return r == CHECK_ROLE_PRIMARY ? "primary" : "backup";
 }
@@ -483,8 +484,8 @@ static void shared_findings(struct check_result *res)
 				check_add(res, "shared_subnet", CHECK_SEV_WARNING, (int)j, -1,
 					  "%s %s (%s) and %s %s (%s) share one %s: shared "
 					  "fate (one network outage takes both down)",
-					  role_name(a->role), a->name, a->addr[si].str,
-					  role_name(b->role), b->name, b->addr[sj].str,
+					  check_role_name(a->role), a->name, a->addr[si].str,
+					  check_role_name(b->role), b->name, b->addr[sj].str,
 					  v6 ? "/48" : "/24");
 			}
 		}
@@ -506,12 +507,11 @@ static int banner_matches(const struct check_mx *m, const struct check_addr *a)
 	return 0;
 }
 
-/* Findings of one address: class, reverse DNS, banner, TLS, probes. */
-static void addr_findings(struct check_result *res, int allow_private, size_t i, size_t j)
+/* Findings of one address's DNS: its class and its reverse DNS. */
+static void addr_dns_findings(struct check_result *res, int allow_private, size_t i, size_t j)
 {
 	struct check_mx *m = &res->mx[i];
 	struct check_addr *a = &m->addr[j];
-	const struct check_smtp *s = &a->smtp;
 	int mi = (int)i, ai = (int)j;
 	int public = a->cls == CHECK_ADDR_PUBLIC;
 
@@ -536,17 +536,16 @@ static void addr_findings(struct check_result *res, int allow_private, size_t i,
 				  "the PTR name %s of %s does not resolve back to it (no "
 				  "forward-confirmed reverse DNS)", a->ptr[0], a->str);
 	}
-	if (s->status != CHECK_SMTP_OK)
-		return;
-	if (s->error[0])
-		check_add(res, "probe_incomplete", CHECK_SEV_WARNING, mi, ai,
-			  "the session with %s (%s) ended early after the greeting: %s", m->name,
-			  a->str, s->error);
-	a->smtp.banner_name_match = banner_matches(m, a);
-	if (!a->smtp.banner_name_match && s->banner_host[0])
-		check_add(res, "banner_name_mismatch", CHECK_SEV_INFO, mi, ai,
-			  "the banner of %s names %s, which is neither the MX name nor its PTR",
-			  a->str, s->banner_host);
+}
+
+/* Findings of one address's STARTTLS and certificate. */
+static void addr_tls_findings(struct check_result *res, size_t i, size_t j)
+{
+	const struct check_mx *m = &res->mx[i];
+	const struct check_addr *a = &m->addr[j];
+	const struct check_smtp *s = &a->smtp;
+	int mi = (int)i, ai = (int)j;
+
 	if (s->used_helo)
 		check_add(res, "no_esmtp", CHECK_SEV_WARNING, mi, ai,
 			  "%s (%s) refused EHLO: no ESMTP, so no STARTTLS, SIZE or PIPELINING",
@@ -559,29 +558,52 @@ static void addr_findings(struct check_result *res, int allow_private, size_t i,
 		check_add(res, "tls_failed", CHECK_SEV_WARNING, mi, ai,
 			  "STARTTLS with %s (%s) failed (%s): senders fall back to clear text "
 			  "or defer", m->name, a->str, s->tls.error[0] ? s->tls.error : "error");
-	if (s->tls.ok) {
-		if (!s->tls.verified)
-			check_add(res, "cert_unverified", CHECK_SEV_INFO, mi, ai,
-				  "the certificate of %s does not verify against the system CAs "
-				  "(%s)", m->name, s->tls.verify_error[0] ? s->tls.verify_error :
-				  "unverified");
-		if (!s->tls.name_match)
-			check_add(res, "cert_name_mismatch", CHECK_SEV_INFO, mi, ai,
-				  "the certificate of %s (%s) does not name %s", a->str,
-				  s->tls.subject_cn[0] ? s->tls.subject_cn : "no CN", m->name);
-		if (s->tls.have_cert && s->tls.days_left < 0)
-			check_add(res, "cert_expired", CHECK_SEV_WARNING, mi, ai,
-				  "the certificate of %s expired %ld days ago", m->name,
-				  -s->tls.days_left);
-		else if (s->tls.have_cert && s->tls.days_left < CHECK_CERT_DAYS_WARN)
-			check_add(res, "cert_expiring", CHECK_SEV_WARNING, mi, ai,
-				  "the certificate of %s expires in %ld days", m->name,
-				  s->tls.days_left);
-		const char *v = s->tls.version;
-		if (!strcmp(v, "TLSv1") || !strcmp(v, "TLSv1.1") || !strncmp(v, "SSL", 3))
-			check_add(res, "tls_old_version", CHECK_SEV_WARNING, mi, ai,
-				  "%s negotiated the obsolete %s", m->name, s->tls.version);
-	}
+	if (!s->tls.ok)
+		return;
+	if (!s->tls.verified)
+		check_add(res, "cert_unverified", CHECK_SEV_INFO, mi, ai,
+			  "the certificate of %s does not verify against the system CAs "
+			  "(%s)", m->name, s->tls.verify_error[0] ? s->tls.verify_error :
+			  "unverified");
+	if (!s->tls.name_match)
+		check_add(res, "cert_name_mismatch", CHECK_SEV_INFO, mi, ai,
+			  "the certificate of %s (%s) does not name %s", a->str,
+			  s->tls.subject_cn[0] ? s->tls.subject_cn : "no CN", m->name);
+	if (s->tls.have_cert && s->tls.days_left < 0)
+		check_add(res, "cert_expired", CHECK_SEV_WARNING, mi, ai,
+			  "the certificate of %s expired %ld days ago", m->name,
+			  -s->tls.days_left);
+	else if (s->tls.have_cert && s->tls.days_left < CHECK_CERT_DAYS_WARN)
+		check_add(res, "cert_expiring", CHECK_SEV_WARNING, mi, ai,
+			  "the certificate of %s expires in %ld days", m->name,
+			  s->tls.days_left);
+	const char *v = s->tls.version;
+	if (!strcmp(v, "TLSv1") || !strcmp(v, "TLSv1.1") || !strncmp(v, "SSL", 3))
+		check_add(res, "tls_old_version", CHECK_SEV_WARNING, mi, ai,
+			  "%s negotiated the obsolete %s", m->name, s->tls.version);
+}
+
+/* Findings of one address: class, reverse DNS, banner, TLS, probes. */
+static void addr_findings(struct check_result *res, int allow_private, size_t i, size_t j)
+{
+	struct check_mx *m = &res->mx[i];
+	struct check_addr *a = &m->addr[j];
+	const struct check_smtp *s = &a->smtp;
+	int mi = (int)i, ai = (int)j;
+
+	addr_dns_findings(res, allow_private, i, j);
+	if (s->status != CHECK_SMTP_OK)
+		return;
+	if (s->error[0])
+		check_add(res, "probe_incomplete", CHECK_SEV_WARNING, mi, ai,
+			  "the session with %s (%s) ended early after the greeting: %s", m->name,
+			  a->str, s->error);
+	a->smtp.banner_name_match = banner_matches(m, a);
+	if (!a->smtp.banner_name_match && s->banner_host[0])
+		check_add(res, "banner_name_mismatch", CHECK_SEV_INFO, mi, ai,
+			  "the banner of %s names %s, which is neither the MX name nor its PTR",
+			  a->str, s->banner_host);
+	addr_tls_findings(res, i, j);
 	if (s->mail_from.tested && s->mail_from.code && s->mail_from.code / 100 != 2) {
 		check_add(res, "null_sender_refused", CHECK_SEV_WARNING, mi, ai,
 			  "%s refused MAIL FROM:<> (%d %s): bounces to %s are lost (RFC 5321 "
@@ -630,7 +652,7 @@ static void reachability_findings(struct check_result *res)
 		if (!m->accepts_mail) {
 			const struct check_smtp *s = &m->addr[0].smtp;
 			check_add(res, "mx_down", CHECK_SEV_WARNING, (int)i, -1,
-				  "%s %s does not accept mail: %s (%s)", role_name(m->role),
+				  "%s %s does not accept mail: %s (%s)", check_role_name(m->role),
 				  m->name, check_smtp_status_name(s->status),
 				  s->error[0] ? s->error : "-");
 			continue;
@@ -644,138 +666,6 @@ static void reachability_findings(struct check_result *res)
 				  m->addr[j].str, check_smtp_status_name(s->status),
 				  s->error[0] ? s->error : "-");
 		}
-	}
-}
-
-/* First address of a host whose probe got this far; NULL if none. */
-static const struct check_smtp *host_smtp(const struct check_mx *m)
-{
-	for (size_t j = 0; j < m->naddr; j++)
-		if (m->addr[j].smtp.status == CHECK_SMTP_OK)
-			return &m->addr[j].smtp;
-	return NULL;
-}
-
-/* Whether some address of the host accepted or rejected the random recipient. */
-static int host_random(const struct check_mx *m, int cls)
-{
-	for (size_t j = 0; j < m->naddr; j++) {
-		const struct check_smtp *s = &m->addr[j].smtp;
-		if (s->status == CHECK_SMTP_OK && s->mail_from.code / 100 == 2 &&
-		    s->rcpt_random.code / 100 == cls)
-			return 1;
-	}
-	return 0;
-}
-
-/* Whether the host has an address of a family. */
-static int host_has_family(const struct check_mx *m, int family)
-{
-	for (size_t j = 0; j < m->naddr; j++)
-		if (m->addr[j].sa.ss_family == family)
-			return 1;
-	return 0;
-}
-
-/* Role-level findings: primary down, nothing up, backscatter, parity. */
-static void role_findings(struct check_result *res)
-{
-	int any_probed = 0, any_up = 0, prim_up = 0, nprim = 0;
-	const struct check_mx *ref = NULL;     /* first primary that accepts mail */
-	const struct check_mx *ref_any = NULL; /* first primary */
-	int prim_rejects_random = 0;
-
-	for (size_t i = 0; i < res->nmx; i++) {
-		const struct check_mx *m = &res->mx[i];
-		any_probed |= m->probed;
-		any_up |= m->accepts_mail;
-		if (m->role != CHECK_ROLE_PRIMARY)
-			continue;
-		nprim++;
-		if (!ref_any)
-			ref_any = m;
-		if (m->accepts_mail) {
-			prim_up = 1;
-			if (!ref)
-				ref = m;
-		}
-		if (host_random(m, 5))
-			prim_rejects_random = 1;
-	}
-	if (any_probed && !any_up) {
-		check_add(res, "no_mx_accepts", CHECK_SEV_CRITICAL, -1, -1,
-			  "no MX host of %s accepts mail", res->domain);
-	} else if (any_probed && nprim && !prim_up) {
-		const struct check_mx *up = NULL;
-		for (size_t i = 0; i < res->nmx && !up; i++)
-			if (res->mx[i].accepts_mail)
-				up = &res->mx[i];
-		check_add(res, "primary_down", CHECK_SEV_WARNING, -1, -1,
-			  "the primary MX is down, but %s %s accepts mail", up ?
-			  role_name(up->role) : "backup", up ? up->name : "?");
-	}
-	for (size_t i = 0; i < res->nmx; i++) {
-		const struct check_mx *m = &res->mx[i];
-		if (!host_random(m, 2))
-			continue;
-		const char *rnd = host_smtp(m) ? host_smtp(m)->random_rcpt : "?";
-		if (m->role == CHECK_ROLE_BACKUP && prim_rejects_random)
-			check_add(res, "backscatter_risk", CHECK_SEV_WARNING, (int)i, -1,
-				  "backup %s accepts the nonexistent <%s> while the primary "
-				  "rejects it: it will bounce spam to forged senders "
-				  "(backscatter); give it the list of valid recipients", m->name,
-				  rnd);
-		else
-			check_add(res, "accepts_unknown_user", CHECK_SEV_INFO, (int)i, -1,
-				  "%s accepts the nonexistent <%s> (catch-all, or no recipient "
-				  "check at RCPT time)", m->name, rnd);
-	}
-	/* parity of each backup against the primary */
-	for (size_t i = 0; i < res->nmx; i++) {
-		const struct check_mx *b = &res->mx[i];
-		if (b->role != CHECK_ROLE_BACKUP)
-			continue;
-		const struct check_smtp *ps = ref ? host_smtp(ref) : NULL;
-		const struct check_smtp *bs = host_smtp(b);
-		if (ps && bs) {
-			if (ps->tls.offered && !bs->tls.offered)
-				check_add(res, "parity_starttls", CHECK_SEV_WARNING, (int)i, -1,
-					  "primary %s offers STARTTLS but backup %s does not: an "
-					  "attacker who blocks the primary forces mail through the "
-					  "backup in clear text (downgrade)", ref->name, b->name);
-			if (ps->size_advertised && bs->size_advertised && ps->size != bs->size)
-				check_add(res, "parity_size", CHECK_SEV_WARNING, (int)i, -1,
-					  "SIZE differs: primary %s %llu bytes, backup %s %llu "
-					  "bytes (%s)", ref->name, ps->size, b->name, bs->size,
-					  bs->size && (bs->size < ps->size || !ps->size) ?
-					  "large mail bounces while the primary is down" :
-					  "the backup accepts mail the primary will refuse");
-			else if (ps->size_advertised != bs->size_advertised)
-				check_add(res, "parity_size", CHECK_SEV_INFO, (int)i, -1,
-					  "only %s advertises SIZE", bs->size_advertised ? b->name :
-					  ref->name);
-		}
-		const struct check_mx *pr = ref ? ref : ref_any;
-		if (pr && res->family == 0) {
-			int p6 = host_has_family(pr, AF_INET6), b6 = host_has_family(b, AF_INET6);
-			if (p6 && !b6)
-				check_add(res, "parity_ipv6", CHECK_SEV_WARNING, (int)i, -1,
-					  "primary %s has IPv6 but backup %s does not: IPv6-only "
-					  "senders cannot fail over", pr->name, b->name);
-			else if (!p6 && b6)
-				check_add(res, "parity_ipv6", CHECK_SEV_INFO, (int)i, -1,
-					  "backup %s has IPv6 but primary %s does not", b->name,
-					  pr->name);
-		}
-		if (pr && pr->sec == DNS_SEC_SECURE && b->sec != DNS_SEC_SECURE)
-			check_add(res, "parity_dnssec", CHECK_SEV_WARNING, (int)i, -1,
-				  "the addresses of primary %s are DNSSEC-signed but those of "
-				  "backup %s are not (DANE cannot protect the backup)", pr->name,
-				  b->name);
-		else if (pr && pr->sec != DNS_SEC_SECURE && b->sec == DNS_SEC_SECURE)
-			check_add(res, "parity_dnssec", CHECK_SEV_INFO, (int)i, -1,
-				  "backup %s is DNSSEC-signed but primary %s is not", b->name,
-				  pr->name);
 	}
 }
 
@@ -807,7 +697,7 @@ void check_analyze(struct check_result *res, const struct check_opts *o)
 	for (size_t i = 0; i < res->nmx; i++)
 		for (size_t j = 0; j < res->mx[i].naddr; j++)
 			addr_findings(res, o ? o->allow_private : res->allow_private, i, j);
-	role_findings(res);
+	check_role_findings(res);
 	if (res->aborted)
 		check_add(res, "deadline", CHECK_SEV_INFO, -1, -1,
 			  "some probes were still running at the deadline (%.1f s) and were cut "

@@ -239,8 +239,9 @@ static int daemon_listen(struct daemon *d)
 	return 0;
 }
 
-/* Everything up to the point where the loop runs; 0 or -1. */
-static int daemon_start(struct daemon *d)
+/* The part of the start that needs root: checks, spool, TLS keys, alert,
+ * listeners; then privileges are dropped.  0 or -1. */
+static int daemon_start_root(struct daemon *d)
 {
 	char err[512];
 	enum log_level lvl = LOG_LVL_INFO;
@@ -276,6 +277,15 @@ static int daemon_start(struct daemon *d)
 		log_err("%s", err);
 		return -1;
 	}
+	return 0;
+}
+
+/* The rest, as the daemon's user: spool recovery, resolver, delivery engine,
+ * control socket, SMTP server, signals.  0 or -1. */
+static int daemon_start_user(struct daemon *d)
+{
+	char err[512];
+
 	if (!(d->spool = spool_open(d->cfg.spool, err, sizeof(err)))) {
 		log_err("spool: %s", err);
 		return -1;
@@ -321,6 +331,12 @@ static int daemon_start(struct daemon *d)
 	log_info("backupmxd started as %s, relay_domains: %zu", d->cfg.hostname,
 		 d->cfg.relay_domains.n);
 	return 0;
+}
+
+/* Everything up to the point where the loop runs; 0 or -1. */
+static int daemon_start(struct daemon *d)
+{
+	return daemon_start_root(d) < 0 ? -1 : daemon_start_user(d);
 }
 
 /* Free everything the daemon holds. */

@@ -8,6 +8,7 @@
  *   relay_bounce.c  DSNs (failures and delay warnings) into the spool
  *   relay_status.c  JSON documents and metrics
  *   relay_text.c    the human reports: status, queue, one message
+ *   relay_html.c    the HTML status page
  */
 #ifndef BMX_RELAY_INT_H
 #define BMX_RELAY_INT_H
