@@ -10,10 +10,11 @@
  *    "error":"connect ...: Connection refused","time":1700000000}
  *
  * Delivery is plain HTTP/1.0 (Connection: close) on the daemon's own event
- * loop through io_conn, so it never blocks mail.  A POST that fails (no
- * connection, no 2xx status within ALERT_TIMEOUT_MS) is retried ALERT_TRIES
- * times in all, ALERT_BACKOFF_MS, doubled each time, apart; at most
- * ALERT_PENDING_MAX are in flight, newer alerts are dropped (and logged).
+ * loop through io_httpc (one request per try), so it never blocks mail.  A
+ * POST that fails (no connection, no 2xx status within ALERT_TIMEOUT_MS) is
+ * retried ALERT_TRIES times in all, ALERT_BACKOFF_MS, doubled each time,
+ * apart; at most ALERT_PENDING_MAX are in flight, newer alerts are dropped
+ * (and logged).
  * The URL must be http:// with a numeric IP host (no name is resolved, so
  * nothing but the configured address is ever contacted); https:// is
  * refused when the config is read (io_url_parse, the same check as
@@ -41,10 +42,10 @@
 struct alert_post {
 	struct alert *a;
 	struct alert_post *next;
-	char *req;
+	char *body;                       /* the JSON document */
 	size_t len;
 	unsigned tries;
-	struct io_conn *c;
+	struct io_httpc *c;               /* the try in flight */
 	struct io_timer *retry;
 };
 
@@ -99,10 +100,9 @@ static void alert_post_free(struct alert_post *p)
 			break;
 		}
 	}
-	if (p->c)
-		io_conn_free(p->c);
+	io_httpc_free(p->c);
 	io_timer_free(p->retry);
-	free(p->req);
+	free(p->body);
 	free(p);
 }
 
@@ -111,10 +111,8 @@ static void alert_post_try(struct alert_post *p);
 /* A try failed: schedule the next or give up. */
 static void alert_post_failed(struct alert_post *p, const char *why)
 {
-	if (p->c) {
-		io_conn_free(p->c);
-		p->c = NULL;
-	}
+	io_httpc_free(p->c);
+	p->c = NULL;
 	if (p->tries >= ALERT_TRIES) {
 		log_warn("alert: POST to http://%s%s failed %u times, giving up: %s",
 			 p->a->url.hostport, p->a->url.path, p->tries, why);
@@ -128,70 +126,43 @@ static void alert_post_failed(struct alert_post *p, const char *why)
 	io_timer_add(p->retry, ms);
 }
 
-/* Look at the reply: the status line decides; 1 done, 0 need more. */
-static int alert_post_reply(struct alert_post *p, int eof)
+/* The try ended: a 2xx status line is success, anything else a failure. */
+static void alert_reply_cb(const struct io_httpc_res *res, void *arg)
 {
-	size_t len = 0;
-	const uint8_t *b = io_conn_peek(p->c, ALERT_REPLY_MAX, &len);
-	const char *nl = b ? memchr(b, '\n', len) : NULL;
-	if (!nl && !eof && len < ALERT_REPLY_MAX)
-		return 0;
-	int code = 0;
-	if (b && len >= 12 && memcmp(b, "HTTP/1.", 7) == 0 && b[8] == ' ' &&
-	    b[9] >= '1' && b[9] <= '5' && b[10] >= '0' && b[10] <= '9' &&
-	    b[11] >= '0' && b[11] <= '9')
-		code = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
-	if (code >= 200 && code < 300) {
+	struct alert_post *p = arg;
+
+	if (res->err) {
+		alert_post_failed(p, res->err);
+	} else if (res->status >= 200 && res->status < 300) {
 		log_info("alert: delivered to http://%s%s (HTTP %d)", p->a->url.hostport, p->a->url.path,
-			 code);
+			 res->status);
 		p->a->sent++;
 		alert_post_free(p);
 	} else {
 		char why[32];
-		snprintf(why, sizeof(why), code ? "HTTP %d" : "no HTTP status line", code);
+		snprintf(why, sizeof(why), res->status ? "HTTP %d" : "no HTTP status line",
+			 res->status);
 		alert_post_failed(p, why);
-	}
-	return 1;
-}
-
-/* Connection events of one try. */
-static void alert_conn_cb(struct io_conn *c, enum io_event ev, void *arg)
-{
-	struct alert_post *p = arg;
-	(void)c;
-	switch (ev) {
-	case IO_EV_CONNECTED:
-		if (io_conn_write(p->c, p->req, p->len) < 0)
-			alert_post_failed(p, "write failed");
-		break;
-	case IO_EV_READ:
-		alert_post_reply(p, 0);
-		break;
-	case IO_EV_EOF:
-		alert_post_reply(p, 1);
-		break;
-	case IO_EV_TIMEOUT:
-		alert_post_failed(p, "timeout");
-		break;
-	case IO_EV_ERROR:
-		alert_post_failed(p, io_conn_error(p->c) ? io_conn_error(p->c) : "error");
-		break;
-	default:
-		break;
 	}
 }
 
 /* Start one try. */
 static void alert_post_try(struct alert_post *p)
 {
+	const struct io_httpc_req req = {
+		.method = "POST",
+		.user_agent = "backupmxd",
+		.content_type = "application/json",
+		.body = p->body,
+		.body_len = p->len,
+		.max = ALERT_REPLY_MAX,
+		.timeout_ms = ALERT_TIMEOUT_MS,
+	};
+
 	p->tries++;
-	p->c = io_conn_connect(p->a->loop, (const struct sockaddr *)&p->a->url.sa, p->a->url.salen, NULL,
-			       0, alert_conn_cb, p);
-	if (!p->c) {
+	p->c = io_httpc_new(p->a->loop, &p->a->url, &req, alert_reply_cb, p);
+	if (!p->c)
 		alert_post_failed(p, "cannot connect");
-		return;
-	}
-	io_conn_set_timeout(p->c, ALERT_TIMEOUT_MS);
 }
 
 /* Retry timer. */
@@ -204,8 +175,8 @@ static void alert_retry_cb(void *arg)
 static void alert_post(struct alert *a, const char *event, const char *domain,
 		       const char *error, long age)
 {
-	char *body = NULL, *req = NULL;
-	size_t blen = 0, rlen = 0;
+	char *body = NULL;
+	size_t blen = 0;
 	struct alert_post *p = NULL;
 
 	log_info("alert: %s%s%s", event, domain ? " " : "", domain ? domain : "");
@@ -229,24 +200,14 @@ static void alert_post(struct alert *a, const char *event, const char *domain,
 	fputs("}\n", f);
 	if (fclose(f) != 0)
 		goto oom;
-	f = open_memstream(&req, &rlen);
-	if (!f)
-		goto oom;
-	fprintf(f, "POST %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: backupmxd\r\n"
-		   "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-		   "Connection: close\r\n\r\n", a->url.path, a->url.hostport, blen);
-	fwrite(body, 1, blen, f);
-	if (fclose(f) != 0)
-		goto oom;
 	if (!(p = calloc(1, sizeof(*p))) || !(p->retry = io_timer_new(a->loop, alert_retry_cb, p)))
 		goto oom;
 	p->a = a;
-	p->req = req;
-	p->len = rlen;
+	p->body = body;
+	p->len = blen;
 	p->next = a->posts;
 	a->posts = p;
 	a->nposts++;
-	free(body);
 	alert_post_try(p);
 	return;
 oom:
@@ -255,7 +216,6 @@ oom:
 		io_timer_free(p->retry);
 	free(p);
 	free(body);
-	free(req);
 }
 
 /* A destination changed state: "down" always, "up" only after a "down". */

@@ -212,4 +212,41 @@ struct io_url {
  * visible ASCII); 0, or -1 with why set. */
 int io_url_parse(const char *url, struct io_url *u, char *why, size_t len);
 
+/* ---- tiny HTTP client (io_httpc.c) ---- */
+/* One HTTP/1.0 request (Connection: close) to the numeric address of a
+ * parsed io_url: connect, send, read the status line, headers and body (up
+ * to req->max bytes in all) until Content-Length or the peer's close, then
+ * call back once.  No retries, no redirects, no TLS.  The caller owns the
+ * handle and frees it with io_httpc_free(), also from inside the callback
+ * (which is never called after that, nor from io_httpc_new()). */
+struct io_httpc;
+struct io_httpc_req {
+	const char *method;         /* "GET", "POST" */
+	const char *path;           /* NULL: the URL's path */
+	const char *user_agent;
+	const char *accept;         /* Accept: header, or NULL for none */
+	const char *content_type;   /* with a body: Content-Type: (Content-Length: is added) */
+	const void *body;           /* request body (copied), or NULL */
+	size_t body_len;
+	size_t max;                 /* response bytes kept at most; more is "truncated" */
+	uint64_t timeout_ms;        /* idle limit: connect, then between inputs (0: none) */
+	uint64_t deadline_ms;       /* limit on the whole exchange (0: none) */
+};
+struct io_httpc_res {
+	const char *err;            /* NULL: the exchange ended with the response below */
+	int status;                 /* from "HTTP/1.x NNN" (100-599), 0: no status line */
+	const char *data;           /* everything read, NUL-terminated ("" when nothing) */
+	size_t len;
+	const char *body;           /* after the blank line (NUL-terminated), NULL: no end of headers */
+	size_t body_len;
+	int truncated;              /* stopped at req->max bytes */
+};
+/* The result is valid during the call only. */
+typedef void (*io_httpc_cb)(const struct io_httpc_res *res, void *arg);
+/* Start the request; NULL when it cannot be started (no callback then). */
+struct io_httpc *io_httpc_new(struct io_loop *loop, const struct io_url *url,
+			      const struct io_httpc_req *req, io_httpc_cb cb, void *arg);
+/* Close and free (cancels a request in flight: no callback); NULL is a no-op. */
+void io_httpc_free(struct io_httpc *h);
+
 #endif
