@@ -4,11 +4,17 @@
  * A small state machine (connect, banner, EHLO/HELO, STARTTLS, ready) and
  * a FIFO of queued commands whose replies are matched in order.  One
  * deadline timer covers whatever we are waiting for (connect, the banner,
- * the reply of the oldest command in flight, or body progress).  Replies are
- * parsed with the pure smtp_reply_parse() straight from the connection's
- * input buffer, never reading more than SMTP_CLIENT_IN_MAX bytes of one
- * reply.  Callbacks run only from loop events; a busy counter defers the
- * final free when smtp_client_free() is called from inside a callback.
+ * the reply of the oldest command in flight, or body progress); a kick
+ * timer starts the connect and reports failures and EOF from the loop, never
+ * from inside an API call.  This file holds the session's lifecycle, its
+ * timers and connection events, the command queue and the public API; the
+ * replies are handled in client_reply.c, DATA bodies are streamed by
+ * client_body.c, and the struct they share is in client_int.h.
+ *
+ * Callbacks run only from loop events.  Every entry from the loop is
+ * bracketed by the client's struct bmx_guard: smtp_client_free() from inside
+ * a callback kills the guard, no callback runs afterwards, and the final
+ * free happens when the last frame leaves.
  */
 #include "smtp/client.h"
 
@@ -18,93 +24,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/queue.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "smtp/client_int.h"
 
 #define SMTP_CLIENT_CMD_MAX 2048   /* one command line we build, incl. CRLF */
 
-enum cl_state {
-	CL_START = 0,   /* connect scheduled */
-	CL_CONNECTING,
-	CL_BANNER,
-	CL_EHLO,
-	CL_HELO,
-	CL_STARTTLS,    /* STARTTLS sent, waiting for 220 */
-	CL_HANDSHAKE,   /* TLS handshake running */
-	CL_READY,
-	CL_DONE,
-	CL_FAILED,
-};
-
-enum cl_kind { K_MAIL, K_RCPT, K_DATA, K_RSET, K_NOOP, K_QUIT };
-
-struct cl_cmd {
-	TAILQ_ENTRY(cl_cmd) link;
-	enum cl_kind kind;
-	int sent;
-	int phase;               /* DATA: 0 await 354, 1 sending body, 2 await final reply */
-	const uint8_t *buf;      /* DATA from a buffer */
-	size_t len, pos;
-	int from_fd;             /* DATA from an fd */
-	int fd;
-	off_t off;
-	smtp_client_reply_cb cb;
-	void *arg;
-	size_t linelen;
-	char line[];
-};
-
-TAILQ_HEAD(cl_queue, cl_cmd);
-
-struct smtp_client {
-	struct io_loop *loop;
-	struct io_conn *conn;
-	struct io_timer *deadline;
-	struct io_timer *kick;       /* starts the connect; delivers deferred failures */
-	struct sockaddr_storage sa;
-	socklen_t salen;
-	struct sockaddr_storage src;
-	socklen_t srclen;
-	char helo[SMTP_DOMAIN_MAX + 1];
-	enum smtp_client_tls tls_mode;
-	struct io_tls *tls;
-	char tls_host[SMTP_DOMAIN_MAX + 1];
-	struct smtp_client_timeouts to;
-	smtp_client_event_cb cb;
-	void *arg;
-	enum cl_state st;
-	struct cl_queue q;
-	size_t nq;
-	int quit_queued;
-	int busy;                    /* nesting depth of our loop callbacks */
-	int freed;                   /* smtp_client_free() was called */
-	int in_connect;              /* inside io_conn_connect() */
-	int sync_ev_pending;         /* an event arrived inside io_conn_connect() */
-	enum io_event sync_ev;
-	int deferred_err;            /* failure to report from the kick timer */
-	int eof_pending;             /* EOF/ERROR seen; handled on the next loop pass */
-	enum io_event eof_ev;
-	char eof_text[SMTP_CLIENT_ERR_MAX];
-	char deferred_text[SMTP_CLIENT_ERR_MAX];
-	int txn_rcpts, txn_ok;       /* RCPT replies in the current transaction */
-	int bol;                     /* body: at the beginning of a line */
-	uint8_t last[2];             /* body: last two octets */
-	unsigned long long body_total;
-	uint8_t *body_in, *body_out; /* body scratch buffers */
-	double t0;
-	struct smtp_reply reply;     /* the reply being dispatched */
-	struct smtp_client_info info;
-};
-
-static void cl_fail(struct smtp_client *cl, enum smtp_client_error e, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void cl_pump(struct smtp_client *cl);
-
 /* Monotonic time in milliseconds with sub-millisecond precision. */
-static double cl_now(void)
+double smtp_cl_now(void)
 {
 	struct timespec ts;
 
@@ -166,53 +95,52 @@ static void cl_destroy(struct smtp_client *cl)
 	free(cl);
 }
 
-/* Mark entry into a loop callback. */
+/* Enter the client from a loop callback (guard). */
 static void cl_enter(struct smtp_client *cl)
 {
-	cl->busy++;
+	bmx_guard_enter(&cl->guard);
 }
 
-/* Leave a loop callback; finish a free requested meanwhile. */
+/* Leave a loop callback; destroy the client if it was freed meanwhile. */
 static void cl_leave(struct smtp_client *cl)
 {
-	if (--cl->busy == 0 && cl->freed)
+	if (bmx_guard_leave(&cl->guard))
 		cl_destroy(cl);
+}
+
+/* Stop both timers and free the connection. */
+static void cl_release(struct smtp_client *cl)
+{
+	if (cl->deadline)
+		io_timer_del(cl->deadline);
+	if (cl->kick)
+		io_timer_del(cl->kick);
+	if (cl->conn) {
+		io_conn_free(cl->conn);
+		cl->conn = NULL;
+	}
 }
 
 /* Close the connection and stop all timers (terminal states). */
 static void cl_close(struct smtp_client *cl)
 {
-	if (cl->deadline)
-		io_timer_del(cl->deadline);
-	if (cl->kick)
-		io_timer_del(cl->kick);
-	if (cl->conn) {
-		io_conn_free(cl->conn);
-		cl->conn = NULL;
-	}
-	cl->info.total_ms = cl_now() - cl->t0;
+	cl_release(cl);
+	cl->info.total_ms = smtp_cl_now() - cl->t0;
 }
 
 /* Free the client, or defer the free until our callback returns. */
 void smtp_client_free(struct smtp_client *cl)
 {
-	if (!cl || cl->freed)
+	if (!cl || bmx_guard_dead(&cl->guard))
 		return;
-	cl->freed = 1;
-	if (cl->deadline)
-		io_timer_del(cl->deadline);
-	if (cl->kick)
-		io_timer_del(cl->kick);
-	if (cl->conn) {
-		io_conn_free(cl->conn);
-		cl->conn = NULL;
-	}
-	if (cl->busy == 0)
+	int now = bmx_guard_kill(&cl->guard);
+	cl_release(cl);
+	if (now)
 		cl_destroy(cl);
 }
 
 /* Arm the deadline timer for ms milliseconds. */
-static void cl_arm(struct smtp_client *cl, uint64_t ms)
+void smtp_cl_arm(struct smtp_client *cl, uint64_t ms)
 {
 	io_timer_add(cl->deadline, ms);
 }
@@ -230,18 +158,18 @@ static int cl_flush_queue(struct smtp_client *cl)
 		free(c);
 		if (cb)
 			cb(cl, NULL, arg);
-		if (cl->freed)
+		if (bmx_guard_dead(&cl->guard))
 			return 1;
 	}
 	return 0;
 }
 
 /* Fail the session: close, answer queued commands with NULL, report ERROR. */
-static void cl_fail(struct smtp_client *cl, enum smtp_client_error e, const char *fmt, ...)
+void smtp_cl_fail(struct smtp_client *cl, enum smtp_client_error e, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (cl->st == CL_DONE || cl->st == CL_FAILED || cl->freed)
+	if (cl->st == CL_DONE || cl->st == CL_FAILED || bmx_guard_dead(&cl->guard))
 		return;
 	cl->st = CL_FAILED;
 	cl->info.err = e;
@@ -269,7 +197,7 @@ static void cl_defer_fail(struct smtp_client *cl, enum smtp_client_error e, cons
 }
 
 /* The session ended normally after QUIT. */
-static void cl_done(struct smtp_client *cl)
+void smtp_cl_done(struct smtp_client *cl)
 {
 	if (cl->st == CL_DONE || cl->st == CL_FAILED)
 		return;
@@ -326,15 +254,15 @@ static void cl_deadline_cb(void *arg)
 		cl->info.err = SMTP_CLIENT_E_TIMEOUT;
 		snprintf(cl->info.errtext, sizeof(cl->info.errtext), "timeout waiting for the "
 			 "QUIT reply");
-		cl_done(cl);
+		smtp_cl_done(cl);
 	} else {
-		cl_fail(cl, SMTP_CLIENT_E_TIMEOUT, "timeout %s", cl_waiting_for(cl));
+		smtp_cl_fail(cl, SMTP_CLIENT_E_TIMEOUT, "timeout %s", cl_waiting_for(cl));
 	}
 	cl_leave(cl);
 }
 
 /* Deadline for a command that is now the oldest in flight. */
-static uint64_t cl_cmd_timeout(struct smtp_client *cl, const struct cl_cmd *c)
+uint64_t smtp_cl_cmd_timeout(struct smtp_client *cl, const struct cl_cmd *c)
 {
 	switch (c->kind) {
 	case K_MAIL: return cl->to.mail;
@@ -350,7 +278,7 @@ static uint64_t cl_cmd_timeout(struct smtp_client *cl, const struct cl_cmd *c)
 }
 
 /* Write bytes; on failure report it (from the loop). 0 or -1. */
-static int cl_write(struct smtp_client *cl, const void *buf, size_t len)
+int smtp_cl_write(struct smtp_client *cl, const void *buf, size_t len)
 {
 	if (!cl->conn)
 		return -1;
@@ -362,25 +290,14 @@ static int cl_write(struct smtp_client *cl, const void *buf, size_t len)
 }
 
 /* Send EHLO or HELO. */
-static void cl_send_helo(struct smtp_client *cl, int helo)
+void smtp_cl_send_helo(struct smtp_client *cl, int helo)
 {
 	char line[SMTP_DOMAIN_MAX + 16];
 	int n = snprintf(line, sizeof(line), "%s %s\r\n", helo ? "HELO" : "EHLO", cl->helo);
 
 	cl->st = helo ? CL_HELO : CL_EHLO;
-	cl_arm(cl, cl->to.helo);
-	cl_write(cl, line, (size_t)n);
-}
-
-/* Greeting finished: report READY and start sending queued commands. */
-static void cl_go_ready(struct smtp_client *cl)
-{
-	cl->st = CL_READY;
-	io_timer_del(cl->deadline);
-	cl->cb(cl, SMTP_CLIENT_EV_READY, cl->arg);
-	if (cl->freed || cl->st != CL_READY)
-		return;
-	cl_pump(cl);
+	smtp_cl_arm(cl, cl->to.helo);
+	smtp_cl_write(cl, line, (size_t)n);
 }
 
 /* Commands that must end a pipelined group (RFC 2920 3.1). */
@@ -390,13 +307,13 @@ static int cl_is_ender(const struct cl_cmd *c)
 }
 
 /* Send whatever queued commands the pipelining rules allow now. */
-static void cl_pump(struct smtp_client *cl)
+void smtp_cl_pump(struct smtp_client *cl)
 {
 	struct cl_cmd *c;
 	int inflight = 0, ender = 0;
 	int pipelining = (cl->info.caps.flags & SMTP_CAP_PIPELINING) != 0;
 
-	if (cl->st != CL_READY || cl->freed || !cl->conn)
+	if (cl->st != CL_READY || bmx_guard_dead(&cl->guard) || !cl->conn)
 		return;
 	TAILQ_FOREACH(c, &cl->q, link) {
 		/* cppcheck-suppress uninitvar ; commands are calloc'd in cl_enqueue() */
@@ -407,293 +324,13 @@ static void cl_pump(struct smtp_client *cl)
 		}
 		if (inflight && (!pipelining || ender))
 			break;
-		if (cl_write(cl, c->line, c->linelen) < 0)
+		if (smtp_cl_write(cl, c->line, c->linelen) < 0)
 			return;
 		c->sent = 1;
 		if (!inflight)
-			cl_arm(cl, cl_cmd_timeout(cl, c));
+			smtp_cl_arm(cl, smtp_cl_cmd_timeout(cl, c));
 		inflight = 1;
 		ender |= cl_is_ender(c);
-	}
-}
-
-/* Dot-stuff n body octets and queue them on the connection. */
-static int cl_body_write(struct smtp_client *cl, const uint8_t *p, size_t n)
-{
-	uint8_t *o = cl->body_out;
-	size_t k = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (cl->bol && p[i] == '.')
-			o[k++] = '.';
-		o[k++] = p[i];
-		cl->bol = (p[i] == '\n');
-	}
-	if (n >= 2) {
-		cl->last[0] = p[n - 2];
-		cl->last[1] = p[n - 1];
-	} else if (n == 1) {
-		cl->last[0] = cl->last[1];
-		cl->last[1] = p[0];
-	}
-	cl->body_total += n;
-	return cl_write(cl, o, k);
-}
-
-/* Push body bytes until the socket buffer is full or the body ends. */
-static void cl_body_pump(struct smtp_client *cl, struct cl_cmd *c)
-{
-	while (cl->conn && io_conn_out_len(cl->conn) < SMTP_CLIENT_OUT_HIGH) {
-		const uint8_t *p;
-		size_t n;
-
-		if (c->from_fd) {
-			size_t want = c->len - c->pos;
-			if (want > SMTP_CLIENT_BODY_CHUNK)
-				want = SMTP_CLIENT_BODY_CHUNK;
-			ssize_t r = want ? pread(c->fd, cl->body_in, want, c->off) : 0;
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0) {
-				cl_fail(cl, SMTP_CLIENT_E_LOCAL, "reading the message body: %s",
-					strerror(errno));
-				return;
-			}
-			if (r == 0 && want) {
-				cl_fail(cl, SMTP_CLIENT_E_LOCAL, "the message body is shorter than "
-					"expected");
-				return;
-			}
-			p = cl->body_in;
-			n = (size_t)r;
-			c->off += r;
-			c->pos += n;
-		} else {
-			n = c->len - c->pos;
-			if (n > SMTP_CLIENT_BODY_CHUNK)
-				n = SMTP_CLIENT_BODY_CHUNK;
-			p = c->buf + c->pos;
-			c->pos += n;
-		}
-		if (n == 0) {
-			if (cl->body_total > 0 && !(cl->last[0] == '\r' && cl->last[1] == '\n'))
-				cl_write(cl, "\r\n", 2);
-			cl_write(cl, ".\r\n", 3);
-			c->phase = 2;
-			cl_arm(cl, cl->to.data_term);
-			return;
-		}
-		if (cl_body_write(cl, p, n) < 0)
-			return;
-	}
-	cl_arm(cl, cl->to.data_block);
-}
-
-/* 354 arrived: start sending the body (or just "." when no RCPT was accepted). */
-static void cl_body_start(struct smtp_client *cl, struct cl_cmd *c)
-{
-	c->phase = 1;
-	cl->bol = 1;
-	cl->last[0] = cl->last[1] = 0;
-	cl->body_total = 0;
-	if (cl->txn_rcpts > 0 && cl->txn_ok == 0) {
-		/* RFC 2920 3.1: no valid recipient, end the empty transaction */
-		cl_write(cl, ".\r\n", 3);
-		c->phase = 2;
-		cl_arm(cl, cl->to.data_term);
-		return;
-	}
-	if (!cl->body_in)
-		cl->body_in = malloc(SMTP_CLIENT_BODY_CHUNK);
-	if (!cl->body_out)
-		cl->body_out = malloc(2 * SMTP_CLIENT_BODY_CHUNK);
-	if (!cl->body_in || !cl->body_out) {
-		cl_fail(cl, SMTP_CLIENT_E_LOCAL, "out of memory");
-		return;
-	}
-	cl_body_pump(cl, c);
-}
-
-/* A reply for the oldest command in flight (state READY). */
-static void cl_cmd_reply(struct smtp_client *cl, const struct smtp_reply *r)
-{
-	struct cl_cmd *c = TAILQ_FIRST(&cl->q);
-
-	if (!c || !c->sent) {
-		if (r->code == 421)
-			cl_fail(cl, SMTP_CLIENT_E_CLOSED, "server closing: 421 %.200s", r->text);
-		else
-			cl_fail(cl, SMTP_CLIENT_E_PROTOCOL, "unsolicited reply %d %.200s", r->code,
-				r->text);
-		return;
-	}
-	if (c->kind == K_DATA && c->phase == 0 && r->code == 354) {
-		cl_body_start(cl, c);
-		return;
-	}
-	int early = (c->kind == K_DATA && c->phase == 1);
-	enum cl_kind kind = c->kind;
-	TAILQ_REMOVE(&cl->q, c, link);
-	cl->nq--;
-	if (kind == K_MAIL) {
-		cl->txn_rcpts = cl->txn_ok = 0;
-	} else if (kind == K_RCPT) {
-		cl->txn_rcpts++;
-		if (r->code / 100 == 2)
-			cl->txn_ok++;
-	}
-	smtp_client_reply_cb cb = c->cb;
-	void *arg = c->arg;
-	free(c);
-	if (cb)
-		cb(cl, r, arg);
-	if (cl->freed || cl->st != CL_READY)
-		return;
-	if (kind == K_QUIT) {
-		cl_done(cl);
-		return;
-	}
-	if (early) {
-		cl_fail(cl, SMTP_CLIENT_E_PROTOCOL, "server replied %d during the message body",
-			r->code);
-		return;
-	}
-	if (r->code == 421) {
-		cl_fail(cl, SMTP_CLIENT_E_CLOSED, "server closing: 421 %.200s", r->text);
-		return;
-	}
-	struct cl_cmd *head = TAILQ_FIRST(&cl->q);
-	if (head && head->sent)
-		cl_arm(cl, cl_cmd_timeout(cl, head));
-	else
-		io_timer_del(cl->deadline);
-	cl_pump(cl);
-}
-
-/* Decide about STARTTLS after a successful EHLO, or go ready. */
-static void cl_after_ehlo(struct smtp_client *cl)
-{
-	if (!cl->info.tls.active && cl->tls_mode != SMTP_CLIENT_TLS_NONE) {
-		if (cl->info.caps.flags & SMTP_CAP_STARTTLS) {
-			cl->st = CL_STARTTLS;
-			cl->info.starttls_tried = 1;
-			cl_arm(cl, cl->to.starttls);
-			cl_write(cl, "STARTTLS\r\n", 10);
-			return;
-		}
-		if (cl->tls_mode >= SMTP_CLIENT_TLS_ENCRYPT) {
-			cl_fail(cl, SMTP_CLIENT_E_TLS, "STARTTLS not offered");
-			return;
-		}
-	}
-	cl_go_ready(cl);
-}
-
-/* Dispatch one complete reply according to the state. */
-static void cl_reply(struct smtp_client *cl, const struct smtp_reply *r)
-{
-	switch (cl->st) {
-	case CL_BANNER:
-		cl->info.banner = *r;
-		cl->info.banner_ms = cl_now() - cl->t0 - cl->info.connect_ms;
-		if (r->code != 220) {
-			cl_fail(cl, SMTP_CLIENT_E_REJECTED, "banner: %d %.200s", r->code, r->text);
-			return;
-		}
-		cl_send_helo(cl, 0);
-		return;
-	case CL_EHLO:
-		cl->info.ehlo = *r;
-		if (r->code / 100 == 2) {
-			smtp_ehlo_caps(r, &cl->info.caps);
-			if (!cl->info.tls.active) {
-				cl->info.caps_plain = cl->info.caps;
-				cl->info.starttls_offered =
-					(cl->info.caps.flags & SMTP_CAP_STARTTLS) != 0;
-			}
-			cl_after_ehlo(cl);
-		} else if (r->code / 100 == 5 && !cl->info.tls.active) {
-			cl->info.used_helo = 1;
-			cl_send_helo(cl, 1);
-		} else {
-			cl_fail(cl, SMTP_CLIENT_E_REJECTED, "EHLO: %d %.200s", r->code, r->text);
-		}
-		return;
-	case CL_HELO:
-		cl->info.ehlo = *r;
-		if (r->code / 100 != 2) {
-			cl_fail(cl, SMTP_CLIENT_E_REJECTED, "HELO: %d %.200s", r->code, r->text);
-			return;
-		}
-		memset(&cl->info.caps, 0, sizeof(cl->info.caps));
-		cl->info.caps_plain = cl->info.caps;
-		if (cl->tls_mode >= SMTP_CLIENT_TLS_ENCRYPT) {
-			cl_fail(cl, SMTP_CLIENT_E_TLS, "no ESMTP, so no STARTTLS");
-			return;
-		}
-		cl_go_ready(cl);
-		return;
-	case CL_STARTTLS:
-		cl->info.starttls_code = r->code;
-		if (r->code == 220) {
-			cl->st = CL_HANDSHAKE;
-			io_conn_drop_input(cl->conn);   /* RFC 3207 5: no plaintext injection */
-			cl_arm(cl, cl->to.starttls);
-			if (io_conn_starttls_client(cl->conn, cl->tls,
-						    cl->tls_host[0] ? cl->tls_host : NULL) < 0)
-				cl_fail(cl, SMTP_CLIENT_E_TLS, "cannot start TLS: %s",
-					io_conn_error(cl->conn));
-			return;
-		}
-		if (cl->tls_mode == SMTP_CLIENT_TLS_MAY) {
-			cl_go_ready(cl);
-			return;
-		}
-		cl_fail(cl, SMTP_CLIENT_E_TLS, "STARTTLS refused: %d %.200s", r->code, r->text);
-		return;
-	case CL_READY:
-		cl_cmd_reply(cl, r);
-		return;
-	default:
-		cl_fail(cl, SMTP_CLIENT_E_PROTOCOL, "unexpected reply %d", r->code);
-		return;
-	}
-}
-
-/* Whether the state reads replies. */
-static int cl_reading(const struct smtp_client *cl)
-{
-	return cl->st == CL_BANNER || cl->st == CL_EHLO || cl->st == CL_HELO ||
-	       cl->st == CL_STARTTLS || cl->st == CL_READY;
-}
-
-/* Parse and dispatch every complete reply in the input buffer. */
-static void cl_input(struct smtp_client *cl)
-{
-	while (!cl->freed && cl->conn && cl_reading(cl)) {
-		size_t avail = io_conn_in_len(cl->conn), got = 0;
-		const char *err = NULL;
-
-		if (avail == 0)
-			return;
-		const uint8_t *p = io_conn_peek(cl->conn, avail < SMTP_CLIENT_IN_MAX ?
-						avail : SMTP_CLIENT_IN_MAX, &got);
-		if (!p || got == 0)
-			return;
-		ssize_t n = smtp_reply_parse(p, got, &cl->reply, &err);
-		if (n < 0) {
-			cl_fail(cl, SMTP_CLIENT_E_PROTOCOL, "malformed reply: %s",
-				err ? err : "bad syntax");
-			return;
-		}
-		if (n == 0) {
-			if (got >= SMTP_CLIENT_IN_MAX)
-				cl_fail(cl, SMTP_CLIENT_E_PROTOCOL, "reply longer than %d bytes",
-					SMTP_CLIENT_IN_MAX);
-			return;
-		}
-		io_conn_consume(cl->conn, (size_t)n);
-		cl_reply(cl, &cl->reply);
 	}
 }
 
@@ -708,24 +345,25 @@ static int cl_quit_sent(const struct smtp_client *cl)
 /* The connection closed or failed (ev is IO_EV_EOF or IO_EV_ERROR). */
 static void cl_conn_closed(struct smtp_client *cl, enum io_event ev, const char *e)
 {
-	if (cl->freed || cl->st == CL_DONE || cl->st == CL_FAILED)
+	if (bmx_guard_dead(&cl->guard) || cl->st == CL_DONE || cl->st == CL_FAILED)
 		return;
 	if (!e || !*e)
 		e = ev == IO_EV_EOF ? "connection closed by the server" : "error";
 	if (cl->st == CL_CONNECTING) {
 		if (strcasestr(e, "refused"))
-			cl_fail(cl, SMTP_CLIENT_E_REFUSED, "connect: %s", e);
+			smtp_cl_fail(cl, SMTP_CLIENT_E_REFUSED, "connect: %s", e);
 		else
-			cl_fail(cl, SMTP_CLIENT_E_CONNECT, "connect: %s", e);
+			smtp_cl_fail(cl, SMTP_CLIENT_E_CONNECT, "connect: %s", e);
 	} else if (cl->st == CL_HANDSHAKE) {
-		cl_fail(cl, SMTP_CLIENT_E_TLS, "TLS handshake: %s", e);
+		smtp_cl_fail(cl, SMTP_CLIENT_E_TLS, "TLS handshake: %s", e);
 	} else if (cl_quit_sent(cl)) {
-		cl_done(cl);
+		smtp_cl_done(cl);
 	} else if (ev == IO_EV_EOF) {
-		cl_fail(cl, SMTP_CLIENT_E_CLOSED, "connection closed by the server %s",
+		smtp_cl_fail(cl, SMTP_CLIENT_E_CLOSED, "connection closed by the server %s",
 			cl_waiting_for(cl));
 	} else {
-		cl_fail(cl, SMTP_CLIENT_E_CLOSED, "connection error %s: %s", cl_waiting_for(cl), e);
+		smtp_cl_fail(cl, SMTP_CLIENT_E_CLOSED, "connection error %s: %s",
+			cl_waiting_for(cl), e);
 	}
 }
 
@@ -739,18 +377,18 @@ static void cl_conn_event(struct smtp_client *cl, struct io_conn *c, enum io_eve
 		if (cl->st != CL_CONNECTING)
 			return;
 		cl->info.connected = 1;
-		cl->info.connect_ms = cl_now() - cl->t0;
+		cl->info.connect_ms = smtp_cl_now() - cl->t0;
 		cl->st = CL_BANNER;
-		cl_arm(cl, cl->to.banner);
-		cl_input(cl);
+		smtp_cl_arm(cl, cl->to.banner);
+		smtp_cl_input(cl);
 		return;
 	case IO_EV_READ:
-		cl_input(cl);
+		smtp_cl_input(cl);
 		return;
 	case IO_EV_DRAINED:
 		head = TAILQ_FIRST(&cl->q);
 		if (cl->st == CL_READY && head && head->kind == K_DATA && head->phase == 1)
-			cl_body_pump(cl, head);
+			smtp_cl_body_pump(cl, head);
 		return;
 	case IO_EV_TLS_READY:
 		if (cl->st != CL_HANDSHAKE)
@@ -759,12 +397,12 @@ static void cl_conn_event(struct smtp_client *cl, struct io_conn *c, enum io_eve
 		cl->info.tls.active = 1;
 		if (cl->tls_mode == SMTP_CLIENT_TLS_VERIFY &&
 		    !(cl->info.tls.verified && cl->info.tls.name_match)) {
-			cl_fail(cl, SMTP_CLIENT_E_TLS, "certificate does not verify: %s",
+			smtp_cl_fail(cl, SMTP_CLIENT_E_TLS, "certificate does not verify: %s",
 				cl->info.tls.verified ? "name mismatch" :
 				cl->info.tls.verify_error);
 			return;
 		}
-		cl_send_helo(cl, 0);
+		smtp_cl_send_helo(cl, 0);
 		return;
 	case IO_EV_EOF:
 	case IO_EV_ERROR:
@@ -797,7 +435,7 @@ static void cl_conn_cb(struct io_conn *c, enum io_event ev, void *arg)
 		cl->sync_ev = ev;
 		return;
 	}
-	if (cl->freed)
+	if (bmx_guard_dead(&cl->guard))
 		return;
 	cl_enter(cl);
 	cl_conn_event(cl, c, ev);
@@ -811,21 +449,21 @@ static void cl_kick_cb(void *arg)
 
 	cl_enter(cl);
 	if (cl->eof_pending && cl->conn) {
-		cl_input(cl);
-		if (!cl->freed)
+		smtp_cl_input(cl);
+		if (!bmx_guard_dead(&cl->guard))
 			cl_conn_closed(cl, cl->eof_ev, cl->eof_text);
 	} else if (cl->deferred_err) {
-		cl_fail(cl, (enum smtp_client_error)cl->deferred_err, "%s", cl->deferred_text);
+		smtp_cl_fail(cl, (enum smtp_client_error)cl->deferred_err, "%s", cl->deferred_text);
 	} else if (cl->st == CL_START) {
 		cl->st = CL_CONNECTING;
-		cl_arm(cl, cl->to.connect);
+		smtp_cl_arm(cl, cl->to.connect);
 		cl->in_connect = 1;
 		struct io_conn *c = io_conn_connect(cl->loop, (struct sockaddr *)&cl->sa, cl->salen,
 						    cl->srclen ? (struct sockaddr *)&cl->src : NULL,
 						    cl->srclen, cl_conn_cb, cl);
 		cl->in_connect = 0;
 		if (!c) {
-			cl_fail(cl, SMTP_CLIENT_E_CONNECT, "connect: cannot start: %s",
+			smtp_cl_fail(cl, SMTP_CLIENT_E_CONNECT, "connect: cannot start: %s",
 				strerror(errno));
 		} else {
 			cl->conn = c;
@@ -836,6 +474,43 @@ static void cl_kick_cb(void *arg)
 		}
 	}
 	cl_leave(cl);
+}
+
+/* Set the EHLO argument: name, or gethostname() when NULL or empty; 0, or
+ * -1 when it holds controls, spaces or non-ASCII. */
+static int cl_helo_set(struct smtp_client *cl, const char *name)
+{
+	const char *helo = name;
+	char host[SMTP_DOMAIN_MAX + 1];
+	if (!helo || !*helo) {
+		if (gethostname(host, sizeof(host)) < 0 || !host[0])
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		helo = host;
+	}
+	for (const char *p = helo; *p; p++) {
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			return -1;
+	}
+	snprintf(cl->helo, sizeof(cl->helo), "%s", helo);
+	return 0;
+}
+
+/* Set the deadlines: those of t, the RFC default where t has 0. */
+static void cl_timeouts_set(struct smtp_client *cl, const struct smtp_client_timeouts *t)
+{
+	struct smtp_client_timeouts def;
+	smtp_client_timeouts_rfc(&def);
+	cl->to.connect = t->connect ? t->connect : def.connect;
+	cl->to.banner = t->banner ? t->banner : def.banner;
+	cl->to.helo = t->helo ? t->helo : def.helo;
+	cl->to.starttls = t->starttls ? t->starttls : def.starttls;
+	cl->to.mail = t->mail ? t->mail : def.mail;
+	cl->to.rcpt = t->rcpt ? t->rcpt : def.rcpt;
+	cl->to.data_init = t->data_init ? t->data_init : def.data_init;
+	cl->to.data_block = t->data_block ? t->data_block : def.data_block;
+	cl->to.data_term = t->data_term ? t->data_term : def.data_term;
+	cl->to.misc = t->misc ? t->misc : def.misc;
 }
 
 /* Start a session. */
@@ -866,42 +541,19 @@ struct smtp_client *smtp_client_new(struct io_loop *loop, const struct sockaddr 
 		memcpy(&cl->src, opts->src, opts->srclen);
 		cl->srclen = opts->srclen;
 	}
-	const char *helo = opts->helo_name;
-	char host[SMTP_DOMAIN_MAX + 1];
-	if (!helo || !*helo) {
-		if (gethostname(host, sizeof(host)) < 0 || !host[0])
-			snprintf(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
-		helo = host;
+	if (cl_helo_set(cl, opts->helo_name) < 0) {
+		free(cl);
+		return NULL;
 	}
-	for (const char *p = helo; *p; p++) {
-		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
-			free(cl);
-			return NULL;
-		}
-	}
-	snprintf(cl->helo, sizeof(cl->helo), "%s", helo);
 	cl->tls_mode = opts->tls_mode;
 	cl->tls = opts->tls;
 	if (opts->tls_host)
 		snprintf(cl->tls_host, sizeof(cl->tls_host), "%s", opts->tls_host);
-	struct smtp_client_timeouts def;
-	smtp_client_timeouts_rfc(&def);
-	const struct smtp_client_timeouts *t = &opts->timeouts;
-	cl->to.connect = t->connect ? t->connect : def.connect;
-	cl->to.banner = t->banner ? t->banner : def.banner;
-	cl->to.helo = t->helo ? t->helo : def.helo;
-	cl->to.starttls = t->starttls ? t->starttls : def.starttls;
-	cl->to.mail = t->mail ? t->mail : def.mail;
-	cl->to.rcpt = t->rcpt ? t->rcpt : def.rcpt;
-	cl->to.data_init = t->data_init ? t->data_init : def.data_init;
-	cl->to.data_block = t->data_block ? t->data_block : def.data_block;
-	cl->to.data_term = t->data_term ? t->data_term : def.data_term;
-	cl->to.misc = t->misc ? t->misc : def.misc;
+	cl_timeouts_set(cl, &opts->timeouts);
 	cl->cb = cb;
 	cl->arg = arg;
 	cl->info.connect_ms = cl->info.banner_ms = cl->info.total_ms = -1;
-	cl->t0 = cl_now();
+	cl->t0 = smtp_cl_now();
 	cl->deadline = io_timer_new(loop, cl_deadline_cb, cl);
 	cl->kick = io_timer_new(loop, cl_kick_cb, cl);
 	if (!cl->deadline || !cl->kick) {
@@ -945,7 +597,8 @@ static struct cl_cmd *cl_enqueue(struct smtp_client *cl, enum cl_kind kind,
 	char line[SMTP_CLIENT_CMD_MAX];
 	va_list ap;
 
-	if (!cl || cl->freed || cl->st == CL_DONE || cl->st == CL_FAILED || cl->quit_queued)
+	if (!cl || bmx_guard_dead(&cl->guard) || cl->st == CL_DONE || cl->st == CL_FAILED ||
+	    cl->quit_queued)
 		return NULL;
 	va_start(ap, fmt);
 	int n = vsnprintf(line, sizeof(line), fmt, ap);
@@ -965,7 +618,7 @@ static struct cl_cmd *cl_enqueue(struct smtp_client *cl, enum cl_kind kind,
 	cl->nq++;
 	if (kind == K_QUIT)
 		cl->quit_queued = 1;
-	cl_pump(cl);
+	smtp_cl_pump(cl);
 	return c;
 }
 

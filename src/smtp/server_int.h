@@ -1,0 +1,174 @@
+/*
+ * server_int.h - private state shared by the files of the inbound server.
+ * Nothing outside src/smtp/server*.c may include it.
+ *
+ *   server.c         sessions (replies, states, deadlines, connections) and
+ *                    the server object
+ *   server_cmd.c     the command line reader and the command handlers
+ *   server_data.c    DATA: the Received: header, the queue file, the message
+ *                    reader, the verdict on a finished message
+ *   server_commit.c  the group commit and its worker thread
+ *
+ * Threads: everything runs on the loop thread, except smtp_commit_worker()
+ * in server_commit.c, which touches only the fields of struct smtp_server
+ * marked "under mu" and the messages of the batch it syncs.
+ *
+ * Ownership: the server owns its sessions (srv->sessions) and the queued
+ * commits; a session owns its transaction (env, msg).  A commit outlives its
+ * session: smtp_session_destroy() only clears commit->session.  A session is
+ * freed through its struct bmx_guard (common/guard.h): every entry from the
+ * loop is bracketed by smtp_session_enter()/smtp_session_leave(), and
+ * smtp_session_free() destroys it at once or when the last frame leaves.
+ */
+#ifndef BMX_SMTP_SERVER_INT_H
+#define BMX_SMTP_SERVER_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "common/guard.h"
+#include "smtp/server.h"
+
+#define SMTP_DATA_CHUNK       65536   /* bytes of DATA processed per step */
+#define SMTP_HELO_MAX         255     /* longest HELO/EHLO argument we keep */
+#define SMTP_RECEIVED_MAX     1024    /* our Received: header */
+
+enum smtp_sstate {
+	SS_GREET = 0,   /* banner sent; EHLO/HELO expected */
+	SS_READY,       /* greeted, no transaction */
+	SS_MAIL,        /* MAIL accepted, no recipient yet */
+	SS_RCPT,        /* at least one recipient accepted */
+	SS_RCPT_WAIT,   /* a recipient decision is pending (callout) */
+	SS_DATA,        /* reading the message */
+	SS_COMMIT,      /* message complete; waiting for the group commit */
+	SS_TLS,         /* STARTTLS handshake in progress */
+	SS_CLOSING,     /* last reply queued; close when flushed */
+};
+
+struct smtp_ptrcache;
+struct smtp_commit_job;
+
+/* A finished message waiting for the group commit. */
+struct smtp_commit {
+	struct smtp_commit *next;
+	struct smtp_session *session;   /* NULL once the client is gone */
+	struct spool_msg *msg;
+	struct spool_env env;
+};
+
+struct smtp_session {
+	struct smtp_session *next, *prev;
+	struct smtp_server *srv;
+	struct io_conn *conn;
+	struct io_timer *timer;
+	enum smtp_sstate state;
+	struct sockaddr_storage peer;
+	char ip[64];
+	char rdns[DNS_NAME_MAX];
+	long ptr_query;
+	char helo[SMTP_HELO_MAX + 1];
+	int esmtp;
+	int tls_active;
+	char tls_desc[160];
+	unsigned errors;
+	int skip_line;                 /* discarding the rest of an overlong line */
+	struct bmx_guard guard;        /* free later while in use */
+	int shutting;                  /* 421 already sent */
+	/* transaction */
+	struct spool_env env;
+	int have_mail;
+	struct spool_msg *msg;
+	struct smtp_data_reader rd;
+	unsigned received_hdrs;
+	size_t rcv_len;                   /* length of our Received: header in the queue file */
+	int hdr_done, hdr_bol;
+	char hdr_prefix[10];
+	size_t hdr_plen;
+	unsigned long long declared_size;
+	struct smtp_commit *commit;
+	struct smtp_rcpt_args pending_rcpt;
+	char pending_addr[SMTP_PATH_MAX + 8];
+};
+
+struct smtp_server {
+	struct io_loop *loop;
+	const struct config *cfg;
+	struct spool *spool;
+	struct io_tls *tls;
+	struct dns_ctx *dns;
+	struct smtp_ptrcache *ptrs;          /* recent client reverse names */
+	struct rcptmap *rcpts;
+	struct smtp_server_hooks hooks;
+	struct smtp_session *sessions;
+	struct smtp_server_stats stats;
+	struct smtp_commit *commits, **commits_tail;
+	size_t ncommits;
+	struct io_timer *commit_timer;
+	size_t jobs_out;                    /* batches given to the worker, unanswered */
+	struct smtp_commit_job *job_next;   /* under mu: the batch for the worker */
+	struct smtp_commit_job *done, **done_tail;  /* under mu: synced batches */
+	int worker_busy;                    /* under mu: the worker is syncing */
+	int worker_on, worker_stop;
+	int wake[2];                        /* worker -> loop: batch done */
+	struct io_watch *wake_watch;
+	pthread_t worker;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct io_timer *grace_timer;
+	int shutting_down;
+	void (*shutdown_done)(void *arg);
+	void *shutdown_arg;
+};
+
+/* ---- server.c: sessions ---- */
+
+/* Count a rejection for metrics. */
+void smtp_count_reject(struct smtp_session *s, const char *reason);
+/* Queue one reply line (CRLF added). */
+void smtp_reply(struct smtp_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The one place where a session changes state. */
+void smtp_enter_state(struct smtp_session *s, enum smtp_sstate st);
+/* Queue a final reply and close the session once it is flushed. */
+void smtp_close_with(struct smtp_session *s, const char *reply);
+/* Start closing: stop reading, flush, free. */
+void smtp_session_close(struct smtp_session *s);
+/* Forget the current transaction (RSET, after a message, on errors). */
+void smtp_txn_reset(struct smtp_session *s);
+/* State after a transaction ends. */
+enum smtp_sstate smtp_idle_state(const struct smtp_session *s);
+/* Process as much buffered input as the state allows. */
+void smtp_session_run(struct smtp_session *s);
+/* Enter the session from the loop (guard). */
+void smtp_session_enter(struct smtp_session *s);
+/* Leave it; frees it if it was killed meanwhile and this was the last frame. */
+void smtp_session_leave(struct smtp_session *s);
+/* Call the shutdown callback once no session and no commit is left. */
+void smtp_server_check_done(struct smtp_server *srv);
+
+/* ---- server_cmd.c: commands ---- */
+
+/* Take one command line from the input; 1 = progress, 0 = need more input. */
+int smtp_line_step(struct smtp_session *s);
+
+/* ---- server_data.c: DATA ---- */
+
+/* DATA: open the spool file and switch to the message reader. */
+void smtp_cmd_data(struct smtp_session *s, const struct smtp_cmd *c);
+/* Process buffered DATA; 1 = progress, 0 = need more input or stopped. */
+int smtp_data_step(struct smtp_session *s);
+
+/* ---- server_commit.c: the group commit ---- */
+
+/* Set up the commit timer and the worker (inline commits without one); 0, or
+ * -1 when the timer cannot be created. */
+int smtp_commit_setup(struct smtp_server *srv);
+/* Hand the session's finished message to the group commit. */
+void smtp_commit_queue(struct smtp_session *s);
+/* Commit everything now, on this thread (shutdown, no worker). */
+void smtp_commit_inline(struct smtp_server *srv);
+/* Stop the worker (after its batch) and release the pipe. */
+void smtp_commit_worker_stop(struct smtp_server *srv);
+
+#endif
