@@ -24,7 +24,12 @@
  * without addr or with an unknown action; info->now outside the years
  * 1900-9999; a boundary that is not 1-DSN_BOUNDARY_BASE_MAX bchars; out of
  * memory.  Peer data never makes it fail: an ENVID or ORCPT that is not
- * xtext is left out, a bad status becomes x.0.0, bad dates are left out.
+ * xtext by the rule of smtp/xtext.h (every "+XX" decoding to printable
+ * ASCII, as the SMTP server requires) is left out, a bad status becomes
+ * x.0.0, bad dates are left out.
+ *
+ * The builder is dsn.c (MIME structure) and dsn_fmt.c (line layout and
+ * sanitising); the declarations at the end of this header are theirs.
  */
 #ifndef BMX_DSN_H
 #define BMX_DSN_H
@@ -78,5 +83,39 @@ struct dsn_info {
  * octets, header injection impossible).  0 or -1 (bad arguments). */
 int dsn_build(const struct dsn_info *info, const struct dsn_rcpt *rcpts, size_t n,
 	      const uint8_t *orig, size_t origlen, char **out, size_t *outlen);
+
+/* ---- shared by the dsn*.c files only (dsn_fmt.c: layout, sanitising) ---- */
+
+#define DSN_DATE_LEN    64     /* room for an RFC 5322 date-time */
+#define DSN_STATUS_LEN  16     /* room for "5.123.123" */
+
+struct bmx_buf;
+
+/* Append free text s (at most max octets out): CR, LF and TAB runs become
+ * one space, other controls and non-ASCII octets '?'; trimmed. */
+void dsn_san_text(struct bmx_buf *b, const char *s, size_t max);
+/* Append a token (host name, xtext): printable ASCII but space, else '?'. */
+void dsn_san_token(struct bmx_buf *b, const char *s, size_t max);
+/* s without one pair of enclosing angle brackets; its length in *len. */
+const char *dsn_addr_strip(const char *s, size_t *len);
+/* Append an address for a report field ("rfc822; a", or "utf-8; " and the
+ * RFC 6533 7-bit form when it is not ASCII; the type only with with_type). */
+void dsn_enc_addr(struct bmx_buf *b, const char *addr, int with_type);
+/* Append s[0..n) for the To: header: controls and invalid UTF-8 become '?'. */
+void dsn_raw_addr(struct bmx_buf *b, const char *s, size_t n);
+/* Is s 1..max octets of [A-Za-z0-9] and the characters in extra?  1 or 0. */
+int dsn_token_ok(const char *s, size_t max, const char *extra);
+/* Write the Status for action a: in when it is a valid x.y.z, else x.0.0,
+ * the class forced to match the action. */
+void dsn_status_fix(const char *in, enum dsn_action a, char out[DSN_STATUS_LEN]);
+/* Format t as an RFC 5322 date-time in UTC; 0, or -1 outside years 1900-9999. */
+int dsn_fmt_date(time_t t, char out[DSN_DATE_LEN]);
+/* Emit the header field "name: " + the contents of val, folded; clear val. */
+void dsn_emit_field(struct bmx_buf *b, const char *name, struct bmx_buf *val);
+/* Emit the header field "name: value" for our own short value. */
+void dsn_emit_field_str(struct bmx_buf *b, const char *name, const char *value);
+/* Emit the contents of t as text wrapped at 76 columns, each line indented
+ * by indent spaces; clear t. */
+void dsn_emit_text(struct bmx_buf *b, struct bmx_buf *t, size_t indent);
 
 #endif

@@ -11,13 +11,16 @@
  * and "TO:<path> params": the path goes to smtp_addr_parse(), the ESMTP
  * parameters (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8, RFC 3461
  * RET ENVID NOTIFY ORCPT) are checked strictly; unknown or repeated ones
- * get 555 5.5.4, malformed values 501 5.5.4.
+ * get 555 5.5.4, malformed values 501 5.5.4.  ENVID and ORCPT values follow
+ * the one xtext rule of smtp/xtext.h (the DSN builder uses the same).
  */
 #include "smtp/smtp.h"
 
 #include <limits.h>
 #include <string.h>
 #include <strings.h>
+
+#include "smtp/xtext.h"
 
 /* Split a command line into verb and argument; see smtp.h. */
 int smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *out)
@@ -116,43 +119,6 @@ static int param_split(const char *p, size_t n, struct param *pr)
 	return 0;
 }
 
-/* Value of an upper-case hex digit, or -1. */
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Check RFC 3461 xtext at p[0..n): "+XX" upper-case hex or chars 33-126 but
- * "+" and "="; encoded octets must decode to printable ASCII (0x20-0x7e). */
-static int xtext_ok(const char *p, size_t n)
-{
-	size_t i;
-
-	if (n == 0)
-		return 0;
-	for (i = 0; i < n; i++) {
-		int h1, h2;
-
-		if (p[i] != '+') {
-			if (p[i] < 33 || p[i] > 126 || p[i] == '=')
-				return 0;
-			continue;
-		}
-		if (i + 2 >= n)
-			return 0;
-		h1 = hexval(p[i + 1]);
-		h2 = hexval(p[i + 2]);
-		if (h1 < 0 || h2 < 0 || h1 * 16 + h2 < 0x20 || h1 * 16 + h2 > 0x7e)
-			return 0;
-		i += 2;
-	}
-	return 1;
-}
-
 /* Parse SIZE digits, saturating at ULLONG_MAX; 0 or -1. */
 static int size_parse(const char *p, size_t n, unsigned long long *out)
 {
@@ -203,20 +169,6 @@ static int notify_parse(const char *p, size_t n, unsigned *out)
 	if ((*out & SMTP_NOTIFY_NEVER) && *out != SMTP_NOTIFY_NEVER)
 		return -1;
 	return 0;
-}
-
-/* Check ORCPT=addr-type;xtext. */
-static int orcpt_ok(const char *p, size_t n)
-{
-	size_t i = 0;
-
-	if (n > SMTP_ORCPT_MAX)
-		return 0;
-	while (i < n && (alnum(p[i]) || p[i] == '-'))
-		i++;
-	if (i == 0 || i >= n || p[i] != ';')
-		return 0;
-	return xtext_ok(p + i + 1, n - i - 1);
 }
 
 /* Split "KW:<path> params": *path gets the path, *rest the text after it.
@@ -270,47 +222,115 @@ static void sender_err(struct smtp_err *err)
 		err->enh = "5.1.7";
 }
 
+/* Take the next parameter of arg[*pos..len) into *pr (spaces between
+ * them skipped): 1, 0 at the end, or -1 with *err for bad syntax. */
+static int next_param(const char *arg, size_t len, size_t *pos, struct param *pr,
+		      struct smtp_err *err)
+{
+	size_t i = *pos, s;
+
+	while (i < len && arg[i] == ' ')
+		i++;
+	for (s = i; i < len && arg[i] != ' '; i++)
+		;
+	*pos = i;
+	if (s == len)
+		return 0;
+	if (param_split(arg + s, i - s, pr) < 0) {
+		*err = ERR_PARAM_SYNTAX;
+		return -1;
+	}
+	return 1;
+}
+
+/* The parameters of MAIL, one bit each (to refuse repeats). */
+enum mail_param_bit { P_SIZE = 1, P_BODY = 2, P_UTF8 = 4, P_RET = 8, P_ENVID = 16 };
+
+/* Bit of a MAIL parameter keyword, 0 if we do not know it. */
+static unsigned mail_param_bit(const struct param *pr)
+{
+	static const struct { const char *kw; unsigned bit; } tab[] = {
+		{ "SIZE", P_SIZE }, { "BODY", P_BODY }, { "SMTPUTF8", P_UTF8 },
+		{ "RET", P_RET }, { "ENVID", P_ENVID },
+	};
+
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+		if (eq(pr->kw, pr->kwlen, tab[i].kw))
+			return tab[i].bit;
+	return 0;
+}
+
+/* Check and store the value of MAIL parameter bit; 0 or -1 with *err. */
+static int mail_param_value(unsigned bit, const struct param *pr, int utf8_ok,
+			    struct smtp_mail_args *out, struct smtp_err *err)
+{
+	switch (bit) {
+	case P_SIZE:
+		if (size_parse(pr->val, pr->vallen, &out->size) < 0) {
+			*err = ERR_SIZE;
+			return -1;
+		}
+		return 0;
+	case P_BODY:
+		if (eq(pr->val, pr->vallen, "7BIT")) {
+			out->body = SMTP_BODY_7BIT;
+		} else if (eq(pr->val, pr->vallen, "8BITMIME")) {
+			out->body = SMTP_BODY_8BITMIME;
+		} else {
+			*err = ERR_BODY;
+			return -1;
+		}
+		return 0;
+	case P_UTF8:
+		if (!utf8_ok) {
+			*err = ERR_UTF8_OFF;
+			return -1;
+		}
+		if (pr->hasval) {
+			*err = ERR_PARAM_SYNTAX;
+			return -1;
+		}
+		out->smtputf8 = 1;
+		return 0;
+	case P_RET:
+		if (eq(pr->val, pr->vallen, "FULL")) {
+			out->ret = SMTP_RET_FULL;
+		} else if (eq(pr->val, pr->vallen, "HDRS")) {
+			out->ret = SMTP_RET_HDRS;
+		} else {
+			*err = ERR_RET;
+			return -1;
+		}
+		return 0;
+	default:        /* P_ENVID */
+		if (!smtp_envid_ok(pr->val, pr->vallen)) {
+			*err = ERR_ENVID;
+			return -1;
+		}
+		memcpy(out->envid, pr->val, pr->vallen);
+		out->envid[pr->vallen] = '\0';
+		return 0;
+	}
+}
+
 /* Parse the argument of MAIL; see smtp.h. */
 int smtp_parse_mail(const char *arg, size_t len, int utf8_ok, struct smtp_mail_args *out,
 		    struct smtp_err *err)
 {
-	enum { P_SIZE = 1, P_BODY = 2, P_UTF8 = 4, P_RET = 8, P_ENVID = 16 };
 	const char *path;
 	size_t plen, i;
 	unsigned seen = 0, flags;
+	struct param pr;
+	int more;
 
 	memset(out, 0, sizeof(*out));
 	if (split_path(arg, len, "FROM:", &path, &plen, &i) < 0) {
 		*err = ERR_MAIL_SYNTAX;
 		return -1;
 	}
-	while (i < len) {
-		struct param pr;
-		size_t s;
-		unsigned bit;
+	while ((more = next_param(arg, len, &i, &pr, err)) > 0) {
+		unsigned bit = mail_param_bit(&pr);
 
-		if (arg[i] == ' ') {
-			i++;
-			continue;
-		}
-		for (s = i; i < len && arg[i] != ' '; i++)
-			;
-		if (param_split(arg + s, i - s, &pr) < 0) {
-			*err = ERR_PARAM_SYNTAX;
-			return -1;
-		}
-		if (eq(pr.kw, pr.kwlen, "SIZE"))
-			bit = P_SIZE;
-		else if (eq(pr.kw, pr.kwlen, "BODY"))
-			bit = P_BODY;
-		else if (eq(pr.kw, pr.kwlen, "SMTPUTF8"))
-			bit = P_UTF8;
-		else if (eq(pr.kw, pr.kwlen, "RET"))
-			bit = P_RET;
-		else if (eq(pr.kw, pr.kwlen, "ENVID"))
-			bit = P_ENVID;
-		else
-			bit = 0;
 		if (bit == 0) {
 			*err = ERR_PARAM_UNKNOWN;
 			return -1;
@@ -320,54 +340,11 @@ int smtp_parse_mail(const char *arg, size_t len, int utf8_ok, struct smtp_mail_a
 			return -1;
 		}
 		seen |= bit;
-		switch (bit) {
-		case P_SIZE:
-			if (size_parse(pr.val, pr.vallen, &out->size) < 0) {
-				*err = ERR_SIZE;
-				return -1;
-			}
-			break;
-		case P_BODY:
-			if (eq(pr.val, pr.vallen, "7BIT")) {
-				out->body = SMTP_BODY_7BIT;
-			} else if (eq(pr.val, pr.vallen, "8BITMIME")) {
-				out->body = SMTP_BODY_8BITMIME;
-			} else {
-				*err = ERR_BODY;
-				return -1;
-			}
-			break;
-		case P_UTF8:
-			if (!utf8_ok) {
-				*err = ERR_UTF8_OFF;
-				return -1;
-			}
-			if (pr.hasval) {
-				*err = ERR_PARAM_SYNTAX;
-				return -1;
-			}
-			out->smtputf8 = 1;
-			break;
-		case P_RET:
-			if (eq(pr.val, pr.vallen, "FULL")) {
-				out->ret = SMTP_RET_FULL;
-			} else if (eq(pr.val, pr.vallen, "HDRS")) {
-				out->ret = SMTP_RET_HDRS;
-			} else {
-				*err = ERR_RET;
-				return -1;
-			}
-			break;
-		default:        /* P_ENVID */
-			if (pr.vallen > SMTP_ENVID_MAX || !xtext_ok(pr.val, pr.vallen)) {
-				*err = ERR_ENVID;
-				return -1;
-			}
-			memcpy(out->envid, pr.val, pr.vallen);
-			out->envid[pr.vallen] = '\0';
-			break;
-		}
+		if (mail_param_value(bit, &pr, utf8_ok, out, err) < 0)
+			return -1;
 	}
+	if (more < 0)
+		return -1;
 	flags = SMTP_ADDR_ALLOW_EMPTY | SMTP_ADDR_ALLOW_LITERAL;
 	if (out->smtputf8)
 		flags |= SMTP_ADDR_ALLOW_UTF8;
@@ -384,27 +361,15 @@ int smtp_parse_rcpt(const char *arg, size_t len, int smtputf8, struct smtp_rcpt_
 {
 	const char *path;
 	size_t plen, i;
-	int seen_notify = 0, seen_orcpt = 0;
+	int seen_notify = 0, seen_orcpt = 0, more;
+	struct param pr;
 
 	memset(out, 0, sizeof(*out));
 	if (split_path(arg, len, "TO:", &path, &plen, &i) < 0) {
 		*err = ERR_RCPT_SYNTAX;
 		return -1;
 	}
-	while (i < len) {
-		struct param pr;
-		size_t s;
-
-		if (arg[i] == ' ') {
-			i++;
-			continue;
-		}
-		for (s = i; i < len && arg[i] != ' '; i++)
-			;
-		if (param_split(arg + s, i - s, &pr) < 0) {
-			*err = ERR_PARAM_SYNTAX;
-			return -1;
-		}
+	while ((more = next_param(arg, len, &i, &pr, err)) > 0) {
 		if (eq(pr.kw, pr.kwlen, "NOTIFY")) {
 			if (seen_notify++) {
 				*err = ERR_PARAM_DUP;
@@ -419,7 +384,7 @@ int smtp_parse_rcpt(const char *arg, size_t len, int smtputf8, struct smtp_rcpt_
 				*err = ERR_PARAM_DUP;
 				return -1;
 			}
-			if (!orcpt_ok(pr.val, pr.vallen)) {
+			if (!smtp_orcpt_ok(pr.val, pr.vallen)) {
 				*err = ERR_ORCPT;
 				return -1;
 			}
@@ -430,6 +395,8 @@ int smtp_parse_rcpt(const char *arg, size_t len, int smtputf8, struct smtp_rcpt_
 			return -1;
 		}
 	}
+	if (more < 0)
+		return -1;
 	if (smtp_addr_parse(path, plen, smtputf8 ? SMTP_ADDR_ALLOW_UTF8 : 0, &out->to, err) < 0)
 		return -1;
 	return 0;

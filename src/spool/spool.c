@@ -1,8 +1,9 @@
 /*
  * spool.c - the durable message queue on disk: writing, group commit,
- *           recovery, loading and per-recipient delivery state.
+ *           loading and per-recipient delivery state.
  *
- * The record formats are described in spool_fmt.c.  This file does the I/O,
+ * The record formats are described in spool_fmt.c, start-up recovery is in
+ * spool_recover.c, what the files share in spool_int.h.  This file does the I/O,
  * with plain POSIX calls on directory file descriptors kept open for the life
  * of the spool (so every fsync of a directory is one call).
  *
@@ -41,42 +42,27 @@
  *   queue file first, then the state file, then fsyncs queue/; a crash in
  *   between can only bring back a delivered message (again a duplicate).
  *
- * RECOVERY (spool_recover, once at start-up)
- *   Takes an exclusive flock() on the spool directory (a second daemon on the
- *   same spool is refused), unlinks everything in tmp/, parses every queue/
- *   file (mmap), moves damaged ones and their state files to corrupt/ with a
- *   warning naming the file and the reason, applies state/ID.st, calls back
- *   for each good message in queue-ID (arrival) order, and deletes state
- *   files that belong to no message.
+ * RECOVERY (spool_recover, once at start-up): see spool_recover.c; it
+ *   loads each queue file with spool_load_file() and spool_apply_state()
+ *   from here.
  */
-#include "spool/spool.h"
+#include "spool/spool_int.h"
 
 #include "common/log.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ST_SUFFIX     ".st"
-#define ST_NAME_MAX   (SPOOL_QID_LEN + sizeof(ST_SUFFIX))
 #define MREC_LEN      23   /* "M " + 20 digits + LF */
 #define ZREC_MAX      64
 
-struct spool {
-	char *dir;
-	int fd;        /* the spool directory itself */
-	int tmpfd;
-	int qfd;
-	int stfd;
-	int corfd;
-};
+_Static_assert(MREC_LEN == 2 + QF_MREC_DIGITS + 1, "M record width");
 
 struct spool_msg {
 	struct spool *sp;
@@ -94,6 +80,8 @@ struct spool_msg {
 };
 
 static const char *subdirs[] = {"tmp", "queue", "state", "corrupt"};
+
+int (*spool_fault_hook)(const char *op, const char *qid);
 
 /* Run the test fault hook for op; -1 with errno set if it injects a failure. */
 static int fault(const char *op, const char *qid)
@@ -129,7 +117,7 @@ static int write_all(int fd, const void *p, size_t n)
 }
 
 /* Format "<qid>.st" into name. */
-static void st_name(char name[ST_NAME_MAX], const char *qid)
+void spool_st_name(char name[ST_NAME_MAX], const char *qid)
 {
 	memcpy(name, qid, SPOOL_QID_LEN);
 	memcpy(name + SPOOL_QID_LEN, ST_SUFFIX, sizeof(ST_SUFFIX));
@@ -517,14 +505,14 @@ static int parse_fd(int fd, const struct stat *st, const char *qid, struct spool
 }
 
 /* Apply state/qid.st to env, if present; damaged records are logged. */
-static void apply_state(struct spool *sp, struct spool_env *env)
+void spool_apply_state(struct spool *sp, struct spool_env *env)
 {
 	char name[ST_NAME_MAX];
 	struct stat st;
 	size_t skipped = 0;
 	int fd;
 
-	st_name(name, env->qid);
+	spool_st_name(name, env->qid);
 	fd = openat(sp->stfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno != ENOENT)
@@ -546,8 +534,8 @@ static void apply_state(struct spool *sp, struct spool_env *env)
 }
 
 /* Open, parse and check one queue file; fd left open in *fdp if fdp != NULL. */
-static int load_file(struct spool *sp, const char *qid, struct spool_env *env, const char **why,
-		     int *fdp)
+int spool_load_file(struct spool *sp, const char *qid, struct spool_env *env, const char **why,
+		    int *fdp)
 {
 	struct stat st;
 	int fd, rc;
@@ -588,14 +576,14 @@ int spool_load(struct spool *sp, const char *qid, struct spool_env *env)
 		errno = EINVAL;
 		return -1;
 	}
-	rc = load_file(sp, qid, env, &why, NULL);
+	rc = spool_load_file(sp, qid, env, &why, NULL);
 	if (rc == -1) {
 		log_warn("spool: queue/%s: %s", qid, why);
 		errno = EBADMSG;
 	}
 	if (rc < 0)
 		return -1;
-	apply_state(sp, env);
+	spool_apply_state(sp, env);
 	return 0;
 }
 
@@ -610,7 +598,7 @@ int spool_body_open(struct spool *sp, const char *qid, size_t *len)
 		errno = EINVAL;
 		return -1;
 	}
-	rc = load_file(sp, qid, &env, &why, &fd);
+	rc = spool_load_file(sp, qid, &env, &why, &fd);
 	if (rc == -1) {
 		log_warn("spool: queue/%s: %s", qid, why);
 		errno = EBADMSG;
@@ -647,7 +635,7 @@ int spool_set_rcpt_state(struct spool *sp, const char *qid, size_t idx, enum spo
 		errno = EINVAL;
 		return -1;
 	}
-	st_name(name, qid);
+	spool_st_name(name, qid);
 	fd = openat(sp->stfd, name, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 		    0600);
 	if (fd < 0 && errno == EEXIST) {
@@ -716,7 +704,7 @@ int spool_remove_nosync(struct spool *sp, const char *qid)
 		e = errno;
 		rc = -1;
 	}
-	st_name(name, qid);
+	spool_st_name(name, qid);
 	if (unlinkat(sp->stfd, name, 0) < 0 && errno != ENOENT)
 		log_warn("spool: unlink state/%s: %s", name, strerror(errno));
 	errno = e;
@@ -729,201 +717,4 @@ int spool_sync_queue(struct spool *sp)
 	if (fault("dirsync", NULL) < 0 || fsync(sp->qfd) < 0)
 		return -1;
 	return 0;
-}
-
-/* ---- recovery ---- */
-
-/* Read the names in directory dfd (without . and ..), sorted. */
-static int list_dir(int dfd, char ***out, size_t *nout)
-{
-	char **v = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	DIR *d;
-	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	errno = 0;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			char **nv = realloc(v, ncap * sizeof(*v));
-			if (nv == NULL)
-				goto fail;
-			v = nv;
-			cap = ncap;
-		}
-		char *name = strdup(de->d_name);
-		if (name == NULL)
-			goto fail;
-		v[n++] = name;
-		errno = 0;
-	}
-	if (errno != 0)
-		goto fail;
-	closedir(d);
-	*out = v;
-	*nout = n;
-	return 0;
-fail:
-	closedir(d);
-	while (n > 0)
-		free(v[--n]);
-	free(v);
-	return -1;
-}
-
-/* qsort/bsearch comparator for arrays of strings. */
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Free a list from list_dir(). */
-static void free_list(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-/* Move name from directory fd src to corrupt/, never replacing a file there. */
-static int move_corrupt(struct spool *sp, int src, const char *name)
-{
-	char alt[NAME_MAX + 1], qid[SPOOL_QID_LEN + 1];
-
-	if (renameat2(src, name, sp->corfd, name, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno == EEXIST) {
-		spool_qid_new(qid);
-		snprintf(alt, sizeof(alt), "%.200s.%s", name, qid);
-		if (renameat2(src, name, sp->corfd, alt, RENAME_NOREPLACE) == 0)
-			return 0;
-	}
-	if (errno == EINVAL || errno == ENOSYS)
-		return renameat(src, name, sp->corfd, name);
-	return -1;
-}
-
-/* Move a damaged queue entry (and its state file) to corrupt/, logging why. */
-static void quarantine(struct spool *sp, const char *name, const char *why)
-{
-	char st[ST_NAME_MAX];
-
-	log_warn("spool: queue/%s is damaged (%s): moved to corrupt/", name, why);
-	if (move_corrupt(sp, sp->qfd, name) < 0) {
-		log_err("spool: cannot move queue/%s to corrupt/: %s", name, strerror(errno));
-		return;
-	}
-	if (spool_qid_valid(name)) {
-		st_name(st, name);
-		if (move_corrupt(sp, sp->stfd, st) < 0 && errno != ENOENT)
-			log_err("spool: cannot move state/%s to corrupt/: %s", st, strerror(errno));
-	}
-}
-
-/* Remove every leftover in tmp/ (messages that never reached queue/). */
-static void clean_tmp(struct spool *sp)
-{
-	char **v;
-	size_t n;
-
-	if (list_dir(sp->tmpfd, &v, &n) < 0) {
-		log_err("spool: cannot list %s/tmp: %s", sp->dir, strerror(errno));
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (unlinkat(sp->tmpfd, v[i], 0) < 0)
-			log_warn("spool: cannot remove tmp/%s: %s", v[i], strerror(errno));
-		else
-			log_info("spool: removed unfinished tmp/%s", v[i]);
-	}
-	free_list(v, n);
-}
-
-/* Delete state files whose message is not in keep[0..nkeep) (sorted). */
-static void clean_state(struct spool *sp, char **keep, size_t nkeep)
-{
-	char **v, qid[SPOOL_QID_LEN + 1];
-	size_t n;
-
-	if (list_dir(sp->stfd, &v, &n) < 0) {
-		log_err("spool: cannot list %s/state: %s", sp->dir, strerror(errno));
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(v[i]);
-		if (len == ST_NAME_MAX - 1 && strcmp(v[i] + SPOOL_QID_LEN, ST_SUFFIX) == 0) {
-			char *key = qid;
-			memcpy(qid, v[i], SPOOL_QID_LEN);
-			qid[SPOOL_QID_LEN] = '\0';
-			if (bsearch(&key, keep, nkeep, sizeof(*keep), cmp_names) != NULL)
-				continue;
-		}
-		if (unlinkat(sp->stfd, v[i], 0) < 0)
-			log_warn("spool: cannot remove state/%s: %s", v[i], strerror(errno));
-		else
-			log_info("spool: removed orphan state/%s", v[i]);
-	}
-	free_list(v, n);
-}
-
-/* Start-up recovery; returns the number of good messages or -1. */
-long spool_recover(struct spool *sp, spool_scan_cb cb, void *arg)
-{
-	char **v;
-	size_t n, nkeep = 0;
-	long count = 0;
-
-	if (flock(sp->fd, LOCK_EX | LOCK_NB) < 0) {
-		log_err("spool: %s is in use by another process (%s)", sp->dir, strerror(errno));
-		return -1;
-	}
-	clean_tmp(sp);
-	if (list_dir(sp->qfd, &v, &n) < 0) {
-		log_err("spool: cannot list %s/queue: %s", sp->dir, strerror(errno));
-		return -1;
-	}
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_names);
-	for (size_t i = 0; i < n; i++) {
-		struct spool_env env;
-		const char *why = NULL;
-		int rc;
-
-		if (!spool_qid_valid(v[i])) {
-			quarantine(sp, v[i], "file name is not a queue ID");
-			free(v[i]);
-			continue;
-		}
-		rc = load_file(sp, v[i], &env, &why, NULL);
-		if (rc == -1) {
-			quarantine(sp, v[i], why);
-			free(v[i]);
-			continue;
-		}
-		v[nkeep++] = v[i]; /* kept, even if unreadable now (-2) */
-		if (rc == -2) {
-			log_err("spool: queue/%s: %s (left for the next start)", v[i],
-				strerror(errno));
-			continue;
-		}
-		apply_state(sp, &env);
-		if (cb != NULL)
-			cb(&env, arg);
-		spool_env_clear(&env);
-		count++;
-	}
-	clean_state(sp, v, nkeep);
-	free_list(v, nkeep);
-	if (fsync(sp->qfd) < 0 || fsync(sp->corfd) < 0 || fsync(sp->stfd) < 0 ||
-	    fsync(sp->tmpfd) < 0)
-		log_err("spool: fsync of %s subdirectories: %s", sp->dir, strerror(errno));
-	return count;
 }
