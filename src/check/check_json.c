@@ -14,41 +14,8 @@
 #include <sys/socket.h>
 
 #include "smtp/smtp.h"
+#include "smtp/xtext.h"
 
-/* Length of a valid UTF-8 sequence at p (n bytes available), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	unsigned c = p[0];
-	size_t len;
-	unsigned cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;                        /* overlong or out of range */
-	if (cp >= 0xd800 && cp <= 0xdfff)
-		return 0;                        /* UTF-16 surrogate */
-	return len;
-}
 
 /* Append a JSON string literal. */
 void check_json_str(struct check_buf *b, const char *s)
@@ -79,7 +46,7 @@ void check_json_str(struct check_buf *b, const char *s)
 			check_buf_add(b, (const char *)&p[i], 1);
 			i++;
 		} else {
-			size_t len = utf8_len(p + i, n - i);
+			size_t len = smtp_utf8_len(p + i, n - i, NULL);
 			if (len == 0) {
 				check_buf_add(b, "\\ufffd", 6);
 				i++;

@@ -11,6 +11,7 @@
  * are all refused with the reply the server should send.
  */
 #include "smtp/smtp.h"
+#include "smtp/xtext.h"
 
 #include <arpa/inet.h>
 #include <idn2.h>
@@ -62,38 +63,12 @@ static char lower(char c)
 }
 
 /* Length of the valid UTF-8 sequence at p[0..n) (n > 0), 0 if invalid:
- * overlongs, surrogates, > U+10FFFF, stray continuations and C1 controls. */
+ * smtp_utf8_len()'s rules, and no C1 controls (U+0080-U+009F) either. */
 static size_t utf8_len(const uint8_t *p, size_t n)
 {
 	uint32_t cp;
-	size_t need, i;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		need = 2;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		need = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		need = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < need)
-		return 0;
-	for (i = 1; i < need; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((need == 3 && cp < 0x800) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	if ((cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0)
-		return 0;
-	return need;
+	size_t len = smtp_utf8_len(p, n, &cp);
+	return len > 1 && cp < 0xa0 ? 0 : len;
 }
 
 /* Check a non-ASCII byte run at p[0..n): 0 and its length in *step, or -1. */
