@@ -172,23 +172,16 @@ static void json_tls(struct check_buf *b, const struct check_smtp *s)
 /* The EHLO extension list. */
 static void json_caps(struct check_buf *b, unsigned caps)
 {
-	static const struct { unsigned f; const char *n; } tab[] = {
-		{ SMTP_CAP_SIZE, "SIZE" }, { SMTP_CAP_PIPELINING, "PIPELINING" },
-		{ SMTP_CAP_STARTTLS, "STARTTLS" }, { SMTP_CAP_8BITMIME, "8BITMIME" },
-		{ SMTP_CAP_SMTPUTF8, "SMTPUTF8" }, { SMTP_CAP_ENHANCED, "ENHANCEDSTATUSCODES" },
-		{ SMTP_CAP_DSN, "DSN" }, { SMTP_CAP_CHUNKING, "CHUNKING" },
-		{ SMTP_CAP_ETRN, "ETRN" }, { SMTP_CAP_AUTH, "AUTH" },
-	};
 	int first = 1;
 
 	key(b, "extensions");
 	check_buf_add(b, "[", 1);
-	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
-		if (!(caps & tab[i].f))
+	for (size_t i = 0; i < SMTP_CAP_NAMES; i++) {
+		if (!(caps & smtp_cap_names[i].flag))
 			continue;
 		if (!first)
 			check_buf_add(b, ",", 1);
-		check_json_str(b, tab[i].n);
+		check_json_str(b, smtp_cap_names[i].kw);
 		first = 0;
 	}
 	check_buf_add(b, "],", 2);

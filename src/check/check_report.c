@@ -224,20 +224,14 @@ static void text_reply(struct check_buf *b, const char *what, const struct check
 /* Capability list of an EHLO. */
 static void text_caps(struct check_buf *b, const struct check_smtp *s)
 {
-	static const struct { unsigned f; const char *n; } tab[] = {
-		{ SMTP_CAP_SIZE, "SIZE" }, { SMTP_CAP_PIPELINING, "PIPELINING" },
-		{ SMTP_CAP_STARTTLS, "STARTTLS" }, { SMTP_CAP_8BITMIME, "8BITMIME" },
-		{ SMTP_CAP_SMTPUTF8, "SMTPUTF8" }, { SMTP_CAP_ENHANCED, "ENHANCEDSTATUSCODES" },
-		{ SMTP_CAP_DSN, "DSN" }, { SMTP_CAP_CHUNKING, "CHUNKING" },
-		{ SMTP_CAP_ETRN, "ETRN" }, { SMTP_CAP_AUTH, "AUTH" },
-	};
+	const struct smtp_cap_name *tab = smtp_cap_names;
 	int first = 1;
 
-	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
-		if (!(s->caps & tab[i].f))
+	for (size_t i = 0; i < SMTP_CAP_NAMES; i++) {
+		if (!(s->caps & tab[i].flag))
 			continue;
-		check_buf_printf(b, "%s%s", first ? "" : " ", tab[i].n);
-		if (tab[i].f == SMTP_CAP_SIZE && s->size)
+		check_buf_printf(b, "%s%s", first ? "" : " ", tab[i].kw);
+		if (tab[i].flag == SMTP_CAP_SIZE && s->size)
 			check_buf_printf(b, "=%llu", s->size);
 		first = 0;
 	}

@@ -215,8 +215,8 @@ fail:
 	return NULL;
 }
 
-/* Unlink a query and free it (its libunbound query must be finished or cancelled). */
-static void dns_q_free(struct dns_q *q)
+/* Unlink a query from its context and stop its timer. */
+static void dns_q_unlink(struct dns_q *q)
 {
 	struct dns_ctx *ctx = q->ctx;
 
@@ -228,6 +228,13 @@ static void dns_q_free(struct dns_q *q)
 		q->next->prev = q->prev;
 	q->next = q->prev = NULL;
 	io_timer_free(q->timer);
+	q->timer = NULL;
+}
+
+/* Unlink a query and free it (its libunbound query must be finished or cancelled). */
+static void dns_q_free(struct dns_q *q)
+{
+	dns_q_unlink(q);
 	free(q);
 }
 
@@ -276,15 +283,7 @@ static void dns_deliver(struct dns_q *q)
 	struct dns_ctx *ctx = q->ctx;
 
 	/* unlink first: dns_cancel() on this id from inside the callback is a no-op */
-	if (q->prev != NULL)
-		q->prev->next = q->next;
-	else if (ctx->queries == q)
-		ctx->queries = q->next;
-	if (q->next != NULL)
-		q->next->prev = q->prev;
-	q->next = q->prev = NULL;
-	io_timer_free(q->timer);
-	q->timer = NULL;
+	dns_q_unlink(q);
 	bmx_guard_enter(&ctx->guard);
 	q->cb(&q->ans, q->arg);
 	free(q);

@@ -33,21 +33,15 @@ void relay_dest_totals(const struct relay_dest *d, struct relay_dstat *st)
 /* The EHLO keywords we learned, as a JSON array. */
 static void relay_json_caps(FILE *f, const struct smtp_caps *caps)
 {
-	static const struct { unsigned bit; const char *name; } tab[] = {
-		{SMTP_CAP_SIZE, "SIZE"}, {SMTP_CAP_PIPELINING, "PIPELINING"},
-		{SMTP_CAP_STARTTLS, "STARTTLS"}, {SMTP_CAP_8BITMIME, "8BITMIME"},
-		{SMTP_CAP_SMTPUTF8, "SMTPUTF8"}, {SMTP_CAP_ENHANCED, "ENHANCEDSTATUSCODES"},
-		{SMTP_CAP_DSN, "DSN"}, {SMTP_CAP_CHUNKING, "CHUNKING"}, {SMTP_CAP_ETRN, "ETRN"},
-	};
 	fputc('[', f);
 	int first = 1;
-	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
-		if (!(caps->flags & tab[i].bit))
+	for (size_t i = 0; i < SMTP_CAP_NAMES; i++) {
+		if (!(caps->flags & smtp_cap_names[i].flag))
 			continue;
 		if (!first)
 			fputc(',', f);
 		first = 0;
-		json_str(f, tab[i].name);
+		json_str(f, smtp_cap_names[i].kw);
 	}
 	fputc(']', f);
 }

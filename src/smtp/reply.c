@@ -187,21 +187,24 @@ static unsigned long long parse_size(const char *p, size_t n)
 	return v;
 }
 
+/* The EHLO keywords we know, in the order every report lists them. */
+const struct smtp_cap_name smtp_cap_names[SMTP_CAP_NAMES] = {
+	{ "SIZE", SMTP_CAP_SIZE }, { "PIPELINING", SMTP_CAP_PIPELINING },
+	{ "STARTTLS", SMTP_CAP_STARTTLS }, { "8BITMIME", SMTP_CAP_8BITMIME },
+	{ "SMTPUTF8", SMTP_CAP_SMTPUTF8 }, { "ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCED },
+	{ "DSN", SMTP_CAP_DSN }, { "CHUNKING", SMTP_CAP_CHUNKING },
+	{ "ETRN", SMTP_CAP_ETRN }, { "AUTH", SMTP_CAP_AUTH },
+};
+
 /* Read capability flags from one EHLO keyword line. */
 static void caps_line(struct smtp_caps *caps, const char *l, size_t n)
 {
-	static const struct { const char *kw; unsigned flag; } tab[] = {
-		{ "SIZE", SMTP_CAP_SIZE }, { "PIPELINING", SMTP_CAP_PIPELINING },
-		{ "STARTTLS", SMTP_CAP_STARTTLS }, { "8BITMIME", SMTP_CAP_8BITMIME },
-		{ "SMTPUTF8", SMTP_CAP_SMTPUTF8 }, { "ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCED },
-		{ "DSN", SMTP_CAP_DSN }, { "CHUNKING", SMTP_CAP_CHUNKING },
-		{ "ETRN", SMTP_CAP_ETRN }, { "AUTH", SMTP_CAP_AUTH },
-	};
+	const struct smtp_cap_name *tab = smtp_cap_names;
 	size_t w = 0, i;
 
 	while (w < n && l[w] != ' ')
 		w++;
-	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+	for (i = 0; i < SMTP_CAP_NAMES; i++) {
 		if (!word_is(l, w, tab[i].kw))
 			continue;
 		caps->flags |= tab[i].flag;

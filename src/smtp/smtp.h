@@ -70,6 +70,13 @@ struct smtp_caps {
 };
 /* Extract EHLO capabilities from a 250 reply. */
 void smtp_ehlo_caps(const struct smtp_reply *r, struct smtp_caps *caps);
+/* The EHLO keywords we know and their flags, in report order (reply.c). */
+struct smtp_cap_name {
+	const char *kw;
+	unsigned flag;
+};
+#define SMTP_CAP_NAMES 10
+extern const struct smtp_cap_name smtp_cap_names[SMTP_CAP_NAMES];
 
 /* ---- commands (server side) ---- */
 enum smtp_verb {

@@ -11,23 +11,12 @@ WAIT=${DNS_WAIT:-25}   # a dead forwarder gives SERVFAIL after ~17 s on the firs
 # what the daemon logs when a destination cannot be resolved (or a message is deferred)
 DEFER_RE='deferred|destination (x\.sub\.)?example\.test is down'
 
-# Submit N messages for u@example.test (or u@sub.example.test with $2).
-submit()
+# Submit N messages for uI@example.test (or uI@DOMAIN with $2), I from 0.
+submit_n()
 {
 	local i rc=0
 	for ((i = 0; i < $1; i++)); do
-		world_smtpraw 127.0.0.3 "$BMX_PORT" >/dev/null <<SCR || rc=1
-expect 220
-send b"EHLO c.test\r\nMAIL FROM:<a@c.test>\r\nRCPT TO:<u$i@${2:-example.test}>\r\nDATA\r\n"
-expect 250
-expect 250
-expect 250
-expect 354
-send b"Subject: dns $i\r\n\r\nbody\r\n.\r\n"
-expect 250
-send b"QUIT\r\n"
-expect 221
-SCR
+		bmxd_submit "Subject: dns $i\r\n\r\nbody\r\n" "u$i@${2:-example.test}" >/dev/null || rc=1
 	done
 	return $rc
 }
@@ -35,11 +24,7 @@ SCR
 # Check the state after DNS trouble named $1 with $2 messages submitted.
 check_deferred()
 {
-	local i
-	for ((i = 0; i < WAIT * 10; i++)); do
-		grep -Eq "$DEFER_RE" "$BMXD_LOG" && break
-		sleep 0.1
-	done
+	world_wait_until "$WAIT" grep -Eq "$DEFER_RE" "$BMXD_LOG"
 	sleep 3   # a few retries (retry_min = 1)
 	t_like "$1: delivery was attempted and deferred" "$(cat "$BMXD_LOG")" "$DEFER_RE"
 	world_alive "$BMXD_PID"
@@ -61,7 +46,7 @@ retry_max = 2
 probe_interval = 1
 CONF
 bmxd_start || { t_fail "daemon start (dead resolver)"; t_done; }
-submit 3 || t_fail "dead resolver: messages accepted"
+submit_n 3 || t_fail "dead resolver: messages accepted"
 check_deferred "dead resolver" 3
 bmxd_stop
 t_unlike "dead resolver: no sanitizer report at exit" "$(cat "$BMXD_LOG")" \
@@ -80,8 +65,8 @@ retry_max = 2
 probe_interval = 1
 CONF
 bmxd_start || { t_fail "daemon start (refused zone)"; t_done; }
-submit 3 || t_fail "refused zone: messages accepted"
-submit 1 x.sub.example.test || t_fail "refused zone: subdomain message accepted"
+submit_n 3 || t_fail "refused zone: messages accepted"
+submit_n 1 x.sub.example.test || t_fail "refused zone: subdomain message accepted"
 check_deferred "refused zone" 4
 bmxd_stop
 t_unlike "refused zone: no sanitizer report at exit" "$(cat "$BMXD_LOG")" \

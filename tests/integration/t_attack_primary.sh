@@ -24,7 +24,6 @@ probe_interval = 1
 connect_timeout = 3
 CONF
 bmxd_start || { t_fail "daemon start"; t_done; }
-P=$BMX_PORT
 
 # Start evilmx in MODE at STAGE with its log dir $W/evil.N; sets EV_DIR, EV_PID.
 EVN=0
@@ -40,33 +39,7 @@ evil_start()
 }
 
 # Submit one message to backupmxd (body from $1); 0 when it was queued.
-submit()
-{
-	world_smtpraw 127.0.0.3 "$P" <<SCR >/dev/null
-expect 220
-send b"EHLO c.test\r\n"
-expect 250
-send b"MAIL FROM:<a@c.test>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n"
-expect 250
-expect 250
-expect 354
-send b"Subject: evil $1\r\n\r\n$1 body\r\n..a dot line\r\n\r\n.\r\n"
-expect 250
-send b"QUIT\r\n"
-expect 221
-SCR
-}
-
-# Wait up to $2 seconds for a line matching $1 in $EV_DIR/events.log.
-wait_event()
-{
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		grep -Eq -- "$1" "$EV_DIR/events.log" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
+submit() { bmxd_submit "Subject: evil $1\r\n\r\n$1 body\r\n..a dot line\r\n\r\n" >/dev/null; }
 
 # The daemon answers a control request within 5 s (no stall of its loop).
 responsive()
@@ -81,7 +54,7 @@ s.sendall(b'status\n'); d=s.recv(100); sys.exit(0 if d else 1)" "$BMX_SPOOL/cont
 # --- control case: a well-behaved primary gets the message, CRLF-clean ---
 evil_start ok greet
 submit control || t_fail "control message accepted"
-wait_event '^[0-9]+ message' 20
+world_wait_event '^[0-9]+ message' 20
 t_is "control: delivered to a well-behaved primary" "$?" 0
 sleep 1
 t_is "control: queue empty after delivery" "$(bmxd_queue_files | wc -l)" 0
@@ -104,11 +77,11 @@ for c in "${cases[@]}"; do
 	evil_start "$1" "$2"
 	t0=$(date +%s)
 	submit "$1-$2" && queued=$((queued + 1))
-	wait_event "strike $1 $2" 20
+	world_wait_event "strike $1 $2" 20
 	t_is "$c: the primary struck" "$?" 0
 	if [ "$1" = silent ]; then
 		# connect_timeout = 3: backupmxd must hang up, not wait forever
-		wait_event '^[0-9]+ close' 10
+		world_wait_event '^[0-9]+ close' 10
 		t_is "$c: backupmxd hung up on the silent primary" "$?" 0
 	fi
 	sleep 2
@@ -128,9 +101,9 @@ done
 # --- STARTTLS injection outbound: extra plaintext after "220 Ready" ---
 evil_start inject greet
 submit inject && queued=$((queued + 1))
-wait_event 'strike inject' 20
+world_wait_event 'strike inject' 20
 t_is "inject: STARTTLS answered with injected bytes" "$?" 0
-wait_event 'tls-first|tls-failed|close' 20
+world_wait_event 'tls-first|tls-failed|close' 20
 sleep 2
 ev=$(cat "$EV_DIR/events.log")
 t_unlike "inject: backupmxd never acted on the injected replies" "$ev" 'INJECTION-ACTED'
@@ -146,10 +119,7 @@ world_kill "$EV_PID"
 # --- finally a good primary again: everything queued goes out, no bounce ---
 # (the inject primary behaves once TLS is up, so it may already have had them)
 evil_start ok greet
-for ((i = 0; i < 200; i++)); do
-	[ "$(bmxd_queue_files | wc -l)" = 0 ] && break
-	sleep 0.1
-done
+world_wait_until 20 bmxd_queue_empty
 t_is "recovery: the queue drains to a good primary" "$(bmxd_queue_files | wc -l)" 0
 n=$(cat "$INJ_DIR/events.log" "$EV_DIR/events.log" 2>/dev/null | grep -c ' message$')
 [ "$n" -ge "$queued" ]

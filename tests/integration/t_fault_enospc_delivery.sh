@@ -30,27 +30,9 @@ CONF
 mkdir -p "$BMX_SPOOL"
 mount -t tmpfs -o size=1m,mode=0700 tmpfs "$BMX_SPOOL" || t_skip_all "cannot mount tmpfs"
 bmxd_start || { t_fail "daemon start"; t_done; }
-P=$BMX_PORT
 
 # Submit message $1 to u@example.test and v@other.test; prints its queue ID.
-submit()
-{
-	world_smtpraw 127.0.0.3 "$P" <<SCR >"$W/submit.out" || return 1
-expect 220
-send b"EHLO c.test\r\n"
-expect 250
-send b"MAIL FROM:<a@c.test>\r\nRCPT TO:<u@example.test>\r\nRCPT TO:<v@other.test>\r\nDATA\r\n"
-expect 250
-expect 250
-expect 250
-expect 354
-send b"Subject: enospc $1\r\n\r\nbody of $1\r\n.\r\n"
-expect 250
-send b"QUIT\r\n"
-expect 221
-SCR
-	sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p' "$W/submit.out" | head -1
-}
+submit() { bmxd_submit "Subject: enospc $1\r\n\r\nbody of $1\r\n" u@example.test v@other.test; }
 
 # Queue IDs in the dumps of sink dir $1, one per delivery.
 seen()
@@ -58,6 +40,9 @@ seen()
 	find "$1" -maxdepth 1 -type f -exec grep -h -m1 -o '(backupmx) with [A-Za-z]* id [A-Za-z0-9]*' {} + \
 		2>/dev/null | awk '{print $NF}' | sort
 }
+
+# True once sink dir $1 has seen $2 distinct queue IDs.
+seen_all() { [ "$(seen "$1" | sort -u | wc -l)" -ge "$2" ]; }
 
 # Both primaries down: every message is accepted and deferred.
 : >"$W/qids"
@@ -77,10 +62,7 @@ log_mark=$(wc -l <"$BMXD_LOG")
 # example.test's primary comes up: delivery on a full disk.
 world_sink_start 127.0.0.2 "$SPORT"
 SINK_A=$SINK_DIR
-for ((i = 0; i < 150; i++)); do
-	[ "$(seen "$SINK_A" | sort -u | wc -l)" -ge $N ] && break
-	sleep 0.1
-done
+world_wait_until 15 seen_all "$SINK_A" $N
 sleep 3
 seen "$SINK_A" >"$W/seen1"
 t_is "every message delivered to example.test while the disk is full" \
@@ -116,10 +98,7 @@ t_is "a delivered recipient is sent again at most once after the restart (max co
 # other.test's primary comes up: everything drains, nothing is lost.
 world_sink_start 127.0.0.4 "$SPORT"
 SINK_B=$SINK_DIR
-for ((i = 0; i < 150; i++)); do
-	[ "$(bmxd_queue_files | grep -c .)" = 0 ] && break
-	sleep 0.1
-done
+world_wait_until 15 bmxd_queue_empty
 sleep 0.5
 t_is "queue empty once both primaries are up" "$(bmxd_queue_files | grep -c .)" 0
 t_is "no example.test message lost" "$(seen "$SINK_A" | sort -u | comm -23 "$W/qids" - | wc -l)" 0

@@ -86,49 +86,11 @@ probe_interval = 1
 connect_timeout = 3
 CONF
 bmxd_start || { t_fail "daemon start"; t_done; }
-P=$BMX_PORT
 
 # Submit one message to backupmxd (tag $1); prints its queue ID, 0 when queued.
 submit()
 {
-	world_smtpraw 127.0.0.3 "$P" <<SCR >"$W/submit.out" || return 1
-expect 220
-send b"EHLO c.test\r\n"
-expect 250
-send b"MAIL FROM:<a@c.test>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n"
-expect 250
-expect 250
-expect 354
-send b"Subject: close $1\r\n\r\nline one of $1\r\nline two\r\n"
-send b"$(printf 'x%.0s' $(seq 1 70))\r\n"
-send b".\r\n"
-expect 250
-send b"QUIT\r\n"
-expect 221
-SCR
-	sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p' "$W/submit.out" | head -1
-}
-
-# Wait up to $2 seconds for a line matching $1 in $EV_DIR/events.log.
-wait_event()
-{
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		grep -Eq -- "$1" "$EV_DIR/events.log" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-# Wait up to $1 seconds for the queue to be empty.
-wait_empty()
-{
-	local i
-	for ((i = 0; i < $1 * 10; i++)); do
-		[ "$(bmxd_queue_files | wc -l)" = 0 ] && return 0
-		sleep 0.1
-	done
-	return 1
+	bmxd_submit "Subject: close $1\r\n\r\nline one of $1\r\nline two\r\n$(printf 'x%.0s' $(seq 1 70))\r\n"
 }
 
 # How many times the sink received queue ID $1.
@@ -145,7 +107,7 @@ for mode in middata nodot after250; do
 	EV_PID=$BG_PID
 	world_wait_port 127.0.0.2 "$EPORT" 10 || t_fail "$mode: fake primary up"
 	qid=$(submit "$mode") && [ -n "$qid" ] || t_fail "$mode: message accepted ($qid)"
-	wait_event "strike $mode" 20
+	world_wait_event "strike $mode" 20
 	t_is "$mode: the primary closed the connection" "$?" 0
 	sleep 2.5
 	world_alive "$BMXD_PID"
@@ -164,7 +126,7 @@ for mode in middata nodot after250; do
 	world_kill "$EV_PID"
 	# now a good primary on the same address
 	world_sink_start 127.0.0.2 "$EPORT"
-	wait_empty 20
+	world_wait_until 20 bmxd_queue_empty
 	t_is "$mode: queue drains to a good primary" "$?" 0
 	sleep 0.5
 	case $mode in

@@ -45,8 +45,7 @@ t_diag "messages acknowledged with 250: $acked"
 
 # The primary is up: wait for the queue to drain.
 t1=$SECONDS
-deadline=$((SECONDS + 40))
-while [ "$(bmxd_queue_files | wc -l)" -gt 0 ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+world_wait_until 40 bmxd_queue_empty
 sleep 1
 t_diag "queue drained $((SECONDS - t1)) s after the sweep"
 left=$(bmxd_queue_files | wc -l)

@@ -45,12 +45,11 @@ fi
 
 # Postfix (sender) -> backupmxd -> Postfix (primary, STARTTLS)
 for i in 1 2 3; do pf_send "$SND" "alice@client.test" "bob@example.test" "interop $i"; done
-got=0
-for _ in $(seq 1 150); do
-	got=$(grep -rl "^Subject: interop [123]" "$PRI/mail/example.test/new" 2>/dev/null | wc -l)
-	[ "$got" -ge 3 ] && break
-	sleep 0.2
-done
+# Print how many of the 3 messages the primary's maildir holds.
+maildir_got() { grep -rl "^Subject: interop [123]" "$PRI/mail/example.test/new" 2>/dev/null | wc -l; }
+all_got() { [ "$(maildir_got)" -ge 3 ]; }
+world_wait_until 30 all_got
+got=$(maildir_got)
 t_is "3 messages from the Postfix sender reached the Postfix primary's maildir" "$got" 3 ||
 	t_diag "$(tail -20 "$BMXD_LOG")" "$(pf_log "$SND" | tail -5)" "$(pf_log "$PRI" | tail -5)"
 t_like "backupmxd received them from Postfix at 127.0.0.5" "$(cat "$BMXD_LOG")" \
@@ -86,10 +85,8 @@ expect 221
 SCR
 ); rc=$?
 t_is "a message with DSN parameters accepted" "$rc" 0 || t_diag "$out"
-for _ in $(seq 1 100); do
-	pf_log "$PRI" | grep -q 'to=<dave@example.test>.*status=sent' && break
-	sleep 0.2
-done
+dave_sent() { pf_log "$PRI" | grep -q 'to=<dave@example.test>.*status=sent'; }
+world_wait_until 20 dave_sent
 t_like "Postfix honoured NOTIFY=SUCCESS (success DSN)" "$(pf_log "$PRI")" \
 	'sender delivery status notification'
 # The success DSN is stuck in the primary's queue (client.test has no MX

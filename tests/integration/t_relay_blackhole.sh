@@ -13,16 +13,11 @@ bmxd_world_dns </dev/null
 bmxd_relay_config </dev/null
 bmxd_start || { t_fail "daemon start"; t_done; }
 
-send_n()
-{
-	smtp-source -s 5 -m "$1" -f s@client.test -t r@example.test \
-		127.0.0.3:"$BMX_PORT" >"$W/source.log" 2>&1
-}
 # Wait up to $2 s for the sink to hold $1 messages; print the seconds taken.
 wait_sink()
 {
 	local t0=$SECONDS
-	while [ "$(world_sink_count)" -lt "$1" ] && [ $((SECONDS - t0)) -lt "$2" ]; do sleep 0.1; done
+	world_wait_until "$2" world_sink_has "$1"
 	echo $((SECONDS - t0))
 }
 
@@ -30,7 +25,7 @@ wait_sink()
 if world_have nft && nft add table inet bmxbh 2>/dev/null; then
 	nft add chain inet bmxbh input '{ type filter hook input priority -10; policy accept; }'
 	nft add rule inet bmxbh input iif lo ip daddr 127.0.0.2 tcp dport "$BMX_PORT" drop
-	send_n 10 || t_fail "send" "$(cat "$W/source.log")"
+	bmxd_send_n 10 || t_fail "send" "$(cat "$W/source.log")"
 	sleep 6
 	st=$(bmxd_status_dest example.test)
 	t_diag "status with SYNs dropped: $st"
@@ -52,7 +47,7 @@ fi
 
 # --- 2: accepts and never speaks ---
 world_blackhole_start 127.0.0.2 "$BMX_PORT"
-send_n 10 || t_fail "send" "$(cat "$W/source.log")"
+bmxd_send_n 10 || t_fail "send" "$(cat "$W/source.log")"
 sleep 8
 st=$(bmxd_status_dest example.test)
 t_diag "status with a silent listener: $st"

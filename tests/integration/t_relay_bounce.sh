@@ -67,8 +67,7 @@ printf '%s\n' "Subject: two rcpts" "" "hello" >"$W/body"
 world_swaks 127.0.0.3 "$BMX_PORT" --from s@client.test \
 	--to alice@example.test,bob@example.test --data "$W/body" >"$W/swaks1.log" 2>&1 &&
 	t_ok "message for alice and bob accepted" || t_fail "swaks" "$(tail "$W/swaks1.log")"
-deadline=$((SECONDS + 15))
-while [ "$(world_sink_count "$DSN_DIR")" -lt 1 ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+world_wait_until 15 world_sink_has 1 "$DSN_DIR"
 sleep 1
 t_is "exactly one DSN" "$(world_sink_count "$DSN_DIR")" 1
 grep -q 'status=sent' "$BMXD_LOG" && t_ok "alice: status=sent" || t_fail "alice not sent"
@@ -85,8 +84,7 @@ world_swaks 127.0.0.3 "$BMX_PORT" --from s@client.test --to alice@example.test \
 	--data "$W/body" >"$W/swaks2.log" 2>&1 && t_ok "message accepted with the primary down" ||
 	t_fail "swaks" "$(tail "$W/swaks2.log")"
 t0=$SECONDS
-deadline=$((SECONDS + 60))
-while [ "$(world_sink_count "$DSN_DIR")" -lt 1 ] && [ $SECONDS -lt $deadline ]; do sleep 0.5; done
+world_wait_until 60 world_sink_has 1 "$DSN_DIR"
 t_diag "expiry DSN after $((SECONDS - t0)) s (lifetime 5 s; sweep interval applies)"
 t_is "one expiry DSN" "$(world_sink_count "$DSN_DIR")" 1
 check_dsn alice@example.test '^4\.4\.[0-9]+$|^5\.4\.[0-9]+$' "expiry" none

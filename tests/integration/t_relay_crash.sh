@@ -15,16 +15,7 @@ world_sink_start 127.0.0.2 "$BMX_PORT"
 bmxd_start || { t_fail "daemon start"; t_done; }
 CTL=(--control "$BMX_SPOOL/control.sock")
 # Wait until the control socket exists (it appears after spool recovery).
-wait_ctl()
-{
-	local i
-	for ((i = 0; i < 200; i++)); do
-		[ -S "$BMX_SPOOL/control.sock" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-wait_ctl || t_fail "control socket did not appear"
+world_wait_until 10 test -S "$BMX_SPOOL/control.sock" || t_fail "control socket did not appear"
 "$BMX" hold example.test "${CTL[@]}" >/dev/null || t_fail "hold"
 smtp-source -s 10 -m $N -f s@client.test -t r@example.test 127.0.0.3:"$BMX_PORT" \
 	>"$W/source.log" 2>&1 || t_fail "smtp-source" "$(cat "$W/source.log")"
@@ -33,8 +24,7 @@ t_is "$N messages queued while held" "$(wc -l <"$W/qids")" $N
 
 "$BMX" release example.test "${CTL[@]}" >/dev/null || t_fail "release"
 # Kill once some, but not all, have been delivered.
-deadline=$((SECONDS + 30))
-while [ "$(world_sink_count)" -lt 100 ] && [ $SECONDS -lt $deadline ]; do sleep 0.02; done
+WORLD_WAIT_STEP=0.02 world_wait_until 30 world_sink_has 100
 bmxd_kill9
 before=$(world_sink_count)
 t_diag "killed with SIGKILL after $before deliveries; $(bmxd_queue_files | wc -l) left queued"
@@ -43,8 +33,7 @@ t_diag "killed with SIGKILL after $before deliveries; $(bmxd_queue_files | wc -l
 rm -f "$BMX_SPOOL/control.sock"
 bmxd_start || t_fail "restart"
 t0=$SECONDS
-deadline=$((SECONDS + 60))
-while [ "$(bmxd_queue_files | wc -l)" -gt 0 ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+world_wait_until 60 bmxd_queue_empty
 sleep 1
 t_diag "queue drained $((SECONDS - t0)) s after the restart"
 t_is "queue empty after restart" "$(bmxd_queue_files | wc -l)" 0

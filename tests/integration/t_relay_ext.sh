@@ -45,8 +45,7 @@ expect 221
 SCR
 ); rc=$?
 t_is "both messages accepted" "$rc" 0 || t_diag "$out"
-deadline=$((SECONDS + 20))
-while [ "$(world_sink_count "$DSN_DIR")" -lt 1 ] && [ $SECONDS -lt $deadline ]; do sleep 0.3; done
+world_wait_until 20 world_sink_has 1 "$DSN_DIR"
 t_is "the ASCII message reached the primary" "$(world_sink_count "$PRI_DIR")" 1
 t_unlike "the SMTPUTF8 message never reached the primary" "$(cat "$PRI_DIR"/* 2>/dev/null)" \
 	'needs SMTPUTF8'

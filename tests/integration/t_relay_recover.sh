@@ -11,15 +11,8 @@ bmxd_world_dns </dev/null
 bmxd_relay_config </dev/null
 bmxd_start || { t_fail "daemon start"; t_done; }
 
-# Send N messages to r@example.test through backupmxd.
-send_n()
-{
-	smtp-source -s 5 -m "$1" -f s@client.test -t r@example.test \
-		127.0.0.3:"$BMX_PORT" >"$W/source.log" 2>&1
-}
-
 N=20
-send_n $N && t_ok "backupmxd accepted $N messages with the primary down" ||
+bmxd_send_n $N && t_ok "backupmxd accepted $N messages with the primary down" ||
 	t_fail "smtp-source failed" "$(cat "$W/source.log")"
 sleep 3
 t_is "queue holds $N messages" "$(bmxd_queue_files | wc -l)" $N
@@ -30,8 +23,7 @@ t_like "status carries the connect error" "$st" '(refused|Connection)'
 
 world_sink_start 127.0.0.2 "$BMX_PORT"
 t0=$(date +%s.%N)
-deadline=$((SECONDS + 2 + 5 + 5))
-while [ "$(world_sink_count)" -lt $N ] && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+world_wait_until $((2 + 5 + 5)) world_sink_has $N
 t1=$(date +%s.%N)
 el=$(echo "$t1 - $t0" | bc)
 t_diag "all $N delivered ${el}s after the primary came up (limit 7 s)"
@@ -47,7 +39,7 @@ t_like "status shows example.test up" "$st" '"state": *"up"'
 world_kill "$SINK_PID"
 rm -f "$SINK_DIR"/*
 world_sink_start 127.0.0.2 "$BMX_PORT" -r RCPT
-send_n 3
+bmxd_send_n 3
 sleep 4
 t_is "nothing delivered while the primary answers 4xx" "$(world_sink_count)" 0
 t_is "3 messages still queued after 4xx" "$(bmxd_queue_files | wc -l)" 3
@@ -57,8 +49,7 @@ world_kill "$SINK_PID"
 rm -f "$SINK_DIR"/*
 world_sink_start 127.0.0.2 "$BMX_PORT"
 t0=$SECONDS
-deadline=$((SECONDS + 40))
-while [ "$(world_sink_count)" -lt 3 ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+world_wait_until 40 world_sink_has 3
 t_is "4xx then 2xx: all 3 delivered" "$(world_sink_count)" 3
 t_diag "delivered after the 4xx phase within $((SECONDS - t0)) s"
 sleep 1

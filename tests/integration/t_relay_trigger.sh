@@ -26,15 +26,8 @@ DSN_DIR=$SINK_DIR
 bmxd_start || { t_fail "daemon start"; t_done; }
 CTL=(--control "$BMX_SPOOL/control.sock")
 
-# Send N messages to RCPT through backupmxd.
-send_n()
-{
-	smtp-source -s 5 -m "$1" -f s@client.test -t "$2" 127.0.0.3:"$BMX_PORT" \
-		>"$W/source.log" 2>&1
-}
-
 # --- we are the best MX ---
-send_n 2 r@loop.sub.example.test || t_fail "send to loop domain" "$(cat "$W/source.log")"
+bmxd_send_n 2 r@loop.sub.example.test || t_fail "send to loop domain" "$(cat "$W/source.log")"
 sleep 4
 st=$(bmxd_status_dest loop.sub.example.test)
 t_diag "loop status: $st"
@@ -56,7 +49,7 @@ grep -q 'to=<r@loop.sub.example.test>.*status=bounced' "$BMXD_LOG" &&
 t_is "queue delete removed the loop mail" "$(bmxd_queue_files | wc -l)" 0
 
 # --- ETRN ---
-send_n 5 r@example.test || t_fail "send" "$(cat "$W/source.log")"
+bmxd_send_n 5 r@example.test || t_fail "send" "$(cat "$W/source.log")"
 sleep 3
 st=$(bmxd_status_dest example.test)
 t_like "example.test down before ETRN" "$st" '"state": *"down"'
@@ -87,8 +80,7 @@ expect 221
 EOS
 ) && t_ok "ETRN from the primary accepted" || t_fail "ETRN from primary" "$out"
 t_diag "$(printf '%s\n' "$out" | grep 'ETRN' -A1 | tail -1)"
-deadline=$((SECONDS + 10))
-while [ "$(world_sink_count)" -lt 5 ] && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+world_wait_until 10 world_sink_has 5
 el=$(echo "$(date +%s.%N) - $t0" | bc)
 t_diag "ETRN to all 5 delivered: ${el}s"
 t_is "ETRN delivered all 5" "$(world_sink_count)" 5
@@ -98,7 +90,7 @@ t_is "ETRN delivered all 5" "$(world_sink_count)" 5
 # --- hold / release, across a restart ---
 "$BMX" hold example.test "${CTL[@]}" >"$W/hold.out" 2>&1 && t_ok "backupmx hold" ||
 	t_fail "hold" "$(cat "$W/hold.out")"
-send_n 3 r@example.test || t_fail "send" "$(cat "$W/source.log")"
+bmxd_send_n 3 r@example.test || t_fail "send" "$(cat "$W/source.log")"
 sleep 3
 t_is "held mail not delivered with the primary up" "$(world_sink_count)" 5
 t_is "held mail queued" "$(bmxd_queue_files | wc -l)" 3
@@ -111,8 +103,7 @@ t_is "hold survives a restart (and a flush)" "$(world_sink_count)" 5
 t_like "status still held after restart" "$(bmxd_status_dest example.test)" '"held": *true'
 "$BMX" release example.test "${CTL[@]}" >"$W/rel.out" 2>&1 && t_ok "backupmx release" ||
 	t_fail "release" "$(cat "$W/rel.out")"
-deadline=$((SECONDS + 10))
-while [ "$(world_sink_count)" -lt 8 ] && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+world_wait_until 10 world_sink_has 8
 t_is "released mail delivered" "$(world_sink_count)" 8
 sleep 1
 t_is "queue empty" "$(bmxd_queue_files | wc -l)" 0

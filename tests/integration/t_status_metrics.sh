@@ -23,7 +23,7 @@ bmxd_start || { t_fail "daemon start"; t_done; }
 world_wait_port 127.0.0.3 "$HP" 5 || t_fail "status server listens on $HP"
 URL=http://127.0.0.3:$HP
 CTL=(--control "$BMX_SPOOL/control.sock")
-for _ in $(seq 100); do [ -S "$BMX_SPOOL/control.sock" ] && break; sleep 0.1; done
+world_wait_until 10 test -S "$BMX_SPOOL/control.sock"
 
 "$BMX" hold "${CTL[@]}" example.test >"$W/hold.log" 2>&1
 t_is "hold example.test" "$?" 0

@@ -47,10 +47,8 @@ SCR
 t_is "a message from \"<script>x</script>\"@client.test is queued" "$?" 0
 
 # wait until the destination is reported down (the first attempt failed)
-for _ in $(seq 50); do
-	curl -s "${URL}status.json" | grep -q '"state":"down"' && break
-	sleep 0.2
-done
+dest_down() { curl -s "${URL}status.json" | grep -q '"state":"down"'; }
+world_wait_until 10 dest_down
 sleep 1
 
 # --dump-dom prints the DOM after parsing (and after any script would have run)

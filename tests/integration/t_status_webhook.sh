@@ -47,25 +47,17 @@ bmxd_start || { t_fail "daemon start"; t_done; }
 world_swaks 127.0.0.3 "$BMX_PORT" --to user@example.test >"$W/swaks.log" 2>&1
 t_is "message queued" "$?" 0
 
-# wait_event NAME SECONDS: until the receiver recorded an event NAME
-wait_event() {
-	local i
-	for i in $(seq $(($2 * 10))); do
-		grep -q "\"event\": \"$1\"" "$EV" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-wait_event down 10
+# the receiver records each event as a line of $EV
+world_wait_event '"event": "down"' 10 "$EV"
 t_is "\"down\" received (after one retry)" "$?" 0
 t_like "the failed POST was retried" "$(cat "$BMXD_LOG")" 'alert: POST .* failed \(HTTP 500\), retry'
-wait_event queue_age 10
+world_wait_event '"event": "queue_age"' 10 "$EV"
 t_is "\"queue_age\" received" "$?" 0
 
 world_sink_start 127.0.0.2 "$SP"
-wait_event up 15
+world_wait_event '"event": "up"' 15 "$EV"
 t_is "\"up\" received after the primary came back" "$?" 0
-for _ in $(seq 100); do [ "$(world_sink_count)" -ge 1 ] && break; sleep 0.1; done
+world_wait_until 10 world_sink_has 1
 t_is "the message reached the primary" "$(world_sink_count)" 1
 
 out=$("$PY" - "$EV" <<'PY' 2>&1

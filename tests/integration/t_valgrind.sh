@@ -111,10 +111,8 @@ SCR
 done
 
 # Delivery of all $N to the sink.
-for ((i = 0; i < 300; i++)); do
-	[ "$(world_sink_count)" -ge $N ] && [ "$(bmxd_queue_files | grep -c .)" = 0 ] && break
-	sleep 0.1
-done
+delivered() { world_sink_has $N && bmxd_queue_empty; }
+world_wait_until 30 delivered
 t_is "$N messages delivered to the primary" "$(world_sink_count)" $N
 t_is "queue empty" "$(bmxd_queue_files | grep -c .)" 0
 

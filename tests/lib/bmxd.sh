@@ -6,7 +6,11 @@
 #   bmxd_stop                  SIGTERM and wait (graceful)
 #   bmxd_kill9                 SIGKILL now
 #   bmxd_queue_files           list queue IDs in the spool
+#   bmxd_queue_empty           true if no message is queued
 #   bmxd_status_dest DOMAIN    the destination's object from `status --json` (or nothing)
+#   bmxd_submit TEXT [RCPT...] one message over SMTP (raw, from a@c.test) to RCPTs
+#                              (u@example.test); prints its queue ID, 0 when queued
+#   bmxd_send_n N [RCPT]       N messages with smtp-source to RCPT (r@example.test)
 #
 # Defaults: backupmxd listens on 127.0.0.3:$BMX_PORT (a free port), is
 # hostname mx2.example.test, relays example.test and .sub.example.test, has
@@ -52,8 +56,7 @@ bmxd_start()
         return 1
     fi
     # the control socket appears after spool recovery
-    local i=0
-    while [ ! -S "$BMX_SPOOL/control.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    world_wait_until 10 test -S "$BMX_SPOOL/control.sock"
     return 0
 }
 
@@ -62,8 +65,7 @@ bmxd_stop()
 {
     [ -n "${BMXD_PID:-}" ] || return 0
     kill -TERM "$BMXD_PID" 2>/dev/null
-    local i=0
-    while kill -0 "$BMXD_PID" 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+    world_wait_until 15 bash -c "! kill -0 $BMXD_PID 2>/dev/null"
     wait "$BMXD_PID" 2>/dev/null
     BMXD_RC=$?
     BMXD_PID=""
@@ -82,6 +84,47 @@ bmxd_kill9()
 bmxd_queue_files()
 {
     ls "$BMX_SPOOL/queue" 2>/dev/null | sort
+}
+
+# True if no committed message is queued.
+bmxd_queue_empty() { [ -z "$(bmxd_queue_files)" ]; }
+
+# Submit one message to backupmxd over SMTP (tests/lib/smtpraw.py): EHLO c.test,
+# MAIL FROM:<a@c.test>, one RCPT TO a RCPT (default u@example.test).  TEXT is
+# the message, header, empty line and body, in smtpraw literal syntax (lines
+# end in \r\n; no final dot).  The session goes to $W/submit.out; prints the
+# queue ID.  0 when the message was queued.
+bmxd_submit()
+{
+    local text=$1 rcpts="" r n=0
+    shift
+    [ $# -gt 0 ] || set -- u@example.test
+    for r in "$@"; do
+        rcpts+="RCPT TO:<$r>\\r\\n"
+        n=$((n + 1))
+    done
+    world_smtpraw 127.0.0.3 "$BMX_PORT" <<SCR >"$W/submit.out" || return 1
+expect 220
+send b"EHLO c.test\r\n"
+expect 250
+send b"MAIL FROM:<a@c.test>\r\n${rcpts}DATA\r\n"
+expect_count $((n + 1)) 250
+expect 354
+send b"$text"
+send b".\r\n"
+expect 250
+send b"QUIT\r\n"
+expect 221
+SCR
+    sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p' "$W/submit.out" | head -1
+}
+
+# Send N messages to RCPT (default r@example.test) through backupmxd with
+# Postfix's smtp-source, 5 sessions at a time; its output goes to $W/source.log.
+bmxd_send_n()
+{
+    smtp-source -s 5 -m "$1" -f s@client.test -t "${2:-r@example.test}" \
+        127.0.0.3:"$BMX_PORT" >"$W/source.log" 2>&1
 }
 
 # Print the destination object for DOMAIN from status --json (or nothing).

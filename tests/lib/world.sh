@@ -18,12 +18,15 @@
 #   world_dig NAME [TYPE] [dig args]     dig against our unbound, never the system's
 #   world_sink_start ADDR PORT [opts]    smtp-sink primary; SINK_PID, SINK_DIR, SINK_LOG
 #   world_sink_count [DIR]               number of messages dumped in DIR ($SINK_DIR)
+#   world_sink_has N [DIR]               true if DIR ($SINK_DIR) holds N or more messages
 #   world_blackhole_start ADDR PORT [--no-read]  silent TCP listener; BH_PID
 #   world_bg CMD [ARGS]                  any command in the background; BG_PID, BG_LOG
 #   world_track PID                      also kill PID (and its group) at cleanup
 #   world_wait_port ADDR PORT [SECONDS]  wait until something listens (no connect)
 #   world_wait_until SECONDS CMD [ARGS]  run CMD every 0.1 s until it succeeds (0) or
-#                                        SECONDS pass (1)
+#                                        SECONDS pass (1); WORLD_WAIT_STEP=0.02 polls faster
+#   world_wait_event REGEX SECONDS [FILE]  world_wait_until a line of FILE matches REGEX
+#                                        (grep -E); FILE: a fake peer's $EV_DIR/events.log
 #   world_kill PID                       kill a started process now
 #   world_have CMD                       true if CMD exists
 #   world_alive PID                      true if PID runs (zombies do not)
@@ -348,7 +351,8 @@ world_wait_port()
 	return 1
 }
 
-# Run CMD [ARGS] every 0.1 s until it succeeds (return 0) or SECONDS pass (return 1).
+# Run CMD [ARGS] every 0.1 s (or $WORLD_WAIT_STEP s) until it succeeds (return 0)
+# or SECONDS pass (return 1).
 world_wait_until()
 {
 	local -
@@ -358,8 +362,15 @@ world_wait_until()
 	while :; do
 		"$@" && return 0
 		[ $SECONDS -ge $end ] && return 1
-		sleep 0.1
+		sleep "${WORLD_WAIT_STEP:-0.1}"
 	done
+}
+
+# Wait up to SECONDS until a line of FILE (default $EV_DIR/events.log, the event
+# log of a fake peer) matches the extended REGEX; 0 when one does, else 1.
+world_wait_event()
+{
+	world_wait_until "$2" grep -Eqs -- "$1" "${3:-${EV_DIR:-}/events.log}"
 }
 
 # --- DNS: unbound -------------------------------------------------------------------
@@ -469,6 +480,9 @@ world_sink_count()
 {
 	find "${1:-$SINK_DIR}" -maxdepth 1 -type f 2>/dev/null | wc -l
 }
+
+# True if DIR (default $SINK_DIR) holds at least N messages.
+world_sink_has() { [ "$(world_sink_count ${2:+"$2"})" -ge "$1" ]; }
 
 # Start the black hole on ADDR:PORT [--no-read]: accepts TCP, never speaks; sets BH_PID.
 world_blackhole_start()

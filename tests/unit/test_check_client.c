@@ -584,140 +584,103 @@ static void test_refused(void **state)
 	smtp_client_free(k.cl);
 }
 
-/* Run one session that must fail with err; returns the client (caller frees). */
-static void expect_failure(const char *banner, const struct step *steps, size_t n,
-			   uint64_t ms, enum smtp_client_error err, struct srv *s, struct cli *k)
-{
-	struct sockaddr_storage sa;
-	socklen_t len;
+/* A session that must fail: the server's script, the client's deadlines, the
+ * error it must end with, and what else must hold (0 or NULL: not checked). */
+struct failure_case {
+	const char *name;
+	const char *banner;             /* NULL: the server never greets */
+	struct step steps[2];
+	size_t nsteps;
+	uint64_t ms;                    /* every client deadline */
+	enum smtp_client_error err;
+	uint64_t min_dt, max_dt;        /* it ends after [min_dt, max_dt) ms */
+	int connected;                  /* the client was connected */
+	const char *errtext;            /* a part of the error text */
+	int banner_code;                /* the banner, kept */
+	const char *banner_text;
+	int code;                       /* the one reply that reached its callback */
+	int nulls;                      /* commands that got NULL replies */
+};
 
-	srv_start(s, banner, steps, n, &sa, &len);
-	struct smtp_client_opts o = opts(ms);
-	k->cl = smtp_client_new(g_loop, (struct sockaddr *)&sa, len, &o, cli_event, k);
-	smtp_client_mail(k->cl, "", NULL, cli_reply, k);
-	smtp_client_rcpt(k->cl, "a@d.test", NULL, cli_reply, k);
-	smtp_client_quit(k->cl, cli_reply, k);
-	run();
-	assert_true(k->error);
-	if (k->err != err)
-		print_error("error %s (%s), want %s\n", smtp_client_error_name(k->err),
-			    smtp_client_info(k->cl)->errtext, smtp_client_error_name(err));
-	assert_int_equal(k->err, err);
-}
+static const struct failure_case failure_cases[] = {
+	/* a silent server: the banner deadline fires, on time */
+	{ .name = "banner timeout", .banner = NULL, .ms = 300, .err = SMTP_CLIENT_E_TIMEOUT,
+	  .min_dt = 290, .max_dt = 1500, .connected = 1, .errtext = "banner", .nulls = 3 },
+	/* 554 banner: rejected, with the banner kept */
+	{ .name = "banner rejected", .banner = "554 5.7.1 go away", .ms = 1000,
+	  .err = SMTP_CLIENT_E_REJECTED, .banner_code = 554, .banner_text = "5.7.1 go away" },
+	/* a 1 MB EHLO reply is a protocol error, not a memory hog */
+	{ .name = "huge reply", .banner = "220 srv.test", .steps = { { "EHLO", R_BIG } },
+	  .nsteps = 1, .ms = 2000, .err = SMTP_CLIENT_E_PROTOCOL },
+	/* one endless line is a protocol error too */
+	{ .name = "long line", .banner = "220 srv.test", .steps = { { "EHLO", R_LONG } },
+	  .nsteps = 1, .ms = 2000, .err = SMTP_CLIENT_E_PROTOCOL },
+	/* a reply that never ends (a line every 2 ms) is cut off */
+	{ .name = "endless reply", .banner = "220 srv.test", .steps = { { "EHLO", R_TRICKLE } },
+	  .nsteps = 1, .ms = 3000, .err = SMTP_CLIENT_E_PROTOCOL },
+	/* a reply that stops midway times out */
+	{ .name = "reply timeout", .banner = "220 srv.test",
+	  .steps = { { "EHLO", "250 srv.test" }, { "MAIL", R_HANG } }, .nsteps = 2, .ms = 300,
+	  .err = SMTP_CLIENT_E_TIMEOUT, .errtext = "MAIL" },
+	/* 421 to MAIL: the reply reaches its callback, the rest get NULL */
+	{ .name = "421", .banner = "220 srv.test",
+	  .steps = { { "EHLO", "250 srv.test" }, { "MAIL", "421 4.3.2 shutting down" } },
+	  .nsteps = 2, .ms = 2000, .err = SMTP_CLIENT_E_CLOSED, .code = 421, .nulls = 2 },
+	/* the server closes mid-session: closed */
+	{ .name = "closed", .banner = "220 srv.test",
+	  .steps = { { "EHLO", "250 srv.test" }, { "MAIL", R_CLOSE } }, .nsteps = 2, .ms = 2000,
+	  .err = SMTP_CLIENT_E_CLOSED },
+};
 
-/* A silent server: the banner deadline fires, on time. */
-static void test_banner_timeout(void **state)
+/* Every failure case: MAIL, RCPT and QUIT queued, the session ends in its error. */
+static void test_failures(void **state)
 {
-	struct srv s;
-	struct cli k = { 0 };
+	size_t i;
+
 	(void)state;
-	uint64_t t0 = io_now_ms();
-	expect_failure(NULL, NULL, 0, 300, SMTP_CLIENT_E_TIMEOUT, &s, &k);
-	uint64_t dt = io_now_ms() - t0;
-	assert_true(dt >= 290 && dt < 1500);
-	assert_true(smtp_client_info(k.cl)->connected);
-	assert_non_null(strstr(smtp_client_info(k.cl)->errtext, "banner"));
-	assert_int_equal(k.nulls, 3);
-	smtp_client_free(k.cl);
-	srv_stop(&s);
-}
+	for (i = 0; i < sizeof(failure_cases) / sizeof(failure_cases[0]); i++) {
+		const struct failure_case *c = &failure_cases[i];
+		struct srv s;
+		struct cli k = { 0 };
+		struct sockaddr_storage sa;
+		socklen_t len;
+		uint64_t t0 = io_now_ms();
 
-/* 554 banner: rejected, with the banner kept. */
-static void test_banner_rejected(void **state)
-{
-	struct srv s;
-	struct cli k = { 0 };
-	(void)state;
-	expect_failure("554 5.7.1 go away", NULL, 0, 1000, SMTP_CLIENT_E_REJECTED, &s, &k);
-	assert_int_equal(smtp_client_info(k.cl)->banner.code, 554);
-	assert_string_equal(smtp_client_info(k.cl)->banner.text, "5.7.1 go away");
-	smtp_client_free(k.cl);
-	srv_stop(&s);
-}
+		srv_start(&s, c->banner, c->nsteps ? c->steps : NULL, c->nsteps, &sa, &len);
+		struct smtp_client_opts o = opts(c->ms);
+		k.cl = smtp_client_new(g_loop, (struct sockaddr *)&sa, len, &o, cli_event, &k);
+		smtp_client_mail(k.cl, "", NULL, cli_reply, &k);
+		smtp_client_rcpt(k.cl, "a@d.test", NULL, cli_reply, &k);
+		smtp_client_quit(k.cl, cli_reply, &k);
+		run();
+		uint64_t dt = io_now_ms() - t0;
+		const struct smtp_client_info *info = smtp_client_info(k.cl);
 
-/* A 1 MB EHLO reply is a protocol error, not a memory hog. */
-static void test_huge_reply(void **state)
-{
-	static const struct step steps[] = { { "EHLO", R_BIG } };
-	struct srv s;
-	struct cli k = { 0 };
-	(void)state;
-	expect_failure("220 srv.test", steps, 1, 2000, SMTP_CLIENT_E_PROTOCOL, &s, &k);
-	smtp_client_free(k.cl);
-	srv_stop(&s);
-}
-
-/* One endless line is a protocol error too. */
-static void test_long_line(void **state)
-{
-	static const struct step steps[] = { { "EHLO", R_LONG } };
-	struct srv s;
-	struct cli k = { 0 };
-	(void)state;
-	expect_failure("220 srv.test", steps, 1, 2000, SMTP_CLIENT_E_PROTOCOL, &s, &k);
-	smtp_client_free(k.cl);
-	srv_stop(&s);
-}
-
-/* A reply that never ends (a line every 2 ms) is cut off. */
-static void test_endless_reply(void **state)
-{
-	static const struct step steps[] = { { "EHLO", R_TRICKLE } };
-	struct srv s;
-	struct cli k = { 0 };
-	(void)state;
-	expect_failure("220 srv.test", steps, 1, 3000, SMTP_CLIENT_E_PROTOCOL, &s, &k);
-	smtp_client_free(k.cl);
-	srv_stop(&s);
-}
-
-/* A reply that stops midway times out. */
-static void test_reply_timeout(void **state)
-{
-	static const struct step steps[] = {
-		{ "EHLO", "250 srv.test" },
-		{ "MAIL", R_HANG },
-	};
-	struct srv s;
-	struct cli k = { 0 };
-	(void)state;
-	expect_failure("220 srv.test", steps, 2, 300, SMTP_CLIENT_E_TIMEOUT, &s, &k);
-	assert_non_null(strstr(smtp_client_info(k.cl)->errtext, "MAIL"));
-	smtp_client_free(k.cl);
-	srv_stop(&s);
-}
-
-/* 421 to MAIL: the reply reaches its callback, the rest get NULL. */
-static void test_421(void **state)
-{
-	static const struct step steps[] = {
-		{ "EHLO", "250 srv.test" },
-		{ "MAIL", "421 4.3.2 shutting down" },
-	};
-	struct srv s;
-	struct cli k = { 0 };
-	(void)state;
-	expect_failure("220 srv.test", steps, 2, 2000, SMTP_CLIENT_E_CLOSED, &s, &k);
-	assert_int_equal(k.ncodes, 1);
-	assert_int_equal(k.codes[0], 421);
-	assert_int_equal(k.nulls, 2);
-	smtp_client_free(k.cl);
-	srv_stop(&s);
-}
-
-/* The server closes mid-session: closed. */
-static void test_closed(void **state)
-{
-	static const struct step steps[] = {
-		{ "EHLO", "250 srv.test" },
-		{ "MAIL", R_CLOSE },
-	};
-	struct srv s;
-	struct cli k = { 0 };
-	(void)state;
-	expect_failure("220 srv.test", steps, 2, 2000, SMTP_CLIENT_E_CLOSED, &s, &k);
-	smtp_client_free(k.cl);
-	srv_stop(&s);
+		assert_true(k.error);
+		if (k.err != c->err)
+			print_error("%s: error %s (%s), want %s\n", c->name,
+				    smtp_client_error_name(k.err), info->errtext,
+				    smtp_client_error_name(c->err));
+		assert_int_equal(k.err, c->err);
+		if (c->max_dt)
+			assert_true(dt >= c->min_dt && dt < c->max_dt);
+		if (c->connected)
+			assert_true(info->connected);
+		if (c->errtext)
+			assert_non_null(strstr(info->errtext, c->errtext));
+		if (c->banner_code) {
+			assert_int_equal(info->banner.code, c->banner_code);
+			assert_string_equal(info->banner.text, c->banner_text);
+		}
+		if (c->code) {
+			assert_int_equal(k.ncodes, 1);
+			assert_int_equal(k.codes[0], c->code);
+		}
+		if (c->nulls)
+			assert_int_equal(k.nulls, c->nulls);
+		smtp_client_free(k.cl);
+		srv_stop(&s);
+	}
 }
 
 /* A server that closes instead of answering QUIT still ends the session well. */
@@ -774,11 +737,8 @@ int main(void)
 		cmocka_unit_test(test_data_fd),        cmocka_unit_test(test_data_fd_short),
 		cmocka_unit_test(test_data_empty),
 		cmocka_unit_test(test_bad_args),       cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_banner_timeout), cmocka_unit_test(test_banner_rejected),
-		cmocka_unit_test(test_huge_reply),     cmocka_unit_test(test_long_line),
-		cmocka_unit_test(test_endless_reply),  cmocka_unit_test(test_reply_timeout),
-		cmocka_unit_test(test_421),            cmocka_unit_test(test_closed),
-		cmocka_unit_test(test_quit_close),     cmocka_unit_test(test_free_in_callback),
+		cmocka_unit_test(test_failures),       cmocka_unit_test(test_quit_close),
+		cmocka_unit_test(test_free_in_callback),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
