@@ -45,70 +45,58 @@ int config_parse_ull(const char *s, const char **end, unsigned long long *out)
 	return 0;
 }
 
-/* Parse a duration: digits with an optional s, m, h or d suffix. */
-int config_parse_duration(const char *s, unsigned *out)
+/* One unit suffix of a number and what it multiplies by. */
+struct config_unit {
+	char c;
+	unsigned long long mult;
+};
+
+/* Parse digits with at most one suffix from units[0..n) into v * mult, at
+ * most max; 0 or -1. */
+static int config_parse_scaled(const char *s, const struct config_unit *units, size_t n,
+			       unsigned long long max, unsigned long long *out)
 {
 	unsigned long long v, mult = 1;
 	const char *end;
 
 	if (!s || config_parse_ull(s, &end, &v) < 0)
 		return -1;
-	switch (*end) {
-	case '\0':
-	case 's':
-		break;
-	case 'm':
-		mult = 60;
-		break;
-	case 'h':
-		mult = 3600;
-		break;
-	case 'd':
-		mult = 86400;
-		break;
-	default:
-		return -1;
+	if (*end) {
+		size_t i = 0;
+		while (i < n && units[i].c != *end)
+			i++;
+		if (i == n || end[1])
+			return -1;
+		mult = units[i].mult;
 	}
-	if (*end && end[1])
+	if (v > max / mult)
 		return -1;
-	if (v > CONFIG_DURATION_MAX / mult)
+	*out = v * mult;
+	return 0;
+}
+
+/* Parse a duration: digits with an optional s, m, h or d suffix. */
+int config_parse_duration(const char *s, unsigned *out)
+{
+	static const struct config_unit units[] = {
+		{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400},
+	};
+	unsigned long long v;
+	if (config_parse_scaled(s, units, sizeof(units) / sizeof(units[0]), CONFIG_DURATION_MAX,
+				&v) < 0)
 		return -1;
-	*out = (unsigned)(v * mult);
+	*out = (unsigned)v;
 	return 0;
 }
 
 /* Parse a size: digits with an optional k, M or G suffix (powers of 1024). */
 int config_parse_size(const char *s, unsigned long long *out)
 {
-	unsigned long long v, mult = 1;
-	const char *end;
-
-	if (!s || config_parse_ull(s, &end, &v) < 0)
-		return -1;
-	switch (*end) {
-	case '\0':
-		break;
-	case 'k':
-	case 'K':
-		mult = 1024ULL;
-		break;
-	case 'm':
-	case 'M':
-		mult = 1024ULL * 1024;
-		break;
-	case 'g':
-	case 'G':
-		mult = 1024ULL * 1024 * 1024;
-		break;
-	default:
-		return -1;
-	}
-	if (*end && end[1])
-		return -1;
-	if (v > ULLONG_MAX / mult)
-		return -1;
-	*out = v * mult;
-	return 0;
+	static const struct config_unit units[] = {
+		{'k', 1024ULL}, {'K', 1024ULL}, {'m', 1024ULL * 1024}, {'M', 1024ULL * 1024},
+		{'g', 1024ULL * 1024 * 1024}, {'G', 1024ULL * 1024 * 1024},
+	};
+	return config_parse_scaled(s, units, sizeof(units) / sizeof(units[0]), ULLONG_MAX, out);
 }
 
 /* Parse a boolean (yes/no/true/false/on/off/1/0, any case); 0 or -1. */

@@ -87,7 +87,54 @@ static int utf8_step(const uint8_t *p, size_t n, unsigned flags, size_t *step,
 	return 0;
 }
 
-/* Parse a local part at m[0..n); set *end past it; 0, or -1 with *err. */
+/* Parse a quoted-string local part at m[0..n) (m[0] is '"'): qtextSMTP /
+ * quoted-pairSMTP (RFC 5321 4.1.2); set *end past it; 0, or -1 with *err. */
+static int parse_quoted_local(const uint8_t *m, size_t n, unsigned flags, size_t *end,
+			      int *utf8, struct smtp_err *err)
+{
+	size_t i, step;
+
+	for (i = 1;; i++) {
+		uint8_t c;
+
+		if (i >= n) {
+			*err = ERR_SYNTAX;
+			return -1;
+		}
+		c = m[i];
+		if (c == '"')
+			break;
+		if (c == '\\') {
+			if (i + 1 >= n || m[i + 1] < 32 || m[i + 1] > 126) {
+				*err = ERR_SYNTAX;
+				return -1;
+			}
+			c = m[++i];
+		} else if (c >= 0x80) {
+			if (utf8_step(m + i, n - i, flags, &step, err) < 0)
+				return -1;
+			*utf8 = 1;
+			i += step - 1;
+			continue;
+		} else if (c < 32 || c > 126) {
+			*err = ERR_SYNTAX;
+			return -1;
+		}
+		if (c == '@' || c == '%' || c == '!') {
+			*err = ERR_QUOTED;
+			return -1;
+		}
+	}
+	if (i == 1) {
+		*err = ERR_NO_LOCAL;    /* "" */
+		return -1;
+	}
+	*end = i + 1;
+	return 0;
+}
+
+/* Parse a local part at m[0..n): a quoted string or a dot-string; set *end
+ * past it; 0, or -1 with *err. */
 static int parse_local(const uint8_t *m, size_t n, unsigned flags, size_t *end, int *utf8,
 		       struct smtp_err *err)
 {
@@ -98,46 +145,8 @@ static int parse_local(const uint8_t *m, size_t n, unsigned flags, size_t *end, 
 		*err = ERR_NO_LOCAL;
 		return -1;
 	}
-	if (m[0] == '"') {
-		/* Quoted-string: qtextSMTP / quoted-pairSMTP (RFC 5321 4.1.2) */
-		for (i = 1;; i++) {
-			uint8_t c;
-
-			if (i >= n) {
-				*err = ERR_SYNTAX;
-				return -1;
-			}
-			c = m[i];
-			if (c == '"')
-				break;
-			if (c == '\\') {
-				if (i + 1 >= n || m[i + 1] < 32 || m[i + 1] > 126) {
-					*err = ERR_SYNTAX;
-					return -1;
-				}
-				c = m[++i];
-			} else if (c >= 0x80) {
-				if (utf8_step(m + i, n - i, flags, &step, err) < 0)
-					return -1;
-				*utf8 = 1;
-				i += step - 1;
-				continue;
-			} else if (c < 32 || c > 126) {
-				*err = ERR_SYNTAX;
-				return -1;
-			}
-			if (c == '@' || c == '%' || c == '!') {
-				*err = ERR_QUOTED;
-				return -1;
-			}
-		}
-		if (i == 1) {
-			*err = ERR_NO_LOCAL;    /* "" */
-			return -1;
-		}
-		*end = i + 1;
-		return 0;
-	}
+	if (m[0] == '"')
+		return parse_quoted_local(m, n, flags, end, utf8, err);
 	/* Dot-string */
 	while (i < n && m[i] != '@') {
 		uint8_t c = m[i];
