@@ -256,6 +256,13 @@ void config_defaults(struct config *cfg)
 	cfg->alert_queue_age = 0;
 }
 
+/* Is a key of this type a char * (freed, dumped as is)?  1 or 0. */
+int config_ktype_is_str(enum config_ktype t)
+{
+	return t == KT_HOSTNAME || t == KT_PATH || t == KT_USER || t == KT_RESOLVER ||
+	       t == KT_ADDRPORT || t == KT_URL || t == KT_LOGLEVEL;
+}
+
 /* Free everything cfg owns and zero it. */
 void config_free(struct config *cfg)
 {
@@ -263,22 +270,10 @@ void config_free(struct config *cfg)
 		return;
 	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
 		const struct config_kdef *k = &config_keys[i];
-		switch (k->type) {
-		case KT_HOSTNAME:
-		case KT_PATH:
-		case KT_USER:
-		case KT_RESOLVER:
-		case KT_ADDRPORT:
-		case KT_URL:
-		case KT_LOGLEVEL:
+		if (config_ktype_is_str(k->type))
 			free(*(char **)config_field(cfg, k));
-			break;
-		case KT_LIST:
+		else if (k->type == KT_LIST)
 			config_list_clear(config_field(cfg, k));
-			break;
-		default:
-			break;
-		}
 	}
 	for (size_t i = 0; i < cfg->ndomain_rules; i++) {
 		free(cfg->domain_rules[i].domain);

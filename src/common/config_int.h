@@ -131,4 +131,7 @@ int config_parse_domain_key(struct config_pstate *ps, const struct config_kdef *
 /* Set a global (not per-domain) key from its trimmed value. */
 int config_set_value(struct config_pstate *ps, const struct config_kdef *k, char *value);
 
+/* Is a key of this type a char * (freed, dumped as is)?  1 or 0. */
+int config_ktype_is_str(enum config_ktype t);
+
 #endif
