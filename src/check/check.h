@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "common/buf.h"
 #include "dns/dns.h"
 
 /* ---- named limits ---- */
@@ -205,12 +206,6 @@ struct check_result {
 	size_t nunknown_role;
 };
 
-/* A growable string buffer for the renderers. */
-struct check_buf {
-	char *s;
-	size_t len, cap;
-	int oom;                         /* an allocation failed; output is truncated */
-};
 
 /* ---- gathering (check_run.c) ---- */
 /* Allocate a result and fill it by running every lookup and probe on a
@@ -248,23 +243,17 @@ const char *check_role_name(enum check_role r);
 /* check_roles.c: the role-level findings (for check_analyze()). */
 void check_role_findings(struct check_result *res);
 
-/* ---- rendering (check_report.c, check_json.c, pure) ---- */
-void check_buf_init(struct check_buf *b);
-void check_buf_free(struct check_buf *b);
-void check_buf_printf(struct check_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-void check_buf_add(struct check_buf *b, const char *s, size_t n);
 /* Append s as a JSON string literal (quotes included): control characters
  * escaped, invalid UTF-8 replaced by U+FFFD. */
-void check_json_str(struct check_buf *b, const char *s);
+void check_json_str(struct bmx_buf *b, const char *s);
 /* Render the result as JSON (schema_version 1), ending in a newline. */
-void check_report_json(struct check_buf *b, const struct check_result *res);
+void check_report_json(struct bmx_buf *b, const struct check_result *res);
 /* Render the human report; color adds ANSI colours. */
-void check_report_text(struct check_buf *b, const struct check_result *res, int color);
+void check_report_text(struct bmx_buf *b, const struct check_result *res, int color);
 /* Render the one-line Nagios output "STATUS: summary | perfdata\n". */
-void check_report_nagios(struct check_buf *b, const struct check_result *res);
+void check_report_nagios(struct bmx_buf *b, const struct check_result *res);
 /* One-line summary of the verdict (used by every renderer). */
-void check_summary(struct check_buf *b, const struct check_result *res);
+void check_summary(struct bmx_buf *b, const struct check_result *res);
 /* Copy peer text for display: control characters and non-ASCII become '?'. */
 void check_sanitize(const char *in, char *out, size_t outlen);
 

@@ -18,130 +18,130 @@
 
 
 /* Append a JSON string literal. */
-void check_json_str(struct check_buf *b, const char *s)
+void check_json_str(struct bmx_buf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
 	size_t n = strlen((const char *)p);
 
-	check_buf_add(b, "\"", 1);
+	bmx_buf_add(b, "\"", 1);
 	for (size_t i = 0; i < n;) {
 		unsigned char c = p[i];
 		if (c == '"' || c == '\\') {
 			char esc[2] = { '\\', (char)c };
-			check_buf_add(b, esc, 2);
+			bmx_buf_add(b, esc, 2);
 			i++;
 		} else if (c == '\n') {
-			check_buf_add(b, "\\n", 2);
+			bmx_buf_add(b, "\\n", 2);
 			i++;
 		} else if (c == '\r') {
-			check_buf_add(b, "\\r", 2);
+			bmx_buf_add(b, "\\r", 2);
 			i++;
 		} else if (c == '\t') {
-			check_buf_add(b, "\\t", 2);
+			bmx_buf_add(b, "\\t", 2);
 			i++;
 		} else if (c < 0x20 || c == 0x7f) {
-			check_buf_printf(b, "\\u%04x", c);
+			bmx_buf_fmt(b, "\\u%04x", c);
 			i++;
 		} else if (c < 0x80) {
-			check_buf_add(b, (const char *)&p[i], 1);
+			bmx_buf_add(b, (const char *)&p[i], 1);
 			i++;
 		} else {
 			size_t len = smtp_utf8_len(p + i, n - i, NULL);
 			if (len == 0) {
-				check_buf_add(b, "\\ufffd", 6);
+				bmx_buf_add(b, "\\ufffd", 6);
 				i++;
 			} else {
-				check_buf_add(b, (const char *)&p[i], len);
+				bmx_buf_add(b, (const char *)&p[i], len);
 				i += len;
 			}
 		}
 	}
-	check_buf_add(b, "\"", 1);
+	bmx_buf_add(b, "\"", 1);
 }
 
 /* "key": */
-static void key(struct check_buf *b, const char *k)
+static void key(struct bmx_buf *b, const char *k)
 {
 	check_json_str(b, k);
-	check_buf_add(b, ":", 1);
+	bmx_buf_add(b, ":", 1);
 }
 
 /* "key":"string", */
-static void kv_str(struct check_buf *b, const char *k, const char *v, int comma)
+static void kv_str(struct bmx_buf *b, const char *k, const char *v, int comma)
 {
 	key(b, k);
 	check_json_str(b, v);
 	if (comma)
-		check_buf_add(b, ",", 1);
+		bmx_buf_add(b, ",", 1);
 }
 
 /* "key":"string" or null for an empty string. */
-static void kv_str_or_null(struct check_buf *b, const char *k, const char *v, int comma)
+static void kv_str_or_null(struct bmx_buf *b, const char *k, const char *v, int comma)
 {
 	key(b, k);
 	if (v && v[0])
 		check_json_str(b, v);
 	else
-		check_buf_printf(b, "null");
+		bmx_buf_fmt(b, "null");
 	if (comma)
-		check_buf_add(b, ",", 1);
+		bmx_buf_add(b, ",", 1);
 }
 
 /* "key":true/false */
-static void kv_bool(struct check_buf *b, const char *k, int v, int comma)
+static void kv_bool(struct bmx_buf *b, const char *k, int v, int comma)
 {
 	key(b, k);
-	check_buf_printf(b, "%s%s", v ? "true" : "false", comma ? "," : "");
+	bmx_buf_fmt(b, "%s%s", v ? "true" : "false", comma ? "," : "");
 }
 
 /* "key":number */
-static void kv_num(struct check_buf *b, const char *k, long long v, int comma)
+static void kv_num(struct bmx_buf *b, const char *k, long long v, int comma)
 {
 	key(b, k);
-	check_buf_printf(b, "%lld%s", v, comma ? "," : "");
+	bmx_buf_fmt(b, "%lld%s", v, comma ? "," : "");
 }
 
 /* "key":milliseconds or null when negative. */
-static void kv_ms(struct check_buf *b, const char *k, double v, int comma)
+static void kv_ms(struct bmx_buf *b, const char *k, double v, int comma)
 {
 	key(b, k);
 	if (v < 0)
-		check_buf_printf(b, "null%s", comma ? "," : "");
+		bmx_buf_fmt(b, "null%s", comma ? "," : "");
 	else
-		check_buf_printf(b, "%.3f%s", v, comma ? "," : "");
+		bmx_buf_fmt(b, "%.3f%s", v, comma ? "," : "");
 }
 
 /* One probe reply object, or null. */
-static void json_reply(struct check_buf *b, const char *k, const struct check_reply *r,
+static void json_reply(struct bmx_buf *b, const char *k, const struct check_reply *r,
 		       const char *address, int comma)
 {
 	key(b, k);
 	if (!r->tested) {
-		check_buf_printf(b, "null%s", comma ? "," : "");
+		bmx_buf_fmt(b, "null%s", comma ? "," : "");
 		return;
 	}
-	check_buf_add(b, "{", 1);
+	bmx_buf_add(b, "{", 1);
 	if (address)
 		kv_str(b, "address", address, 1);
 	key(b, "code");
 	if (r->code)
-		check_buf_printf(b, "%d,", r->code);
+		bmx_buf_fmt(b, "%d,", r->code);
 	else
-		check_buf_printf(b, "null,");
+		bmx_buf_fmt(b, "null,");
 	kv_str(b, "text", r->text, 1);
 	key(b, "accepted");
-	check_buf_printf(b, "%s}", r->code ? (r->code / 100 == 2 ? "true" : "false") : "null");
+	bmx_buf_fmt(b, "%s}", r->code ? (r->code / 100 == 2 ? "true" : "false") : "null");
 	if (comma)
-		check_buf_add(b, ",", 1);
+		bmx_buf_add(b, ",", 1);
 }
 
 /* The starttls object. */
-static void json_tls(struct check_buf *b, const struct check_smtp *s)
+static void json_tls(struct bmx_buf *b, const struct check_smtp *s)
 {
 	const struct check_tls *t = &s->tls;
 
 	key(b, "starttls");
-	check_buf_add(b, "{", 1);
+	bmx_buf_add(b, "{", 1);
 	kv_bool(b, "offered", t->offered, 1);
 	kv_bool(b, "attempted", t->attempted, 1);
 	kv_bool(b, "ok", t->ok, 1);
@@ -151,51 +151,51 @@ static void json_tls(struct check_buf *b, const struct check_smtp *s)
 	kv_str_or_null(b, "cipher", t->ok ? t->cipher : "", 1);
 	key(b, "bits");
 	if (t->ok)
-		check_buf_printf(b, "%d,", t->bits);
+		bmx_buf_fmt(b, "%d,", t->bits);
 	else
-		check_buf_printf(b, "null,");
+		bmx_buf_fmt(b, "null,");
 	key(b, "certificate");
 	if (!t->ok || !t->have_cert) {
-		check_buf_printf(b, "null}");
+		bmx_buf_fmt(b, "null}");
 		return;
 	}
-	check_buf_add(b, "{", 1);
+	bmx_buf_add(b, "{", 1);
 	kv_str(b, "subject_cn", t->subject_cn, 1);
 	kv_str(b, "issuer_cn", t->issuer_cn, 1);
 	kv_bool(b, "verified", t->verified, 1);
 	kv_str_or_null(b, "verify_error", t->verified ? "" : t->verify_error, 1);
 	kv_bool(b, "name_matches", t->name_match, 1);
 	kv_num(b, "days_left", t->days_left, 0);
-	check_buf_printf(b, "}}");
+	bmx_buf_fmt(b, "}}");
 }
 
 /* The EHLO extension list. */
-static void json_caps(struct check_buf *b, unsigned caps)
+static void json_caps(struct bmx_buf *b, unsigned caps)
 {
 	int first = 1;
 
 	key(b, "extensions");
-	check_buf_add(b, "[", 1);
+	bmx_buf_add(b, "[", 1);
 	for (size_t i = 0; i < SMTP_CAP_NAMES; i++) {
 		if (!(caps & smtp_cap_names[i].flag))
 			continue;
 		if (!first)
-			check_buf_add(b, ",", 1);
+			bmx_buf_add(b, ",", 1);
 		check_json_str(b, smtp_cap_names[i].kw);
 		first = 0;
 	}
-	check_buf_add(b, "],", 2);
+	bmx_buf_add(b, "],", 2);
 }
 
 /* The smtp object of one address, or null. */
-static void json_smtp(struct check_buf *b, const struct check_smtp *s)
+static void json_smtp(struct bmx_buf *b, const struct check_smtp *s)
 {
 	key(b, "smtp");
 	if (s->status == CHECK_SMTP_NOT_PROBED) {
-		check_buf_printf(b, "null");
+		bmx_buf_fmt(b, "null");
 		return;
 	}
-	check_buf_add(b, "{", 1);
+	bmx_buf_add(b, "{", 1);
 	kv_str(b, "status", check_smtp_status_name(s->status), 1);
 	kv_str_or_null(b, "error", s->error, 1);
 	kv_ms(b, "connect_ms", s->connect_ms, 1);
@@ -203,62 +203,62 @@ static void json_smtp(struct check_buf *b, const struct check_smtp *s)
 	kv_ms(b, "total_ms", s->total_ms, 1);
 	key(b, "banner");
 	if (s->banner_code) {
-		check_buf_add(b, "{", 1);
+		bmx_buf_add(b, "{", 1);
 		kv_num(b, "code", s->banner_code, 1);
 		kv_str(b, "text", s->banner, 1);
 		kv_str(b, "host", s->banner_host, 1);
 		kv_bool(b, "name_matches", s->banner_name_match, 0);
-		check_buf_add(b, "},", 2);
+		bmx_buf_add(b, "},", 2);
 	} else {
-		check_buf_printf(b, "null,");
+		bmx_buf_fmt(b, "null,");
 	}
 	int greeted = s->status == CHECK_SMTP_OK;
 	key(b, "esmtp");
-	check_buf_printf(b, "%s,", greeted ? (s->used_helo ? "false" : "true") : "null");
+	bmx_buf_fmt(b, "%s,", greeted ? (s->used_helo ? "false" : "true") : "null");
 	kv_str_or_null(b, "ehlo_host", s->ehlo_host, 1);
 	json_caps(b, greeted ? s->caps : 0);
 	key(b, "size_limit");
 	if (greeted && s->size_advertised)
-		check_buf_printf(b, "%llu,", s->size);
+		bmx_buf_fmt(b, "%llu,", s->size);
 	else
-		check_buf_printf(b, "null,");
+		bmx_buf_fmt(b, "null,");
 	json_tls(b, s);
-	check_buf_add(b, ",", 1);
+	bmx_buf_add(b, ",", 1);
 	json_reply(b, "mail_from", &s->mail_from, NULL, 1);
 	json_reply(b, "rcpt_postmaster", &s->rcpt_postmaster, NULL, 1);
 	json_reply(b, "rcpt_nonexistent", &s->rcpt_random, s->random_rcpt, 1);
 	json_reply(b, "rcpt_foreign", &s->rcpt_relay, s->relay_rcpt, 0);
-	check_buf_add(b, "}", 1);
+	bmx_buf_add(b, "}", 1);
 }
 
 /* One address object. */
-static void json_addr(struct check_buf *b, const struct check_addr *a)
+static void json_addr(struct bmx_buf *b, const struct check_addr *a)
 {
-	check_buf_add(b, "{", 1);
+	bmx_buf_add(b, "{", 1);
 	kv_str(b, "address", a->str, 1);
 	kv_str(b, "family", a->sa.ss_family == AF_INET6 ? "ipv6" : "ipv4", 1);
 	kv_str(b, "class", check_addr_class_name(a->cls), 1);
 	key(b, "ptr");
-	check_buf_add(b, "{", 1);
+	bmx_buf_add(b, "{", 1);
 	kv_str(b, "status", a->ptr_done ? check_dns_status_name(a->ptr_status) : "not_checked", 1);
 	key(b, "names");
-	check_buf_add(b, "[", 1);
+	bmx_buf_add(b, "[", 1);
 	for (size_t k = 0; k < a->nptr; k++) {
 		if (k)
-			check_buf_add(b, ",", 1);
+			bmx_buf_add(b, ",", 1);
 		check_json_str(b, a->ptr[k]);
 	}
-	check_buf_add(b, "],", 2);
+	bmx_buf_add(b, "],", 2);
 	key(b, "forward_confirmed");
-	check_buf_printf(b, "%s},", a->fcrdns < 0 ? "null" : a->fcrdns ? "true" : "false");
+	bmx_buf_fmt(b, "%s},", a->fcrdns < 0 ? "null" : a->fcrdns ? "true" : "false");
 	json_smtp(b, &a->smtp);
-	check_buf_add(b, "}", 1);
+	bmx_buf_add(b, "}", 1);
 }
 
 /* One MX host object. */
-static void json_mx(struct check_buf *b, const struct check_mx *m)
+static void json_mx(struct bmx_buf *b, const struct check_mx *m)
 {
-	check_buf_add(b, "{", 1);
+	bmx_buf_add(b, "{", 1);
 	kv_num(b, "preference", m->pref, 1);
 	kv_str(b, "host", m->name, 1);
 	kv_str(b, "role", m->role == CHECK_ROLE_PRIMARY ? "primary" : "backup", 1);
@@ -266,93 +266,93 @@ static void json_mx(struct check_buf *b, const struct check_mx *m)
 	kv_bool(b, "cname", m->is_cname, 1);
 	kv_bool(b, "ip_literal", m->is_literal, 1);
 	key(b, "a");
-	check_buf_add(b, "{", 1);
+	bmx_buf_add(b, "{", 1);
 	kv_str(b, "status", check_dns_status_name(m->a_status), 1);
 	key(b, "ttl");
 	if (m->a_status == DNS_OK)
-		check_buf_printf(b, "%u},", (unsigned)m->a_ttl);
+		bmx_buf_fmt(b, "%u},", (unsigned)m->a_ttl);
 	else
-		check_buf_printf(b, "null},");
+		bmx_buf_fmt(b, "null},");
 	key(b, "aaaa");
-	check_buf_add(b, "{", 1);
+	bmx_buf_add(b, "{", 1);
 	kv_str(b, "status", check_dns_status_name(m->aaaa_status), 1);
 	key(b, "ttl");
 	if (m->aaaa_status == DNS_OK)
-		check_buf_printf(b, "%u},", (unsigned)m->aaaa_ttl);
+		bmx_buf_fmt(b, "%u},", (unsigned)m->aaaa_ttl);
 	else
-		check_buf_printf(b, "null},");
+		bmx_buf_fmt(b, "null},");
 	kv_str(b, "dnssec", check_dns_sec_name(m->sec), 1);
 	key(b, "accepts_mail");
-	check_buf_printf(b, "%s,", !m->probed ? "null" : m->accepts_mail ? "true" : "false");
+	bmx_buf_fmt(b, "%s,", !m->probed ? "null" : m->accepts_mail ? "true" : "false");
 	key(b, "addresses");
-	check_buf_add(b, "[", 1);
+	bmx_buf_add(b, "[", 1);
 	for (size_t j = 0; j < m->naddr; j++) {
 		if (j)
-			check_buf_add(b, ",", 1);
+			bmx_buf_add(b, ",", 1);
 		json_addr(b, &m->addr[j]);
 	}
-	check_buf_add(b, "]}", 2);
+	bmx_buf_add(b, "]}", 2);
 }
 
 /* The whole document. */
-void check_report_json(struct check_buf *b, const struct check_result *res)
+void check_report_json(struct bmx_buf *b, const struct check_result *res)
 {
 	enum check_state st = check_verdict(res);
-	struct check_buf sum;
+	struct bmx_buf sum;
 	struct tm tm;
 	char when[32] = "";
 
 	gmtime_r(&res->started, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	check_buf_add(b, "{", 1);
+	bmx_buf_add(b, "{", 1);
 	kv_num(b, "schema_version", CHECK_SCHEMA_VERSION, 1);
 	kv_str(b, "domain", res->domain, 1);
 	kv_str(b, "checked_at", when, 1);
 	kv_ms(b, "elapsed_ms", res->elapsed_ms, 1);
 	kv_str(b, "status", check_state_name(st), 1);
 	kv_num(b, "exit_code", (long long)st, 1);
-	check_buf_init(&sum);
+	bmx_buf_init(&sum);
 	check_summary(&sum, res);
-	kv_str(b, "summary", sum.s ? sum.s : "", 1);
-	check_buf_free(&sum);
+	kv_str(b, "summary", sum.p ? sum.p : "", 1);
+	bmx_buf_free(&sum);
 	key(b, "options");
-	check_buf_add(b, "{", 1);
+	bmx_buf_add(b, "{", 1);
 	kv_num(b, "port", res->port, 1);
 	key(b, "timeout_s");
-	check_buf_printf(b, "%.3f,", (double)res->timeout_ms / 1000.0);
+	bmx_buf_fmt(b, "%.3f,", (double)res->timeout_ms / 1000.0);
 	kv_str(b, "resolver", res->resolver, 1);
 	kv_bool(b, "smtp", res->smtp, 1);
 	kv_bool(b, "allow_private", res->allow_private, 1);
 	kv_str(b, "family", res->family == 4 ? "ipv4" : res->family == 6 ? "ipv6" : "any", 0);
-	check_buf_add(b, "},", 2);
+	bmx_buf_add(b, "},", 2);
 	key(b, "dns");
-	check_buf_add(b, "{", 1);
+	bmx_buf_add(b, "{", 1);
 	kv_str(b, "status", check_dns_status_name(res->dns_status), 1);
 	kv_str_or_null(b, "reason", res->dns_status == DNS_OK ? "" : res->dns_why, 1);
 	kv_bool(b, "null_mx", res->null_mx, 1);
 	kv_bool(b, "implicit_mx", res->implicit, 1);
 	key(b, "mx_ttl");
 	if (res->dns_status == DNS_OK && !res->implicit)
-		check_buf_printf(b, "%u,", (unsigned)res->mx_ttl);
+		bmx_buf_fmt(b, "%u,", (unsigned)res->mx_ttl);
 	else
-		check_buf_printf(b, "null,");
+		bmx_buf_fmt(b, "null,");
 	kv_str(b, "dnssec", check_dns_sec_name(res->mx_sec), 0);
-	check_buf_add(b, "},", 2);
+	bmx_buf_add(b, "},", 2);
 	key(b, "mx");
-	check_buf_add(b, "[", 1);
+	bmx_buf_add(b, "[", 1);
 	for (size_t i = 0; i < res->nmx; i++) {
 		if (i)
-			check_buf_add(b, ",", 1);
+			bmx_buf_add(b, ",", 1);
 		json_mx(b, &res->mx[i]);
 	}
-	check_buf_add(b, "],", 2);
+	bmx_buf_add(b, "],", 2);
 	key(b, "findings");
-	check_buf_add(b, "[", 1);
+	bmx_buf_add(b, "[", 1);
 	for (size_t i = 0; i < res->nfind; i++) {
 		const struct check_finding *f = &res->find[i];
 		if (i)
-			check_buf_add(b, ",", 1);
-		check_buf_add(b, "{", 1);
+			bmx_buf_add(b, ",", 1);
+		bmx_buf_add(b, "{", 1);
 		kv_str(b, "code", f->code, 1);
 		kv_str(b, "severity", check_sev_name(f->sev), 1);
 		kv_str_or_null(b, "mx", f->mx >= 0 && (size_t)f->mx < res->nmx ?
@@ -361,9 +361,9 @@ void check_report_json(struct check_buf *b, const struct check_result *res)
 			       f->addr >= 0 && (size_t)f->addr < res->mx[f->mx].naddr ?
 			       res->mx[f->mx].addr[f->addr].str : "", 1);
 		kv_str(b, "message", f->msg, 0);
-		check_buf_add(b, "}", 1);
+		bmx_buf_add(b, "}", 1);
 	}
-	check_buf_add(b, "],", 2);
+	bmx_buf_add(b, "],", 2);
 	kv_num(b, "findings_dropped", (long long)res->nfind_dropped, 0);
-	check_buf_add(b, "}\n", 2);
+	bmx_buf_add(b, "}\n", 2);
 }

@@ -21,73 +21,6 @@
 #define CHECK_SUMMARY_ITEMS 3   /* findings named in the one-line summary */
 #define CHECK_REPLY_SHOWN   72  /* reply text shown per probe line */
 
-/* Start an empty buffer. */
-void check_buf_init(struct check_buf *b)
-{
-	b->s = NULL;
-	b->len = b->cap = 0;
-	b->oom = 0;
-}
-
-/* Free a buffer's memory. */
-void check_buf_free(struct check_buf *b)
-{
-	free(b->s);
-	check_buf_init(b);
-}
-
-/* Make room for n more bytes plus a NUL; 0 or -1. */
-static int buf_grow(struct check_buf *b, size_t n)
-{
-	if (b->oom)
-		return -1;
-	if (b->len + n + 1 <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : 1024;
-	while (cap < b->len + n + 1)
-		cap *= 2;
-	char *s = realloc(b->s, cap);
-	if (!s) {
-		b->oom = 1;
-		return -1;
-	}
-	b->s = s;
-	b->cap = cap;
-	return 0;
-}
-
-/* Append n bytes. */
-void check_buf_add(struct check_buf *b, const char *s, size_t n)
-{
-	if (n == 0 || !s || buf_grow(b, n) < 0 || !b->s)
-		return;
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-/* Append formatted text. */
-void check_buf_printf(struct check_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	char small[256];
-
-	va_start(ap, fmt);
-	int n = vsnprintf(small, sizeof(small), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n < sizeof(small)) {
-		check_buf_add(b, small, (size_t)n);
-		return;
-	}
-	if (buf_grow(b, (size_t)n) < 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
 
 /* Rank of a severity for ordering: critical, unknown, warning, info. */
 static int sev_rank(enum check_sev s)
@@ -120,21 +53,21 @@ static int check_find_rank(const struct check_finding *f)
 }
 
 /* One-line summary: domain, then the worst findings (or a healthy note). */
-void check_summary(struct check_buf *b, const struct check_result *res)
+void check_summary(struct bmx_buf *b, const struct check_result *res)
 {
 	enum check_state st = check_verdict(res);
 	size_t shown = 0, total = 0;
 
-	check_buf_printf(b, "%s: ", res->domain);
+	bmx_buf_fmt(b, "%s: ", res->domain);
 	if (st == CHECK_OK) {
 		size_t up = 0;
 		for (size_t i = 0; i < res->nmx; i++)
 			up += res->mx[i].accepts_mail ? 1 : 0;
 		if (res->smtp)
-			check_buf_printf(b, "%zu MX, %zu accept mail, no problem found", res->nmx,
+			bmx_buf_fmt(b, "%zu MX, %zu accept mail, no problem found", res->nmx,
 					 up);
 		else
-			check_buf_printf(b, "%zu MX, DNS fine (SMTP not probed)", res->nmx);
+			bmx_buf_fmt(b, "%zu MX, DNS fine (SMTP not probed)", res->nmx);
 		return;
 	}
 	for (int rank = 0; rank < 3 * (int)(CHECK_NURGENT + 1); rank++) {
@@ -144,12 +77,12 @@ void check_summary(struct check_buf *b, const struct check_result *res)
 			total++;
 			if (shown >= CHECK_SUMMARY_ITEMS)
 				continue;
-			check_buf_printf(b, "%s%s", shown ? "; " : "", res->find[i].msg);
+			bmx_buf_fmt(b, "%s%s", shown ? "; " : "", res->find[i].msg);
 			shown++;
 		}
 	}
 	if (total > shown)
-		check_buf_printf(b, " (+%zu more)", total - shown);
+		bmx_buf_fmt(b, " (+%zu more)", total - shown);
 }
 
 /* ANSI colour codes, or nothing. */
@@ -187,7 +120,7 @@ static const char *state_col(int color, enum check_state st)
 }
 
 /* Print the findings that belong to (mx, addr). */
-static void text_findings(struct check_buf *b, const struct check_result *res, int mx, int addr,
+static void text_findings(struct bmx_buf *b, const struct check_result *res, int mx, int addr,
 			  const char *indent, int color)
 {
 	for (size_t i = 0; i < res->nfind; i++) {
@@ -200,29 +133,29 @@ static void text_findings(struct check_buf *b, const struct check_result *res, i
 		for (; n[k] && k + 1 < sizeof(up); k++)
 			up[k] = (char)(n[k] >= 'a' && n[k] <= 'z' ? n[k] - 32 : n[k]);
 		up[k] = '\0';
-		check_buf_printf(b, "%s%s%-8s%s %s: %s\n", indent, col(color, f->sev), up,
+		bmx_buf_fmt(b, "%s%s%-8s%s %s: %s\n", indent, col(color, f->sev), up,
 				 col_end(color), f->code, f->msg);
 	}
 }
 
 /* Describe one probe reply. */
-static void text_reply(struct check_buf *b, const char *what, const struct check_reply *r,
+static void text_reply(struct bmx_buf *b, const char *what, const struct check_reply *r,
 		       const char *meaning_2xx, const char *meaning_other)
 {
 	if (!r->tested)
 		return;
 	if (!r->code) {
-		check_buf_printf(b, "        %-22s no reply\n", what);
+		bmx_buf_fmt(b, "        %-22s no reply\n", what);
 		return;
 	}
 	int cut = strlen(r->text) > CHECK_REPLY_SHOWN;
-	check_buf_printf(b, "        %-22s %d %.*s%s  (%s)\n", what, r->code,
+	bmx_buf_fmt(b, "        %-22s %d %.*s%s  (%s)\n", what, r->code,
 			 cut ? CHECK_REPLY_SHOWN - 3 : CHECK_REPLY_SHOWN, r->text, cut ? "..." : "",
 			 r->code / 100 == 2 ? meaning_2xx : meaning_other);
 }
 
 /* Capability list of an EHLO. */
-static void text_caps(struct check_buf *b, const struct check_smtp *s)
+static void text_caps(struct bmx_buf *b, const struct check_smtp *s)
 {
 	const struct smtp_cap_name *tab = smtp_cap_names;
 	int first = 1;
@@ -230,54 +163,54 @@ static void text_caps(struct check_buf *b, const struct check_smtp *s)
 	for (size_t i = 0; i < SMTP_CAP_NAMES; i++) {
 		if (!(s->caps & tab[i].flag))
 			continue;
-		check_buf_printf(b, "%s%s", first ? "" : " ", tab[i].kw);
+		bmx_buf_fmt(b, "%s%s", first ? "" : " ", tab[i].kw);
 		if (tab[i].flag == SMTP_CAP_SIZE && s->size)
-			check_buf_printf(b, "=%llu", s->size);
+			bmx_buf_fmt(b, "=%llu", s->size);
 		first = 0;
 	}
 	if (first)
-		check_buf_printf(b, "(none)");
+		bmx_buf_fmt(b, "(none)");
 }
 
 /* The SMTP part of one address. */
-static void text_smtp(struct check_buf *b, const struct check_smtp *s)
+static void text_smtp(struct bmx_buf *b, const struct check_smtp *s)
 {
 	if (s->status == CHECK_SMTP_NOT_PROBED)
 		return;
-	check_buf_printf(b, "        SMTP: %s", check_smtp_status_name(s->status));
+	bmx_buf_fmt(b, "        SMTP: %s", check_smtp_status_name(s->status));
 	if (s->connect_ms >= 0)
-		check_buf_printf(b, ", connect %.1f ms", s->connect_ms);
+		bmx_buf_fmt(b, ", connect %.1f ms", s->connect_ms);
 	if (s->banner_ms >= 0)
-		check_buf_printf(b, ", banner %.1f ms", s->banner_ms);
+		bmx_buf_fmt(b, ", banner %.1f ms", s->banner_ms);
 	if (s->total_ms >= 0)
-		check_buf_printf(b, ", total %.1f ms", s->total_ms);
-	check_buf_printf(b, "\n");
+		bmx_buf_fmt(b, ", total %.1f ms", s->total_ms);
+	bmx_buf_fmt(b, "\n");
 	if (s->error[0])
-		check_buf_printf(b, "        error: %s\n", s->error);
+		bmx_buf_fmt(b, "        error: %s\n", s->error);
 	if (s->banner_code)
-		check_buf_printf(b, "        banner: %d %s%s\n", s->banner_code, s->banner,
+		bmx_buf_fmt(b, "        banner: %d %s%s\n", s->banner_code, s->banner,
 				 s->banner_name_match ? "" : "  (name does not match)");
 	if (s->status != CHECK_SMTP_OK)
 		return;
-	check_buf_printf(b, "        %s: ", s->used_helo ? "HELO (no ESMTP)" : "EHLO");
+	bmx_buf_fmt(b, "        %s: ", s->used_helo ? "HELO (no ESMTP)" : "EHLO");
 	text_caps(b, s);
-	check_buf_printf(b, "\n");
+	bmx_buf_fmt(b, "\n");
 	if (s->tls.ok) {
-		check_buf_printf(b, "        TLS: %s %s (%d bits)", s->tls.version, s->tls.cipher,
+		bmx_buf_fmt(b, "        TLS: %s %s (%d bits)", s->tls.version, s->tls.cipher,
 				 s->tls.bits);
 		if (s->tls.have_cert)
-			check_buf_printf(b, "; certificate CN=%s, issuer %s, %s, %s, %ld days left",
+			bmx_buf_fmt(b, "; certificate CN=%s, issuer %s, %s, %s, %ld days left",
 					 s->tls.subject_cn[0] ? s->tls.subject_cn : "-",
 					 s->tls.issuer_cn[0] ? s->tls.issuer_cn : "-",
 					 s->tls.verified ? "verified" : "not verified",
 					 s->tls.name_match ? "name matches" : "name mismatch",
 					 s->tls.days_left);
-		check_buf_printf(b, "\n");
+		bmx_buf_fmt(b, "\n");
 	} else if (s->tls.attempted) {
-		check_buf_printf(b, "        TLS: failed (%s)%s\n", s->tls.error,
+		bmx_buf_fmt(b, "        TLS: failed (%s)%s\n", s->tls.error,
 				 s->plaintext_retry ? "; probed again without TLS" : "");
 	} else {
-		check_buf_printf(b, "        TLS: not offered\n");
+		bmx_buf_fmt(b, "        TLS: not offered\n");
 	}
 	text_reply(b, "MAIL FROM:<>", &s->mail_from, "accepted", "REFUSED");
 	text_reply(b, "RCPT postmaster", &s->rcpt_postmaster, "accepted", "REFUSED");
@@ -287,36 +220,36 @@ static void text_smtp(struct check_buf *b, const struct check_smtp *s)
 }
 
 /* One MX host with its addresses and findings. */
-static void text_mx(struct check_buf *b, const struct check_result *res, size_t i, int color)
+static void text_mx(struct bmx_buf *b, const struct check_result *res, size_t i, int color)
 {
 	const struct check_mx *m = &res->mx[i];
 
-	check_buf_printf(b, "\n%5u  %s  %s%s%s\n", m->pref, m->name,
+	bmx_buf_fmt(b, "\n%5u  %s  %s%s%s\n", m->pref, m->name,
 			 m->role == CHECK_ROLE_PRIMARY ? "primary" : "backup",
 			 m->implicit ? " (implicit MX)" : "",
 			 !m->probed ? "" : m->accepts_mail ? ", accepts mail" : ", DOWN");
-	check_buf_printf(b, "       A: %s", check_dns_status_name(m->a_status));
+	bmx_buf_fmt(b, "       A: %s", check_dns_status_name(m->a_status));
 	if (m->a_status == DNS_OK)
-		check_buf_printf(b, " (TTL %u s)", (unsigned)m->a_ttl);
-	check_buf_printf(b, ", AAAA: %s", check_dns_status_name(m->aaaa_status));
+		bmx_buf_fmt(b, " (TTL %u s)", (unsigned)m->a_ttl);
+	bmx_buf_fmt(b, ", AAAA: %s", check_dns_status_name(m->aaaa_status));
 	if (m->aaaa_status == DNS_OK)
-		check_buf_printf(b, " (TTL %u s)", (unsigned)m->aaaa_ttl);
-	check_buf_printf(b, ", DNSSEC %s%s\n", check_dns_sec_name(m->sec),
+		bmx_buf_fmt(b, " (TTL %u s)", (unsigned)m->aaaa_ttl);
+	bmx_buf_fmt(b, ", DNSSEC %s%s\n", check_dns_sec_name(m->sec),
 			 m->is_cname ? ", CNAME" : "");
 	for (size_t j = 0; j < m->naddr; j++) {
 		const struct check_addr *a = &m->addr[j];
-		check_buf_printf(b, "     %s (%s)", a->str, check_addr_class_name(a->cls));
+		bmx_buf_fmt(b, "     %s (%s)", a->str, check_addr_class_name(a->cls));
 		if (a->nptr) {
-			check_buf_printf(b, "  PTR");
+			bmx_buf_fmt(b, "  PTR");
 			for (size_t k = 0; k < a->nptr; k++)
-				check_buf_printf(b, " %s", a->ptr[k]);
-			check_buf_printf(b, "%s", a->fcrdns == 1 ? ", forward-confirmed" :
+				bmx_buf_fmt(b, " %s", a->ptr[k]);
+			bmx_buf_fmt(b, "%s", a->fcrdns == 1 ? ", forward-confirmed" :
 					 a->fcrdns == 0 ? ", NOT forward-confirmed" : "");
 		} else if (a->ptr_done) {
-			check_buf_printf(b, "  PTR: %s", a->ptr_status == DNS_OK ? "none" :
+			bmx_buf_fmt(b, "  PTR: %s", a->ptr_status == DNS_OK ? "none" :
 					 check_dns_status_name(a->ptr_status));
 		}
-		check_buf_printf(b, "\n");
+		bmx_buf_fmt(b, "\n");
 		text_smtp(b, &a->smtp);
 		text_findings(b, res, (int)i, (int)j, "        ", color);
 	}
@@ -324,30 +257,30 @@ static void text_mx(struct check_buf *b, const struct check_result *res, size_t 
 }
 
 /* The human report. */
-void check_report_text(struct check_buf *b, const struct check_result *res, int color)
+void check_report_text(struct bmx_buf *b, const struct check_result *res, int color)
 {
 	enum check_state st = check_verdict(res);
 
-	check_buf_printf(b, "backupmx check %s\n", res->domain);
-	check_buf_printf(b, "  resolver %s, port %d, timeout %.1f s, %s, took %.2f s\n",
+	bmx_buf_fmt(b, "backupmx check %s\n", res->domain);
+	bmx_buf_fmt(b, "  resolver %s, port %d, timeout %.1f s, %s, took %.2f s\n",
 			 res->resolver, res->port, (double)res->timeout_ms / 1000.0,
 			 res->smtp ? "SMTP probes" : "no SMTP probes", res->elapsed_ms / 1000.0);
-	check_buf_printf(b, "\nMX set: %s", check_dns_status_name(res->dns_status));
+	bmx_buf_fmt(b, "\nMX set: %s", check_dns_status_name(res->dns_status));
 	if (res->dns_status == DNS_OK) {
 		if (res->null_mx)
-			check_buf_printf(b, ", null MX");
+			bmx_buf_fmt(b, ", null MX");
 		else if (res->implicit)
-			check_buf_printf(b, ", no MX records (implicit MX)");
+			bmx_buf_fmt(b, ", no MX records (implicit MX)");
 		else
-			check_buf_printf(b, ", %zu host%s, TTL %u s", res->nmx, res->nmx == 1 ? "" :
+			bmx_buf_fmt(b, ", %zu host%s, TTL %u s", res->nmx, res->nmx == 1 ? "" :
 					 "s", (unsigned)res->mx_ttl);
-		check_buf_printf(b, ", DNSSEC %s", check_dns_sec_name(res->mx_sec));
+		bmx_buf_fmt(b, ", DNSSEC %s", check_dns_sec_name(res->mx_sec));
 	} else if (res->dns_why[0]) {
-		check_buf_printf(b, " (%s)", res->dns_why);
+		bmx_buf_fmt(b, " (%s)", res->dns_why);
 	}
-	check_buf_printf(b, "\n");
+	bmx_buf_fmt(b, "\n");
 	if (res->dns_status == DNS_OK && !res->null_mx) {
-		check_buf_printf(b, "\n  pref  host  role\n");
+		bmx_buf_fmt(b, "\n  pref  host  role\n");
 		for (size_t i = 0; i < res->nmx; i++)
 			text_mx(b, res, i, color);
 	}
@@ -355,18 +288,18 @@ void check_report_text(struct check_buf *b, const struct check_result *res, int 
 	for (size_t i = 0; i < res->nfind; i++)
 		any |= res->find[i].mx < 0;
 	if (any) {
-		check_buf_printf(b, "\n%s:\n", res->domain);
+		bmx_buf_fmt(b, "\n%s:\n", res->domain);
 		text_findings(b, res, -1, -1, "  ", color);
 	}
 	if (res->nfind_dropped)
-		check_buf_printf(b, "  (%zu more findings not shown)\n", res->nfind_dropped);
+		bmx_buf_fmt(b, "  (%zu more findings not shown)\n", res->nfind_dropped);
 	if (res->dns_status == DNS_OK && !res->null_mx && res->nmx)
-		check_buf_printf(b, "\nBefore a planned MX or address change, lower the TTLs to "
+		bmx_buf_fmt(b, "\nBefore a planned MX or address change, lower the TTLs to "
 				 "about %d s at least one old TTL ahead.\n", CHECK_TTL_ADVICE);
-	check_buf_printf(b, "\nVerdict: %s%s%s - ", state_col(color, st), check_state_name(st),
+	bmx_buf_fmt(b, "\nVerdict: %s%s%s - ", state_col(color, st), check_state_name(st),
 			 col_end(color));
 	check_summary(b, res);
-	check_buf_printf(b, "\n");
+	bmx_buf_fmt(b, "\n");
 }
 
 /* Perfdata label from a host name: [A-Za-z0-9_] only. */
@@ -383,23 +316,23 @@ static void perf_label(char *out, size_t outlen, const char *name)
 }
 
 /* The Nagios plugin line. */
-void check_report_nagios(struct check_buf *b, const struct check_result *res)
+void check_report_nagios(struct bmx_buf *b, const struct check_result *res)
 {
-	struct check_buf sum;
+	struct bmx_buf sum;
 
-	check_buf_init(&sum);
+	bmx_buf_init(&sum);
 	check_summary(&sum, res);
-	check_buf_printf(b, "%s: ", check_state_name(check_verdict(res)));
-	for (size_t i = 0; sum.s && i < sum.len; i++) {
-		char c = sum.s[i];
+	bmx_buf_fmt(b, "%s: ", check_state_name(check_verdict(res)));
+	for (size_t i = 0; sum.p && i < sum.len; i++) {
+		char c = sum.p[i];
 		if (c == '|')
 			c = '/';
 		else if (c == '\n' || c == '\r')
 			c = ' ';
-		check_buf_add(b, &c, 1);
+		bmx_buf_add(b, &c, 1);
 	}
-	check_buf_free(&sum);
-	check_buf_printf(b, " | mx_count=%zu", res->nmx);
+	bmx_buf_free(&sum);
+	bmx_buf_fmt(b, " | mx_count=%zu", res->nmx);
 	if (res->smtp) {
 		for (size_t i = 0; i < res->nmx; i++) {
 			const struct check_mx *m = &res->mx[i];
@@ -414,14 +347,14 @@ void check_report_nagios(struct check_buf *b, const struct check_result *res)
 					dup = 1;
 			perf_label(label, sizeof(label), m->name);
 			if (dup)
-				check_buf_printf(b, " %s_%zu_connect=", label, i + 1);
+				bmx_buf_fmt(b, " %s_%zu_connect=", label, i + 1);
 			else
-				check_buf_printf(b, " %s_connect=", label);
+				bmx_buf_fmt(b, " %s_connect=", label);
 			if (t >= 0)
-				check_buf_printf(b, "%.6fs", t / 1000.0);
+				bmx_buf_fmt(b, "%.6fs", t / 1000.0);
 			else
-				check_buf_printf(b, "U");
+				bmx_buf_fmt(b, "U");
 		}
 	}
-	check_buf_printf(b, "\n");
+	bmx_buf_fmt(b, "\n");
 }

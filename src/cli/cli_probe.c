@@ -50,16 +50,16 @@ int cli_probe_unknown(const struct cli_probe *p, char **argv)
 }
 
 /* Write the report to stdout and free it; st, or CHECK_UNKNOWN on failure. */
-enum check_state cli_probe_print(const struct cli_probe *p, struct check_buf *b,
+enum check_state cli_probe_print(const struct cli_probe *p, struct bmx_buf *b,
 				 enum check_state st)
 {
-	if (b->oom) {
+	if (b->err) {
 		fprintf(stderr, "backupmx %s: out of memory\n", p->cmd);
 		st = CHECK_UNKNOWN;
-	} else if (b->s) {
-		fwrite(b->s, 1, b->len, stdout);
+	} else if (b->p) {
+		fwrite(b->p, 1, b->len, stdout);
 	}
-	check_buf_free(b);
+	bmx_buf_free(b);
 	return fflush(stdout) != 0 ? CHECK_UNKNOWN : st;
 }
 

@@ -105,7 +105,7 @@ int cli_probe_unknown(const struct cli_probe *p, char **argv);
 
 /* Write the rendered report b to stdout and free it; returns st, or
  * CHECK_UNKNOWN when b ran out of memory or stdout cannot be flushed. */
-enum check_state cli_probe_print(const struct cli_probe *p, struct check_buf *b,
+enum check_state cli_probe_print(const struct cli_probe *p, struct bmx_buf *b,
 				 enum check_state st);
 
 /* Parse seconds in (0, max] into *out; 0 or -1. */

@@ -144,8 +144,8 @@ int cli_cmd_check(int argc, char **argv)
 		check_result_free(res);
 		return cli_probe_bad(&p, "%s", err);
 	}
-	struct check_buf b;
-	check_buf_init(&b);
+	struct bmx_buf b;
+	bmx_buf_init(&b);
 	if (p.out == CLI_OUT_JSON)
 		check_report_json(&b, res);
 	else if (p.out == CLI_OUT_NAGIOS)

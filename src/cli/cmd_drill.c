@@ -123,8 +123,8 @@ int cli_cmd_drill(int argc, char **argv)
 
 	char sum[640];
 	enum check_state st = drill_verdict(&d, sum, sizeof(sum));
-	struct check_buf b;
-	check_buf_init(&b);
+	struct bmx_buf b;
+	bmx_buf_init(&b);
 	drill_report(&b, &d, st, sum);
 	st = cli_probe_print(&d.p, &b, st);
 	if (d.tls)

@@ -114,7 +114,7 @@ void drill_follow(struct drill *d, double t_sent);
 /* drill_report.c: the verdict (exit code) and the one-line summary. */
 enum check_state drill_verdict(const struct drill *d, char *sum, size_t len);
 /* drill_report.c: render the report in the chosen output format. */
-void drill_report(struct check_buf *b, const struct drill *d, enum check_state st,
+void drill_report(struct bmx_buf *b, const struct drill *d, enum check_state st,
 		  const char *sum);
 
 #endif

@@ -5,7 +5,7 @@
  * 2 CRITICAL, 3 UNKNOWN) and a one-line summary; drill_report() renders the
  * human text, the JSON document (schema_version 1; keys "backups" or, with
  * --via-mx, "messages") or the Nagios line with perfdata.  Pure: reads the
- * struct drill, writes only into the check_buf.
+ * struct drill, writes only into the output buffer (struct bmx_buf).
  */
 #include <stdio.h>
 #include <string.h>
@@ -91,101 +91,101 @@ enum check_state drill_verdict(const struct drill *d, char *sum, size_t len)
 }
 
 /* Human report. */
-static void drill_text(struct check_buf *b, const struct drill *d, enum check_state st,
+static void drill_text(struct bmx_buf *b, const struct drill *d, enum check_state st,
 		       const char *sum)
 {
-	check_buf_printf(b, "backupmx drill %s  (tag %s)\n", d->domain, d->tag);
+	bmx_buf_fmt(b, "backupmx drill %s  (tag %s)\n", d->domain, d->tag);
 	if (d->set->nhosts > 0 && d->set->status == DNS_OK) {
-		check_buf_printf(b, "MX set:");
+		bmx_buf_fmt(b, "MX set:");
 		for (size_t i = 0; i < d->set->nhosts; i++)
-			check_buf_printf(b, " %s %s (%u)", i < d->nprimary ? "primary" : "backup",
+			bmx_buf_fmt(b, " %s %s (%u)", i < d->nprimary ? "primary" : "backup",
 					 d->set->host[i].name, (unsigned)d->set->host[i].pref);
-		check_buf_printf(b, "\n");
+		bmx_buf_fmt(b, "\n");
 	}
 	for (size_t i = 0; i < d->nsend; i++) {
 		const struct drill_send *s = &d->send[i];
 		if (d->via_mx)
-			check_buf_printf(b, "message %s: ", s->tag);
+			bmx_buf_fmt(b, "message %s: ", s->tag);
 		else
-			check_buf_printf(b, "backup ");
+			bmx_buf_fmt(b, "backup ");
 		if (s->accepted) {
-			check_buf_printf(b, "%s [%s] accepted in %.0f ms, queue ID %s\n",
+			bmx_buf_fmt(b, "%s [%s] accepted in %.0f ms, queue ID %s\n",
 					 s->host, s->addr, s->total_ms, s->qid[0] ? s->qid : "?");
-			check_buf_printf(b, "    reply: %s\n", s->reply);
+			bmx_buf_fmt(b, "    reply: %s\n", s->reply);
 		} else {
-			check_buf_printf(b, "%s [%s] REFUSED at %s: %s\n",
+			bmx_buf_fmt(b, "%s [%s] REFUSED at %s: %s\n",
 					 s->host[0] ? s->host : "(none)", s->addr, s->stage,
 					 s->reply);
 		}
 		if (s->held_queued)
-			check_buf_printf(b, "    queued at the backup while %s was held\n",
+			bmx_buf_fmt(b, "    queued at the backup while %s was held\n",
 					 d->domain);
 		if (s->followed)
-			check_buf_printf(b, "    delivery to the primary: %s after %.1f s"
+			bmx_buf_fmt(b, "    delivery to the primary: %s after %.1f s"
 					 "%s%s%s%s\n",
 					 s->fstatus[0] ? s->fstatus : "pending", s->e2e_s,
 					 s->frelay[0] ? ", relay " : "", s->frelay,
 					 s->freply[0] ? ", reply: " : "", s->freply);
 	}
-	check_buf_printf(b, "%s: %s\n", check_state_name(st), sum);
+	bmx_buf_fmt(b, "%s: %s\n", check_state_name(st), sum);
 }
 
 /* JSON report. */
-static void drill_json(struct check_buf *b, const struct drill *d, enum check_state st,
+static void drill_json(struct bmx_buf *b, const struct drill *d, enum check_state st,
 		       const char *sum)
 {
-	check_buf_printf(b, "{\"schema_version\":1,\"domain\":");
+	bmx_buf_fmt(b, "{\"schema_version\":1,\"domain\":");
 	check_json_str(b, d->domain);
-	check_buf_printf(b, ",\"tag\":");
+	bmx_buf_fmt(b, ",\"tag\":");
 	check_json_str(b, d->tag);
-	check_buf_printf(b, ",\"mode\":\"%s\",\"from\":", d->via_mx ? "via-mx" : "backups");
+	bmx_buf_fmt(b, ",\"mode\":\"%s\",\"from\":", d->via_mx ? "via-mx" : "backups");
 	check_json_str(b, d->from);
-	check_buf_printf(b, ",\"to\":");
+	bmx_buf_fmt(b, ",\"to\":");
 	check_json_str(b, d->to);
-	check_buf_printf(b, ",\"state\":\"%s\",\"exit_code\":%d,\"summary\":",
+	bmx_buf_fmt(b, ",\"state\":\"%s\",\"exit_code\":%d,\"summary\":",
 			 check_state_name(st), (int)st);
 	check_json_str(b, sum);
-	check_buf_printf(b, ",\"elapsed_ms\":%.0f,\"hold\":%s,\"within_s\":%g,\"mx\":[",
+	bmx_buf_fmt(b, ",\"elapsed_ms\":%.0f,\"hold\":%s,\"within_s\":%g,\"mx\":[",
 			 d->elapsed_ms, d->hold ? "true" : "false", d->within_s);
 	for (size_t i = 0; d->set->status == DNS_OK && i < d->set->nhosts; i++) {
-		check_buf_printf(b, "%s{\"host\":", i ? "," : "");
+		bmx_buf_fmt(b, "%s{\"host\":", i ? "," : "");
 		check_json_str(b, d->set->host[i].name);
-		check_buf_printf(b, ",\"pref\":%u,\"role\":\"%s\"}", (unsigned)d->set->host[i].pref,
+		bmx_buf_fmt(b, ",\"pref\":%u,\"role\":\"%s\"}", (unsigned)d->set->host[i].pref,
 				 i < d->nprimary ? "primary" : "backup");
 	}
-	check_buf_printf(b, "],\"%s\":[", d->via_mx ? "messages" : "backups");
+	bmx_buf_fmt(b, "],\"%s\":[", d->via_mx ? "messages" : "backups");
 	for (size_t i = 0; i < d->nsend; i++) {
 		const struct drill_send *s = &d->send[i];
-		check_buf_printf(b, "%s{\"tag\":", i ? "," : "");
+		bmx_buf_fmt(b, "%s{\"tag\":", i ? "," : "");
 		check_json_str(b, s->tag);
-		check_buf_printf(b, ",\"host\":");
+		bmx_buf_fmt(b, ",\"host\":");
 		check_json_str(b, s->host);
-		check_buf_printf(b, ",\"pref\":%u,\"address\":", (unsigned)s->pref);
+		bmx_buf_fmt(b, ",\"pref\":%u,\"address\":", (unsigned)s->pref);
 		check_json_str(b, s->addr);
-		check_buf_printf(b, ",\"accepted\":%s,\"stage\":\"%s\",\"code\":%d,\"reply\":",
+		bmx_buf_fmt(b, ",\"accepted\":%s,\"stage\":\"%s\",\"code\":%d,\"reply\":",
 				 s->accepted ? "true" : "false", s->stage, s->code);
 		check_json_str(b, s->reply);
-		check_buf_printf(b, ",\"queue_id\":");
+		bmx_buf_fmt(b, ",\"queue_id\":");
 		check_json_str(b, s->qid);
-		check_buf_printf(b, ",\"connect_ms\":%.1f,\"total_ms\":%.1f", s->connect_ms,
+		bmx_buf_fmt(b, ",\"connect_ms\":%.1f,\"total_ms\":%.1f", s->connect_ms,
 				 s->total_ms);
 		if (s->followed) {
-			check_buf_printf(b, ",\"delivery\":{\"status\":");
+			bmx_buf_fmt(b, ",\"delivery\":{\"status\":");
 			check_json_str(b, s->fstatus[0] ? s->fstatus : "pending");
-			check_buf_printf(b, ",\"relay\":");
+			bmx_buf_fmt(b, ",\"relay\":");
 			check_json_str(b, s->frelay);
-			check_buf_printf(b, ",\"reply\":");
+			bmx_buf_fmt(b, ",\"reply\":");
 			check_json_str(b, s->freply);
-			check_buf_printf(b, ",\"end_to_end_s\":%.1f,\"queued_while_held\":%s}",
+			bmx_buf_fmt(b, ",\"end_to_end_s\":%.1f,\"queued_while_held\":%s}",
 					 s->e2e_s, s->held_queued ? "true" : "false");
 		}
-		check_buf_printf(b, "}");
+		bmx_buf_fmt(b, "}");
 	}
-	check_buf_printf(b, "]}\n");
+	bmx_buf_fmt(b, "]}\n");
 }
 
 /* Nagios line. */
-static void drill_nagios(struct check_buf *b, const struct drill *d, enum check_state st,
+static void drill_nagios(struct bmx_buf *b, const struct drill *d, enum check_state st,
 			 const char *sum)
 {
 	size_t acc = 0;
@@ -196,13 +196,13 @@ static void drill_nagios(struct check_buf *b, const struct drill *d, enum check_
 		if (d->send[i].e2e_s > e2e)
 			e2e = d->send[i].e2e_s;
 	}
-	check_buf_printf(b, "%s: %s | sent=%zu accepted=%zu end_to_end=%.1fs;;%g time=%.3fs\n",
+	bmx_buf_fmt(b, "%s: %s | sent=%zu accepted=%zu end_to_end=%.1fs;;%g time=%.3fs\n",
 			 check_state_name(st), sum, d->nsend, acc, e2e, d->within_s,
 			 d->elapsed_ms / 1000.0);
 }
 
 /* Render the report in the chosen output format. */
-void drill_report(struct check_buf *b, const struct drill *d, enum check_state st,
+void drill_report(struct bmx_buf *b, const struct drill *d, enum check_state st,
 		  const char *sum)
 {
 	if (d->p.out == CLI_OUT_JSON)

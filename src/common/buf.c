@@ -23,6 +23,14 @@ static int buf_fail(struct bmx_buf *b)
 	return -1;
 }
 
+/* Start an empty buffer (the same as BMX_BUF_INIT). */
+void bmx_buf_init(struct bmx_buf *b)
+{
+	b->p = NULL;
+	b->len = b->cap = 0;
+	b->err = 0;
+}
+
 /* Make room for n more octets plus the NUL; 0 or -1. */
 int bmx_buf_reserve(struct bmx_buf *b, size_t n)
 {

@@ -31,6 +31,8 @@ struct bmx_buf {
 	int err;        /* an allocation failed: the contents are incomplete */
 };
 
+/* Start an empty buffer (the same as BMX_BUF_INIT). */
+void bmx_buf_init(struct bmx_buf *b);
 /* Make room for n more octets (and the NUL); 0, or -1 (b->err set). */
 int bmx_buf_reserve(struct bmx_buf *b, size_t n);
 /* Append s[0..n); 0, or -1 when b->err is set. */

@@ -20,13 +20,6 @@ max_connections_per_ip = 100
 EOD
 bmxd_start || { t_fail "daemon start"; t_done; }
 
-# Queue $1 messages through backupmxd while the primary is down.
-queue_n()
-{
-	smtp-source -s 10 -m "$1" -f s@client.test -t r@example.test \
-		127.0.0.3:"$BMX_PORT" >"$W/source.log" 2>&1
-}
-
 # Print field $2 of the slowmx stats file $1 (0 while it does not exist).
 stat_of()
 {
@@ -67,7 +60,7 @@ drain_to()
 
 # --- 1. a primary that takes 300 ms per message -----------------------------
 N=150
-queue_n $N && t_ok "queued $N with the primary down" ||
+bmxd_send_n $N && t_ok "queued $N with the primary down" ||
 	t_fail "smtp-source failed" "$(tail -3 "$W/source.log")"
 world_wait_until 10 dest_down && t_ok "destination marked down" || t_fail "not marked down"
 S1=$W/slow1.json
@@ -87,7 +80,7 @@ world_kill "$SLOW_PID"
 
 # --- 2. a primary that answers 421 above 3 connections -----------------------
 N2=120
-queue_n $N2 && t_ok "queued $N2 more with the primary down" ||
+bmxd_send_n $N2 && t_ok "queued $N2 more with the primary down" ||
 	t_fail "smtp-source failed" "$(tail -3 "$W/source.log")"
 world_wait_until 10 dest_down || t_fail "not marked down after the primary stopped"
 lines0=$(wc -l <"$BMXD_LOG")

@@ -47,36 +47,36 @@ static void test_json_escape(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(escapes) / sizeof(escapes[0]); i++) {
-		struct check_buf b;
-		check_buf_init(&b);
+		struct bmx_buf b;
+		bmx_buf_init(&b);
 		check_json_str(&b, escapes[i].in);
-		assert_non_null(b.s);
-		if (strcmp(b.s, escapes[i].want) != 0) {
-			print_error("case %zu: got %s want %s\n", i, b.s, escapes[i].want);
+		assert_non_null(b.p);
+		if (strcmp(b.p, escapes[i].want) != 0) {
+			print_error("case %zu: got %s want %s\n", i, b.p, escapes[i].want);
 			fail();
 		}
-		check_buf_free(&b);
+		bmx_buf_free(&b);
 	}
 }
 
 /* The buffer grows past its first allocation and formats long strings. */
 static void test_buf(void **state)
 {
-	struct check_buf b;
+	struct bmx_buf b;
 	char big[5000];
 	(void)state;
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	check_buf_init(&b);
+	bmx_buf_init(&b);
 	for (int i = 0; i < 1000; i++)
-		check_buf_printf(&b, "%d,", i);
-	check_buf_printf(&b, "%s", big);
-	assert_false(b.oom);
-	assert_int_equal(strlen(b.s), b.len);
-	assert_int_equal(b.s[b.len - 1], 'x');
-	assert_non_null(strstr(b.s, "999,x"));
-	check_buf_free(&b);
-	assert_null(b.s);
+		bmx_buf_fmt(&b, "%d,", i);
+	bmx_buf_fmt(&b, "%s", big);
+	assert_false(b.err);
+	assert_int_equal(strlen(b.p), b.len);
+	assert_int_equal(b.p[b.len - 1], 'x');
+	assert_non_null(strstr(b.p, "999,x"));
+	bmx_buf_free(&b);
+	assert_null(b.p);
 }
 
 /* Count occurrences of a needle. */
@@ -118,7 +118,7 @@ static void assert_json_shape(const char *s)
 static void test_json_doc(void **state)
 {
 	struct check_opts o;
-	struct check_buf b;
+	struct bmx_buf b;
 	(void)state;
 	memset(&o, 0, sizeof(o));
 	struct check_result *r = fx_pair();
@@ -126,24 +126,24 @@ static void test_json_doc(void **state)
 	memset(&s->tls, 0, sizeof(s->tls));
 	snprintf(s->banner, sizeof(s->banner), "evil \"banner\" \\ here");
 	check_analyze(r, &o);
-	check_buf_init(&b);
+	bmx_buf_init(&b);
 	check_report_json(&b, r);
-	assert_non_null(b.s);
-	assert_json_shape(b.s);
-	assert_int_equal(b.s[b.len - 1], '\n');
-	assert_non_null(strstr(b.s, "{\"schema_version\":1,"));
-	assert_non_null(strstr(b.s, "\"status\":\"WARNING\",\"exit_code\":1,"));
-	assert_non_null(strstr(b.s, "\"checked_at\":\"2023-11-14T22:13:20Z\""));
-	assert_non_null(strstr(b.s, "\"host\":\"mx1.example.test\",\"role\":\"primary\""));
-	assert_non_null(strstr(b.s, "\"host\":\"mx2.example.test\",\"role\":\"backup\""));
-	assert_non_null(strstr(b.s, "\"code\":\"parity_starttls\",\"severity\":\"warning\","
+	assert_non_null(b.p);
+	assert_json_shape(b.p);
+	assert_int_equal(b.p[b.len - 1], '\n');
+	assert_non_null(strstr(b.p, "{\"schema_version\":1,"));
+	assert_non_null(strstr(b.p, "\"status\":\"WARNING\",\"exit_code\":1,"));
+	assert_non_null(strstr(b.p, "\"checked_at\":\"2023-11-14T22:13:20Z\""));
+	assert_non_null(strstr(b.p, "\"host\":\"mx1.example.test\",\"role\":\"primary\""));
+	assert_non_null(strstr(b.p, "\"host\":\"mx2.example.test\",\"role\":\"backup\""));
+	assert_non_null(strstr(b.p, "\"code\":\"parity_starttls\",\"severity\":\"warning\","
 				    "\"mx\":\"mx2.example.test\",\"address\":null"));
-	assert_non_null(strstr(b.s, "\"text\":\"evil \\\"banner\\\" \\\\ here\""));
-	assert_non_null(strstr(b.s, "\"size_limit\":10240000"));
-	assert_non_null(strstr(b.s, "\"rcpt_foreign\":{\"address\":\"relaytest@example.net\","
+	assert_non_null(strstr(b.p, "\"text\":\"evil \\\"banner\\\" \\\\ here\""));
+	assert_non_null(strstr(b.p, "\"size_limit\":10240000"));
+	assert_non_null(strstr(b.p, "\"rcpt_foreign\":{\"address\":\"relaytest@example.net\","
 				    "\"code\":554,"));
-	assert_int_equal(count(b.s, "\"addresses\":["), 2);
-	check_buf_free(&b);
+	assert_int_equal(count(b.p, "\"addresses\":["), 2);
+	bmx_buf_free(&b);
 	check_result_free(r);
 }
 
@@ -151,33 +151,33 @@ static void test_json_doc(void **state)
 static void test_json_nulls(void **state)
 {
 	struct check_opts o;
-	struct check_buf b;
+	struct bmx_buf b;
 	(void)state;
 	memset(&o, 0, sizeof(o));
 	struct check_result *r = fx_new();
 	r->smtp = 0;
 	fx_addr(r, fx_mx(r, 10, "mx1.example.test"), "192.0.32.10");
 	check_analyze(r, &o);
-	check_buf_init(&b);
+	bmx_buf_init(&b);
 	check_report_json(&b, r);
-	assert_json_shape(b.s);
-	assert_non_null(strstr(b.s, "\"smtp\":null"));
-	assert_non_null(strstr(b.s, "\"accepts_mail\":null"));
-	assert_non_null(strstr(b.s, "\"smtp\":false"));
-	check_buf_free(&b);
+	assert_json_shape(b.p);
+	assert_non_null(strstr(b.p, "\"smtp\":null"));
+	assert_non_null(strstr(b.p, "\"accepts_mail\":null"));
+	assert_non_null(strstr(b.p, "\"smtp\":false"));
+	bmx_buf_free(&b);
 	check_result_free(r);
 
 	r = fx_new();
 	r->dns_status = DNS_TEMPFAIL;
 	snprintf(r->dns_why, sizeof(r->dns_why), "SERVFAIL");
 	check_analyze(r, &o);
-	check_buf_init(&b);
+	bmx_buf_init(&b);
 	check_report_json(&b, r);
-	assert_json_shape(b.s);
-	assert_non_null(strstr(b.s, "\"mx\":[]"));
-	assert_non_null(strstr(b.s, "\"dns\":{\"status\":\"tempfail\",\"reason\":\"SERVFAIL\""));
-	assert_non_null(strstr(b.s, "\"status\":\"UNKNOWN\",\"exit_code\":3"));
-	check_buf_free(&b);
+	assert_json_shape(b.p);
+	assert_non_null(strstr(b.p, "\"mx\":[]"));
+	assert_non_null(strstr(b.p, "\"dns\":{\"status\":\"tempfail\",\"reason\":\"SERVFAIL\""));
+	assert_non_null(strstr(b.p, "\"status\":\"UNKNOWN\",\"exit_code\":3"));
+	bmx_buf_free(&b);
 	check_result_free(r);
 }
 
@@ -185,17 +185,17 @@ static void test_json_nulls(void **state)
 static void test_nagios(void **state)
 {
 	struct check_opts o;
-	struct check_buf b;
+	struct bmx_buf b;
 	(void)state;
 	memset(&o, 0, sizeof(o));
 	struct check_result *r = fx_pair();
 	check_analyze(r, &o);
-	check_buf_init(&b);
+	bmx_buf_init(&b);
 	check_report_nagios(&b, r);
-	assert_string_equal(b.s, "OK: example.test: 2 MX, 2 accept mail, no problem found | "
+	assert_string_equal(b.p, "OK: example.test: 2 MX, 2 accept mail, no problem found | "
 			    "mx_count=2 mx1_example_test_connect=0.012000s "
 			    "mx2_example_test_connect=0.012000s\n");
-	check_buf_free(&b);
+	bmx_buf_free(&b);
 
 	/* a '|' in a finding never reaches the perfdata separator; down MX is U */
 	r->mx[1].addr[0].smtp.status = CHECK_SMTP_TIMEOUT;
@@ -203,24 +203,24 @@ static void test_nagios(void **state)
 	snprintf(r->mx[1].addr[0].smtp.error, sizeof(r->mx[1].addr[0].smtp.error),
 		 "a|b\nc");
 	check_analyze(r, &o);
-	check_buf_init(&b);
+	bmx_buf_init(&b);
 	check_report_nagios(&b, r);
-	assert_int_equal(strncmp(b.s, "WARNING: example.test: ", 23), 0);
-	assert_int_equal(count(b.s, "|"), 1);
-	assert_int_equal(count(b.s, "\n"), 1);
-	assert_non_null(strstr(b.s, " | mx_count=2 mx1_example_test_connect=0.012000s "
+	assert_int_equal(strncmp(b.p, "WARNING: example.test: ", 23), 0);
+	assert_int_equal(count(b.p, "|"), 1);
+	assert_int_equal(count(b.p, "\n"), 1);
+	assert_non_null(strstr(b.p, " | mx_count=2 mx1_example_test_connect=0.012000s "
 				    "mx2_example_test_connect=U\n"));
-	check_buf_free(&b);
+	bmx_buf_free(&b);
 	check_result_free(r);
 
 	r = fx_new();
 	r->dns_status = DNS_NXDOMAIN;
 	check_analyze(r, &o);
-	check_buf_init(&b);
+	bmx_buf_init(&b);
 	check_report_nagios(&b, r);
-	assert_int_equal(strncmp(b.s, "CRITICAL: example.test: ", 24), 0);
-	assert_non_null(strstr(b.s, "| mx_count=0\n"));
-	check_buf_free(&b);
+	assert_int_equal(strncmp(b.p, "CRITICAL: example.test: ", 24), 0);
+	assert_non_null(strstr(b.p, "| mx_count=0\n"));
+	bmx_buf_free(&b);
 	check_result_free(r);
 }
 
@@ -228,36 +228,36 @@ static void test_nagios(void **state)
 static void test_text(void **state)
 {
 	struct check_opts o;
-	struct check_buf b;
+	struct bmx_buf b;
 	(void)state;
 	memset(&o, 0, sizeof(o));
 	struct check_result *r = fx_pair();
 	r->mx[1].addr[0].smtp.rcpt_relay.code = 250;
 	check_analyze(r, &o);
-	check_buf_init(&b);
+	bmx_buf_init(&b);
 	check_report_text(&b, r, 0);
-	assert_null(strchr(b.s, '\033'));
-	const char *m1 = strstr(b.s, "mx1.example.test  primary");
-	const char *m2 = strstr(b.s, "mx2.example.test  backup");
+	assert_null(strchr(b.p, '\033'));
+	const char *m1 = strstr(b.p, "mx1.example.test  primary");
+	const char *m2 = strstr(b.p, "mx2.example.test  backup");
 	assert_non_null(m1);
 	assert_non_null(m2);
 	assert_true(m1 < m2);
-	assert_non_null(strstr(b.s, "CRITICAL open_relay:"));
-	assert_non_null(strstr(b.s, "\nVerdict: CRITICAL - example.test: "));
-	assert_non_null(strstr(b.s, "about 300 s"));
-	check_buf_free(&b);
-	check_buf_init(&b);
+	assert_non_null(strstr(b.p, "CRITICAL open_relay:"));
+	assert_non_null(strstr(b.p, "\nVerdict: CRITICAL - example.test: "));
+	assert_non_null(strstr(b.p, "about 300 s"));
+	bmx_buf_free(&b);
+	bmx_buf_init(&b);
 	check_report_text(&b, r, 1);
-	assert_non_null(strstr(b.s, "\033[1;31mCRITICAL"));
-	assert_non_null(strstr(b.s, "\033[0m"));
-	check_buf_free(&b);
+	assert_non_null(strstr(b.p, "\033[1;31mCRITICAL"));
+	assert_non_null(strstr(b.p, "\033[0m"));
+	bmx_buf_free(&b);
 	check_result_free(r);
 }
 
 /* The summary names at most three findings, worst first. */
 static void test_summary(void **state)
 {
-	struct check_buf b;
+	struct bmx_buf b;
 	(void)state;
 	struct check_result *r = fx_new();
 	check_add(r, "w1", CHECK_SEV_WARNING, -1, -1, "warn one");
@@ -265,10 +265,10 @@ static void test_summary(void **state)
 	check_add(r, "c1", CHECK_SEV_CRITICAL, -1, -1, "crit one");
 	check_add(r, "w2", CHECK_SEV_WARNING, -1, -1, "warn two");
 	check_add(r, "w3", CHECK_SEV_WARNING, -1, -1, "warn three");
-	check_buf_init(&b);
+	bmx_buf_init(&b);
 	check_summary(&b, r);
-	assert_string_equal(b.s, "example.test: crit one; warn one; warn two (+1 more)");
-	check_buf_free(&b);
+	assert_string_equal(b.p, "example.test: crit one; warn one; warn two (+1 more)");
+	bmx_buf_free(&b);
 	check_result_free(r);
 }
 
@@ -276,22 +276,22 @@ static void test_summary(void **state)
  * that is down is named before a shared subnet found earlier. */
 static void test_summary_urgent_first(void **state)
 {
-	struct check_buf b;
+	struct bmx_buf b;
 	(void)state;
 	struct check_result *r = fx_new();
 	check_add(r, "shared_subnet", CHECK_SEV_WARNING, -1, -1, "all MX in one /24");
 	check_add(r, "mx_ttl_long", CHECK_SEV_WARNING, -1, -1, "MX TTL long");
 	check_add(r, "primary_down", CHECK_SEV_WARNING, -1, -1, "primary down");
 	check_add(r, "open_relay", CHECK_SEV_CRITICAL, -1, -1, "open relay");
-	check_buf_init(&b);
+	bmx_buf_init(&b);
 	check_summary(&b, r);
-	assert_string_equal(b.s, "example.test: open relay; primary down; all MX in one /24 "
+	assert_string_equal(b.p, "example.test: open relay; primary down; all MX in one /24 "
 				 "(+1 more)");
-	check_buf_free(&b);
-	check_buf_init(&b);
+	bmx_buf_free(&b);
+	bmx_buf_init(&b);
 	check_report_nagios(&b, r);
-	assert_non_null(strstr(b.s, "CRITICAL: example.test: open relay; primary down;"));
-	check_buf_free(&b);
+	assert_non_null(strstr(b.p, "CRITICAL: example.test: open relay; primary down;"));
+	bmx_buf_free(&b);
 	check_result_free(r);
 }
 
