@@ -248,5 +248,9 @@ struct io_httpc *io_httpc_new(struct io_loop *loop, const struct io_url *url,
 			      const struct io_httpc_req *req, io_httpc_cb cb, void *arg);
 /* Close and free (cancels a request in flight: no callback); NULL is a no-op. */
 void io_httpc_free(struct io_httpc *h);
+/* Read a response received so far (buf[0..len), NUL-terminated at len) into
+ * res (status, data, body; err and truncated zero); 1 when it is complete by
+ * its Content-Length, else 0.  Pure. */
+int io_httpc_parse(const char *buf, size_t len, struct io_httpc_res *res);
 
 #endif

@@ -61,6 +61,30 @@ static int httpc_status(const char *b, size_t len)
 	return (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
 }
 
+/* Read a response received so far (buf[0..len), NUL-terminated at len):
+ * status, data and body of res; 1 when it is complete by its
+ * Content-Length, else 0.  Pure, and fuzzed (fuzz/fuzz_httpc.c). */
+int io_httpc_parse(const char *buf, size_t len, struct io_httpc_res *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->data = buf;
+	res->len = len;
+	res->status = httpc_status(buf, len);
+	const char *eoh = strstr(buf, "\r\n\r\n");
+	if (!eoh)
+		return 0;
+	res->body = eoh + 4;
+	res->body_len = (size_t)(buf + len - res->body);
+	for (const char *p = strstr(buf, "\r\n"); p && p < eoh; p = strstr(p + 2, "\r\n")) {
+		if (strncasecmp(p + 2, "Content-Length:", 15) != 0)
+			continue;
+		char *end = NULL;
+		unsigned long long cl = strtoull(p + 17, &end, 10);
+		return end != p + 17 && res->body_len >= cl;
+	}
+	return 0;
+}
+
 /* End the exchange: close the connection and call back once (err NULL: a response). */
 static void httpc_end(struct io_httpc *h, const char *err)
 {
@@ -76,38 +100,22 @@ static void httpc_end(struct io_httpc *h, const char *err)
 		h->c = NULL;
 	}
 	io_timer_del(h->deadline);
-	memset(&r, 0, sizeof(r));
-	r.err = err ? h->err : NULL;
-	r.data = "";
-	r.truncated = h->truncated;
 	if (h->buf) {
-		const char *eoh = strstr(h->buf, "\r\n\r\n");
-		r.data = h->buf;
-		r.len = h->len;
-		r.status = httpc_status(h->buf, h->len);
-		if (eoh) {
-			r.body = eoh + 4;
-			r.body_len = (size_t)(h->buf + h->len - r.body);
-		}
+		io_httpc_parse(h->buf, h->len, &r);
+	} else {
+		memset(&r, 0, sizeof(r));
+		r.data = "";
 	}
+	r.err = err ? h->err : NULL;
+	r.truncated = h->truncated;
 	h->cb(&r, h->arg);
 }
 
 /* Whether the buffered response is complete by its Content-Length (1) or not yet (0). */
 static int httpc_complete(const struct io_httpc *h)
 {
-	const char *eoh = strstr(h->buf, "\r\n\r\n");
-
-	if (!eoh)
-		return 0;
-	for (const char *p = strstr(h->buf, "\r\n"); p && p < eoh; p = strstr(p + 2, "\r\n")) {
-		if (strncasecmp(p + 2, "Content-Length:", 15) != 0)
-			continue;
-		char *end = NULL;
-		unsigned long long cl = strtoull(p + 17, &end, 10);
-		return end != p + 17 && (size_t)(h->buf + h->len - (eoh + 4)) >= cl;
-	}
-	return 0;
+	struct io_httpc_res r;
+	return io_httpc_parse(h->buf, h->len, &r);
 }
 
 /* Grow the buffer to hold n more bytes and the NUL; 0 or -1. */
