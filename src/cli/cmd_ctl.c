@@ -137,24 +137,10 @@ static void cli_ctl_error(const char *subject, const char *answer)
 	fprintf(stderr, "backupmx: %s%s%s\n", subject ? subject : "", subject ? ": " : "", msg);
 }
 
-/* Send one request and print the answer as it is (JSON, or the daemon's
- * text); an error answer goes to stderr as "backupmx: SUBJECT: ...".
- * Returns the exit code. */
-static int cli_ctl_print(const struct ctl_opts *o, const char *request, const char *subject)
-{
-	char *buf = NULL;
-	int rc = cli_ctl_query(o->config, o->control, request, &buf);
-
-	if (buf && rc)
-		cli_ctl_error(subject, buf);
-	else if (buf)
-		fputs(buf, stdout);
-	free(buf);
-	return rc;
-}
-
-/* Send one request; print the JSON answer (json) or one human line made by
- * say() from it.  Errors go to stderr as "backupmx: SUBJECT: ...", exit 1. */
+/* Send one request and print the answer: as it is (JSON, or the daemon's
+ * text) with --json or without say(), else the line say() makes of it.
+ * An error answer goes to stderr as "backupmx: SUBJECT: ...".  Returns the
+ * exit code: 0, 1 (refused) or 3. */
 static int cli_ctl_say(const struct ctl_opts *o, const char *request, const char *subject,
 		       void (*say)(const char *answer, const char *subject))
 {
@@ -165,7 +151,7 @@ static int cli_ctl_say(const struct ctl_opts *o, const char *request, const char
 		return rc;
 	if (rc)
 		cli_ctl_error(subject, buf);
-	else if (o->json)
+	else if (o->json || !say)
 		fputs(buf, stdout);
 	else
 		say(buf, subject);
@@ -210,7 +196,7 @@ int cli_cmd_queue(int argc, char **argv)
 	if (i < 0)
 		return 3;
 	if (i == argc)
-		return cli_ctl_print(&o, o.json ? "queue" : "text queue", NULL);
+		return cli_ctl_say(&o, o.json ? "queue" : "text queue", NULL, NULL);
 	if (i + 2 != argc || (strcmp(argv[i], "show") && strcmp(argv[i], "delete"))) {
 		fprintf(stderr, "usage: backupmx queue [--json] [show ID | delete ID]\n");
 		return 3;
@@ -220,7 +206,7 @@ int cli_cmd_queue(int argc, char **argv)
 		return cli_ctl_say(&o, req, argv[i + 1], cli_say_deleted);
 	}
 	snprintf(req, sizeof(req), "%sshow %s", o.json ? "" : "text ", argv[i + 1]);
-	return cli_ctl_print(&o, req, argv[i + 1]);
+	return cli_ctl_say(&o, req, argv[i + 1], NULL);
 }
 
 /* backupmx flush [DOMAIN]. */
@@ -274,5 +260,5 @@ int cli_cmd_status(int argc, char **argv)
 	int i = ctl_getopt(argc, argv, &o, "backupmx status [--json] [-c FILE | --control PATH]");
 	if (i < 0 || i != argc)
 		return 3;
-	return cli_ctl_print(&o, o.json ? "status" : "text status", NULL);
+	return cli_ctl_say(&o, o.json ? "status" : "text status", NULL, NULL);
 }

@@ -321,7 +321,7 @@ void relay_dest_loop(struct relay_dest *d)
 }
 
 /* The domain part of an address, lower-cased into buf. */
-static const char *relay_addr_domain(const char *addr, char *buf, size_t len)
+const char *relay_addr_domain(const char *addr, char *buf, size_t len)
 {
 	const char *at = strrchr(addr, '@');
 	snprintf(buf, len, "%s", at ? at + 1 : "");

@@ -166,6 +166,7 @@ struct relay {
 struct relay_dest *relay_dest_get(struct relay *r, const char *domain);
 struct relay_dest *relay_dest_find(struct relay *r, const char *domain);
 struct relay_msg *relay_msg_find(struct relay *r, const char *qid);
+const char *relay_addr_domain(const char *addr, char *buf, size_t len);
 void relay_dest_kick(struct relay_dest *d);
 void relay_dest_up(struct relay_dest *d);
 void relay_dest_down(struct relay_dest *d, const char *err);

@@ -9,7 +9,6 @@
  */
 #include "relay/relay_int.h"
 
-#include <ctype.h>
 #include <string.h>
 
 /* Format a time as local "YYYY-MM-DD HH:MM:SS" ("-" for 0). */
@@ -30,11 +29,7 @@ static const struct relay_dest *relay_rcpt_dest(struct relay *r, const struct re
 						size_t i)
 {
 	char dom[DNS_NAME_MAX];
-	const char *at = strrchr(m->env.rcpt[i].addr, '@');
-	snprintf(dom, sizeof(dom), "%s", at ? at + 1 : "");
-	for (char *p = dom; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	return relay_dest_find(r, dom);
+	return relay_dest_find(r, relay_addr_domain(m->env.rcpt[i].addr, dom, sizeof(dom)));
 }
 
 /* Why recipient i of m waits (or what became of it), one line into buf. */
