@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "io/io.h"
 
 #define ERRLEN 512
 
@@ -365,6 +366,32 @@ static void test_line_max(void **state)
 	config_free(&cfg);
 	buf[11 + CONFIG_LINE_MAX] = '\n';
 	assert_int_equal(parse(&cfg, buf, 11 + CONFIG_LINE_MAX + 1, err), 0);
+	config_free(&cfg);
+	free(buf);
+}
+
+/* alert_webhook takes a URL of IO_URL_MAX octets and no more (io_url_parse). */
+static void test_url_max(void **state)
+{
+	static const char key[] = "alert_webhook = ", url[] = "http://127.0.0.1/";
+	size_t k = sizeof(key) - 1, u = sizeof(url) - 1;
+	char *buf = malloc(k + IO_URL_MAX + 8);
+	struct config cfg;
+	char err[ERRLEN];
+
+	(void)state;
+	assert_non_null(buf);
+	memcpy(buf, key, k);
+	memcpy(buf + k, url, u);
+	memset(buf + k + u, 'a', IO_URL_MAX + 1 - u);   /* a URL of IO_URL_MAX + 1 octets */
+	buf[k + IO_URL_MAX] = '\n';                      /* cut to IO_URL_MAX */
+	assert_int_equal(parse(&cfg, buf, k + IO_URL_MAX + 1, err), 0);
+	assert_int_equal(strlen(cfg.alert_webhook), IO_URL_MAX);
+	config_free(&cfg);
+	buf[k + IO_URL_MAX] = 'a';
+	buf[k + IO_URL_MAX + 1] = '\n';
+	assert_int_equal(parse(&cfg, buf, k + IO_URL_MAX + 2, err), -1);
+	assert_non_null(strstr(err, "longer than 2048 characters"));
 	config_free(&cfg);
 	free(buf);
 }
@@ -1045,6 +1072,7 @@ int main(void)
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_line_max),
+		cmocka_unit_test(test_url_max),
 		cmocka_unit_test(test_list_max),
 		cmocka_unit_test(test_rules_max),
 		cmocka_unit_test(test_defaults),
