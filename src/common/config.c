@@ -55,6 +55,8 @@ const struct config_kdef config_keys[] = {
 	{"log_level", KT_LOGLEVEL, KOFF(log_level), 0, KI_NONE, 0, 0},
 	{"syslog", KT_BOOL, KOFF(syslog), 0, KI_NONE, 0, 0},
 	{"proxy_interfaces", KT_LIST, KOFF(proxy_interfaces), 0, KI_IP, 0, 0},
+	{"bind_address", KT_IP, KOFF(bind_address), KF_OPTIONAL, KI_NONE, 4, 0},
+	{"bind_address6", KT_IP, KOFF(bind_address6), KF_OPTIONAL, KI_NONE, 6, 0},
 	{"etrn_networks", KT_LIST, KOFF(etrn_networks), 0, KI_CIDR, 0, 0},
 	{"tls_policy", KT_TLS, KOFF(tls_policy), KF_DOMAIN, KI_NONE, 0, 0},
 	{"route", KT_ROUTE, 0, KF_DOMAIN | KF_NOGLOBAL, KI_NONE, 0, 0},
@@ -260,7 +262,7 @@ void config_defaults(struct config *cfg)
 int config_ktype_is_str(enum config_ktype t)
 {
 	return t == KT_HOSTNAME || t == KT_PATH || t == KT_USER || t == KT_RESOLVER ||
-	       t == KT_ADDRPORT || t == KT_URL || t == KT_LOGLEVEL;
+	       t == KT_ADDRPORT || t == KT_URL || t == KT_LOGLEVEL || t == KT_IP;
 }
 
 /* Free everything cfg owns and zero it. */

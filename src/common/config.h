@@ -68,6 +68,8 @@ struct config {
 	int syslog;                     /* 0 */
 	/* delivery side */
 	struct config_list proxy_interfaces;
+	char *bind_address;             /* IPv4 source of outgoing connections; NULL = any */
+	char *bind_address6;            /* IPv6 source of outgoing connections; NULL = any */
 	struct config_list etrn_networks;  /* CIDRs */
 	enum config_tls_policy tls_policy; /* global default: may */
 	size_t ndomain_rules;

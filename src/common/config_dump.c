@@ -48,6 +48,7 @@ void config_dump(const struct config *cfg, FILE *out)
 		case KT_USER:
 		case KT_RESOLVER:
 		case KT_ADDRPORT:
+		case KT_IP:
 		case KT_URL:
 		case KT_LOGLEVEL: {
 			const char *v = *(char *const *)f;

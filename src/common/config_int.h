@@ -30,6 +30,7 @@ enum config_ktype {
 	KT_USER,        /* char *: a user name */
 	KT_RESOLVER,    /* char *: "recursive" or "ADDR[@PORT]" */
 	KT_ADDRPORT,    /* char *: "addr:port", "[v6]:port" or "*:port" */
+	KT_IP,          /* char *: one IP address, of the family in min (4 or 6) */
 	KT_URL,         /* char *: http:// or https:// URL */
 	KT_LOGLEVEL,    /* char *: error|warning|info|debug */
 	KT_SIZE,        /* unsigned long long: octets, k/M/G suffixes */

@@ -223,6 +223,16 @@ int config_set_value(struct config_pstate *ps, const struct config_kdef *k, char
 			return config_perr(ps, "%s: '%.*s' is not addr:port, [v6]:port or "
 					   "*:port", k->name, CONFIG_QUOTE(value));
 		break;
+	case KT_IP: {
+		unsigned char a[16];
+		int af = config_parse_ip(value, a);
+		if (af != (k->min == 6 ? AF_INET6 : AF_INET) ||
+		    config_ip_norm(value, norm, sizeof(norm)) < 0)
+			return config_perr(ps, "%s: '%.*s' is not an IPv%llu address", k->name,
+					   CONFIG_QUOTE(value), k->min);
+		v = norm;
+		break;
+	}
 	case KT_URL: {
 		struct io_url url;
 		char why[256];

@@ -9,7 +9,8 @@
  * the TLS certificate and key load and match; the alert URL parses (the
  * URL check of the config reader, io_url_parse); with `bind` set (-n), every
  * listen and status_listen address can be bound now (a brief bind and
- * close; "in use" is not an error, it may be a running backupmxd).  The
+ * close; "in use" is not an error, it may be a running backupmxd); and, for
+ * both, bind_address and bind_address6 are addresses of this host.  The
  * spool's mode is only reported: the daemon sets 0700 when it starts.
  */
 #include "daemon/daemon.h"
@@ -112,6 +113,30 @@ static int preflight_bind(const struct config *cfg, FILE *notes, char *err, size
 	return 0;
 }
 
+/* bind_address and bind_address6 are addresses of this host (a bind to
+ * port 0 and close); 0 or -1. */
+static int preflight_src(const struct config *cfg, FILE *notes, char *err, size_t errlen)
+{
+	const char *keys[2] = {"bind_address", "bind_address6"};
+	const char *vals[2] = {cfg->bind_address, cfg->bind_address6};
+	char ap[IO_ADDRPORT_MAX + 8], why[256];
+
+	for (int i = 0; i < 2; i++) {
+		if (!vals[i])
+			continue;
+		snprintf(ap, sizeof(ap), i ? "[%s]:0" : "%s:0", vals[i]);
+		if (io_listen_probe(ap, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "%s %s: not an address of this host: %s", keys[i],
+				 vals[i], why);
+			return -1;
+		}
+		if (notes)
+			fprintf(notes, "# checked: %s %s is an address of this host\n", keys[i],
+				vals[i]);
+	}
+	return 0;
+}
+
 /* Everything that can be checked without serving; 0 or -1 with err set.
  * The recipients table it loaded goes to *rcpts (NULL: freed). */
 int daemon_preflight(const struct config *cfg, int bind, FILE *notes, struct rcptmap **rcpts,
@@ -141,7 +166,8 @@ int daemon_preflight(const struct config *cfg, int bind, FILE *notes, struct rcp
 	if (cfg->alert_webhook && notes)
 		fprintf(notes, "# checked: alert_webhook is a plain http:// URL with a numeric "
 			"address\n");
-	if (bind && preflight_bind(cfg, notes, err, errlen) < 0) {
+	if ((bind && preflight_bind(cfg, notes, err, errlen) < 0) ||
+	    preflight_src(cfg, notes, err, errlen) < 0) {
 		rcptmap_free(m);
 		return -1;
 	}

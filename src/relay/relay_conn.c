@@ -57,12 +57,27 @@ static enum smtp_client_tls relay_tls_mode(const struct relay_dest *d)
 	}
 }
 
+/* The source address for a connection to family (bind_address or
+ * bind_address6, port 0) into ss; 0, or -1 when the kernel chooses. */
+int relay_client_src(const struct relay *r, int family, struct sockaddr_storage *ss,
+		     socklen_t *len)
+{
+	const char *a = family == AF_INET6 ? r->cfg->bind_address6 : r->cfg->bind_address;
+	return a && io_parse_addrport(a, 0, ss, len) == 0 ? 0 : -1;
+}
+
 /* Start an SMTP client to target i of d. */
 static struct smtp_client *relay_client_start(struct relay_dest *d, size_t i,
 					      smtp_client_event_cb cb, void *arg)
 {
 	const struct relay_target *t = &d->targets[i];
 	struct smtp_client_opts o = {0};
+	struct sockaddr_storage src;
+	socklen_t srclen;
+	if (relay_client_src(d->r, t->sa.ss_family, &src, &srclen) == 0) {
+		o.src = (const struct sockaddr *)&src;
+		o.srclen = srclen;
+	}
 	o.helo_name = d->r->cfg->hostname;
 	o.tls_mode = relay_tls_mode(d);
 	o.tls = d->r->client_tls;

@@ -184,6 +184,8 @@ void relay_history_add(struct relay *r, const char *qid, const char *rcpt, const
 		       const char *relay, const char *reply, double delay);
 
 /* relay_conn.c */
+int relay_client_src(const struct relay *r, int family, struct sockaddr_storage *ss,
+		     socklen_t *len);
 int relay_conn_open(struct relay_dest *d);
 void relay_conn_close_all(struct relay_dest *d);
 void relay_probe_start(struct relay_dest *d);

@@ -264,6 +264,12 @@ static void verify_callout(struct relay *r, struct verify_query *q)
 {
 	struct relay_dest *d = q->dest;
 	struct smtp_client_opts o = {0};
+	struct sockaddr_storage src;
+	socklen_t srclen;
+	if (relay_client_src(r, d->targets[0].sa.ss_family, &src, &srclen) == 0) {
+		o.src = (const struct sockaddr *)&src;
+		o.srclen = srclen;
+	}
 	o.helo_name = r->cfg->hostname;
 	o.tls_mode = SMTP_CLIENT_TLS_NONE;
 	smtp_client_timeouts_all(&o.timeouts, VERIFY_TIMEOUT_MS);

@@ -24,6 +24,7 @@ every 100 ms while anything changes, and at exit):
                 Received: header (the backup's), else by their whole text
   duplicates    messages whose key was seen before
   first, last   seconds since the epoch of the first and last accepted message
+  peers         the client addresses seen, sorted
 
 Runs in the foreground until killed (SIGTERM writes the stats one last time);
 prints "slowmx: listening on ADDR:PORT" once bound.
@@ -52,6 +53,7 @@ class Stats:
         self.first = self.last = None
         self.t_first_conn = None
         self.keys = set()
+        self.peers = set()
         self.dirty = True
 
     def attempt(self, refused):
@@ -99,7 +101,8 @@ class Stats:
                "connections": self.connections, "refused": self.refused,
                "attempts_late": self.attempts_late, "refused_late": self.refused_late,
                "messages": self.messages, "unique": len(self.keys),
-               "duplicates": self.duplicates, "first": self.first, "last": self.last}
+               "duplicates": self.duplicates, "first": self.first, "last": self.last,
+               "peers": sorted(self.peers)}
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(doc, f)
@@ -152,6 +155,9 @@ class LineReader:
 async def session(reader, writer, args, stats):
     """One SMTP session."""
     refuse = bool(args.cap and stats.open >= args.cap)
+    peer = writer.get_extra_info("peername")
+    if peer:
+        stats.peers.add(peer[0])
     stats.attempt(refuse)
     if refuse:
         writer.write(b"421 4.7.0 slowmx Too many connections, try again later\r\n")
