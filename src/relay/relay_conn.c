@@ -482,6 +482,7 @@ static void relay_conn_next(struct relay_conn *c)
 		c->job_start = time(NULL);
 		off_t off = lseek(c->body_fd, 0, SEEK_CUR);
 		relay_mail_params(m, caps, len, params, sizeof(params));
+		relay_xforward_send(c->cl, caps, &m->env);
 		smtp_client_mail(c->cl, m->env.sender, params[0] ? params : NULL, relay_conn_mail_cb,
 				 c);
 		for (size_t k = 0; k < j->n; k++) {

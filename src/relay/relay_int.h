@@ -4,6 +4,7 @@
  *   relay.c         messages, destinations, scheduling, holds, ETRN, sweeps
  *   relay_conn.c    delivery connections and probes (SMTP client driving)
  *   relay_ramp.c    the concurrency ramp: how many connections a destination gets
+ *   relay_xforward.c  XFORWARD of the original client on deliveries
  *   relay_target.c  next-hop choice: routes, MX lookup, self truncation
  *   relay_bounce.c  DSNs (failures and delay warnings) into the spool
  *   relay_status.c  JSON documents and metrics
@@ -200,6 +201,10 @@ struct relay_dstat {
 void relay_dest_totals(const struct relay_dest *d, struct relay_dstat *st);
 #define RELAY_SHOW_HEADERS_MAX 16384   /* octets of headers `queue show` reads */
 void relay_msg_headers(struct relay *r, const struct relay_msg *m, char *buf, size_t len);
+
+/* relay_xforward.c: XFORWARD of message env's original client, if offered */
+void relay_xforward_send(struct smtp_client *cl, const struct smtp_caps *caps,
+			 const struct spool_env *env);
 
 /* relay_ramp.c */
 unsigned relay_ramp_limit(const struct relay_dest *d);

@@ -238,6 +238,7 @@ static const char *cl_waiting_for(struct smtp_client *cl)
 	case K_RSET: return "waiting for the RSET reply";
 	case K_NOOP: return "waiting for the NOOP reply";
 	case K_QUIT: return "waiting for the QUIT reply";
+	case K_XFORWARD: return "waiting for the XFORWARD reply";
 	}
 	return "waiting";
 }
@@ -630,6 +631,16 @@ int smtp_client_mail(struct smtp_client *cl, const char *from, const char *param
 		return -1;
 	return cl_enqueue(cl, K_MAIL, cb, arg, "MAIL FROM:<%s>%s%s\r\n", from,
 			  params && *params ? " " : "", params ? params : "") ? 0 : -1;
+}
+
+/* Queue "XFORWARD attrs" (attrs: NAME=value ... with xtext values, printable
+ * ASCII, at most SMTP_CLIENT_XFORWARD_MAX octets); pipelined like MAIL. */
+int smtp_client_xforward(struct smtp_client *cl, const char *attrs, smtp_client_reply_cb cb,
+			 void *arg)
+{
+	if (!attrs || !*attrs || strlen(attrs) > SMTP_CLIENT_XFORWARD_MAX || !cl_params_ok(attrs))
+		return -1;
+	return cl_enqueue(cl, K_XFORWARD, cb, arg, "XFORWARD %s\r\n", attrs) ? 0 : -1;
 }
 
 /* Queue RCPT TO. */

@@ -138,6 +138,12 @@ struct smtp_client *smtp_client_new(struct io_loop *loop, const struct sockaddr 
 /* Close the connection and free; no callback runs afterwards.  NULL is ok. */
 void smtp_client_free(struct smtp_client *cl);
 
+#define SMTP_CLIENT_XFORWARD_MAX 480   /* octets of XFORWARD attributes in one command */
+/* Queue "XFORWARD attrs" before MAIL (Postfix XFORWARD_README: attributes of
+ * the original client, NAME=... ADDR=..., values xtext-encoded); pipelined
+ * like MAIL.  Several commands add up.  0 or -1. */
+int smtp_client_xforward(struct smtp_client *cl, const char *attrs, smtp_client_reply_cb cb,
+			 void *arg);
 /* Queue "MAIL FROM:<from>[ params]"; from "" is the null path.  0 or -1. */
 int smtp_client_mail(struct smtp_client *cl, const char *from, const char *params,
 		     smtp_client_reply_cb cb, void *arg);

@@ -38,7 +38,7 @@ enum cl_state {
 	CL_FAILED,
 };
 
-enum cl_kind { K_MAIL, K_RCPT, K_DATA, K_RSET, K_NOOP, K_QUIT };
+enum cl_kind { K_MAIL, K_RCPT, K_DATA, K_RSET, K_NOOP, K_QUIT, K_XFORWARD };
 
 struct cl_cmd {
 	TAILQ_ENTRY(cl_cmd) link;

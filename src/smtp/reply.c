@@ -194,7 +194,35 @@ const struct smtp_cap_name smtp_cap_names[SMTP_CAP_NAMES] = {
 	{ "SMTPUTF8", SMTP_CAP_SMTPUTF8 }, { "ENHANCEDSTATUSCODES", SMTP_CAP_ENHANCED },
 	{ "DSN", SMTP_CAP_DSN }, { "CHUNKING", SMTP_CAP_CHUNKING },
 	{ "ETRN", SMTP_CAP_ETRN }, { "AUTH", SMTP_CAP_AUTH },
+	{ "XFORWARD", SMTP_CAP_XFORWARD }, { "XCLIENT", SMTP_CAP_XCLIENT },
 };
+
+/* The SMTP_XATTR_* bits of the attribute words v[0..n) of an XFORWARD or
+ * XCLIENT keyword ("NAME ADDR PROTO HELO ..."); unknown words are ignored. */
+static unsigned xattr_words(const char *v, size_t n)
+{
+	static const struct { const char *w; unsigned bit; } tab[] = {
+		{ "NAME", SMTP_XATTR_NAME }, { "ADDR", SMTP_XATTR_ADDR },
+		{ "PROTO", SMTP_XATTR_PROTO }, { "HELO", SMTP_XATTR_HELO },
+		{ "SOURCE", SMTP_XATTR_SOURCE }, { "PORT", SMTP_XATTR_PORT },
+		{ "IDENT", SMTP_XATTR_IDENT }, { "LOGIN", SMTP_XATTR_LOGIN },
+		{ "REVERSE_NAME", SMTP_XATTR_REVERSE }, { "DESTADDR", SMTP_XATTR_DESTADDR },
+		{ "DESTPORT", SMTP_XATTR_DESTPORT },
+	};
+	unsigned bits = 0;
+	size_t i = 0;
+	while (i < n) {
+		while (i < n && v[i] == ' ')
+			i++;
+		size_t w = i;
+		while (i < n && v[i] != ' ')
+			i++;
+		for (size_t k = 0; k < sizeof(tab) / sizeof(tab[0]); k++)
+			if (word_is(v + w, i - w, tab[k].w))
+				bits |= tab[k].bit;
+	}
+	return bits;
+}
 
 /* Read capability flags from one EHLO keyword line. */
 static void caps_line(struct smtp_caps *caps, const char *l, size_t n)
@@ -208,6 +236,10 @@ static void caps_line(struct smtp_caps *caps, const char *l, size_t n)
 		if (!word_is(l, w, tab[i].kw))
 			continue;
 		caps->flags |= tab[i].flag;
+		if (tab[i].flag == SMTP_CAP_XFORWARD)
+			caps->xforward |= xattr_words(l + w, n - w);
+		else if (tab[i].flag == SMTP_CAP_XCLIENT)
+			caps->xclient |= xattr_words(l + w, n - w);
 		if (tab[i].flag == SMTP_CAP_SIZE) {
 			const char *v = l + w;
 			size_t vn = n - w;

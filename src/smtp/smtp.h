@@ -63,8 +63,24 @@ ssize_t smtp_reply_parse(const uint8_t *buf, size_t len, struct smtp_reply *r, c
 #define SMTP_CAP_CHUNKING     0x0080u
 #define SMTP_CAP_ETRN         0x0100u
 #define SMTP_CAP_AUTH         0x0200u
+#define SMTP_CAP_XFORWARD     0x0400u   /* Postfix XFORWARD (XFORWARD_README) */
+#define SMTP_CAP_XCLIENT      0x0800u   /* Postfix XCLIENT (XCLIENT_README) */
+/* The attributes an XFORWARD or XCLIENT keyword lists (its words). */
+#define SMTP_XATTR_NAME       0x0001u
+#define SMTP_XATTR_ADDR       0x0002u
+#define SMTP_XATTR_PROTO      0x0004u
+#define SMTP_XATTR_HELO       0x0008u
+#define SMTP_XATTR_SOURCE     0x0010u
+#define SMTP_XATTR_PORT       0x0020u
+#define SMTP_XATTR_IDENT      0x0040u
+#define SMTP_XATTR_LOGIN      0x0080u
+#define SMTP_XATTR_REVERSE    0x0100u   /* REVERSE_NAME */
+#define SMTP_XATTR_DESTADDR   0x0200u
+#define SMTP_XATTR_DESTPORT   0x0400u
 struct smtp_caps {
 	unsigned flags;
+	unsigned xforward;         /* SMTP_XATTR_* the XFORWARD keyword lists */
+	unsigned xclient;          /* SMTP_XATTR_* the XCLIENT keyword lists */
 	unsigned long long size;   /* SIZE value, 0 = none/unlimited */
 	char helo_name[SMTP_DOMAIN_MAX + 1];  /* first word of the first line */
 };
@@ -75,7 +91,7 @@ struct smtp_cap_name {
 	const char *kw;
 	unsigned flag;
 };
-#define SMTP_CAP_NAMES 10
+#define SMTP_CAP_NAMES 12
 extern const struct smtp_cap_name smtp_cap_names[SMTP_CAP_NAMES];
 
 /* ---- commands (server side) ---- */

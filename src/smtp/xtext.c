@@ -147,3 +147,27 @@ int smtp_has_8bit(const void *p, size_t n)
 		acc |= s[i];
 	return (acc & 0x8080808080808080ULL) != 0;
 }
+
+/* Encode s as xtext into out; 0, or -1 when it does not fit. */
+int smtp_xtext_encode(const char *s, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		int plain = *p >= 33 && *p <= 126 && *p != '+' && *p != '=';
+		if (o + (plain ? 1 : 3) >= outlen)
+			return -1;
+		if (plain) {
+			out[o++] = (char)*p;
+		} else {
+			out[o++] = '+';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	if (o >= outlen)
+		return -1;
+	out[o] = '\0';
+	return 0;
+}

@@ -46,6 +46,11 @@ int smtp_orcpt_ok(const char *s, size_t n);
  * (no C1 controls, say) check *cp themselves. */
 size_t smtp_utf8_len(const void *p, size_t n, uint32_t *cp);
 
+/* Encode s as xtext into out (NUL-terminated): octets 33-126 but "+" and
+ * "=" as they are, every other octet as "+XX"; 0, or -1 when it does not
+ * fit in outlen.  "" encodes as "". */
+int smtp_xtext_encode(const char *s, char *out, size_t outlen);
+
 /* Does any octet of p[0..n) have its high bit set?  1 or 0. */
 int smtp_has_8bit(const void *p, size_t n);
 

@@ -27,6 +27,7 @@ smtpd_tls_key_file = $W/key.pem
 smtpd_tls_security_level = may
 smtpd_tls_loglevel = 1
 smtpd_tls_received_header = yes
+smtpd_authorized_xforward_hosts = 127.0.0.0/8
 CF
 pf_start "$PRI" || t_skip_all "Postfix primary cannot start: $(tail -3 "$PRI/start.log")"
 SND=$W/pf-sender
@@ -65,6 +66,12 @@ body=$(cat "$msg" 2>/dev/null)
 t_like "the stored message carries backupmxd's Received header" "$body" \
 	'by mx2\.example\.test \(backupmx\) with ESMTP id'
 t_like "Postfix's Received header says it came over TLS" "$body" '\(using TLSv1\.[23]'
+# XFORWARD: the primary offers it to us, and logs the original client (the
+# Postfix sender at 127.0.0.5) and our queue ID, not the backup
+qid1=$(sed -n 's/.*info: \([0-9A-Za-z]*\): to=<bob@example.test>.*status=sent.*/\1/p' "$BMXD_LOG" |
+	head -1)
+t_like "XFORWARD: the Postfix primary logged the original client" "$(pf_log "$PRI")" \
+	"orig_queue_id=$qid1, orig_client=unknown\[127\.0\.0\.5\]"
 # DSN parameters (RFC 3461) received by backupmxd are passed on to a primary
 # that offers DSN: Postfix logs the ORCPT as orig_to and, for NOTIFY=SUCCESS,
 # creates a delivery status notification.

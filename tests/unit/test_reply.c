@@ -290,6 +290,41 @@ static void test_caps(void **state)
 	}
 }
 
+/* XFORWARD and XCLIENT keywords and the attributes they list. */
+static const struct {
+	const char *in;
+	unsigned flags, xforward, xclient;
+} xattr_cases[] = {
+	{ "250-mx\r\n250 XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT\r\n",
+	  SMTP_CAP_XFORWARD, SMTP_XATTR_NAME | SMTP_XATTR_ADDR | SMTP_XATTR_PROTO |
+	  SMTP_XATTR_HELO | SMTP_XATTR_SOURCE | SMTP_XATTR_PORT | SMTP_XATTR_IDENT, 0 },
+	{ "250-mx\r\n250 XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR "
+	  "DESTPORT\r\n", SMTP_CAP_XCLIENT, 0, SMTP_XATTR_NAME | SMTP_XATTR_ADDR |
+	  SMTP_XATTR_PROTO | SMTP_XATTR_HELO | SMTP_XATTR_REVERSE | SMTP_XATTR_PORT |
+	  SMTP_XATTR_LOGIN | SMTP_XATTR_DESTADDR | SMTP_XATTR_DESTPORT },
+	{ "250-mx\r\n250-xforward  name   bogus addr\r\n250 XCLIENT\r\n",
+	  SMTP_CAP_XFORWARD | SMTP_CAP_XCLIENT, SMTP_XATTR_NAME | SMTP_XATTR_ADDR, 0 },
+	{ "250-mx\r\n250 XFORWARDX NAME\r\n", 0, 0, 0 },
+	{ "250-mx\r\n250 X-XCLIENT ADDR\r\n", 0, 0, 0 },
+};
+
+/* The attribute words of XFORWARD and XCLIENT. */
+static void test_caps_xattr(void **state)
+{
+	static struct smtp_reply r;
+	struct smtp_caps caps;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(xattr_cases) / sizeof(xattr_cases[0]); i++) {
+		assert_true(parse_exact(xattr_cases[i].in, strlen(xattr_cases[i].in), &r, NULL) > 0);
+		smtp_ehlo_caps(&r, &caps);
+		if (caps.flags != xattr_cases[i].flags || caps.xforward != xattr_cases[i].xforward ||
+		    caps.xclient != xattr_cases[i].xclient)
+			fail_msg("xattr case %zu: flags %#x xforward %#x xclient %#x", i, caps.flags,
+				 caps.xforward, caps.xclient);
+	}
+}
+
 /* A very long first word is cut at SMTP_DOMAIN_MAX. */
 static void test_caps_long_name(void **state)
 {
@@ -318,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_huge_reply),
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_caps_long_name),
+		cmocka_unit_test(test_caps_xattr),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -312,6 +312,30 @@ static void test_one_rule(void **state)
 	}
 }
 
+/* The encoder: plain octets stay, "+", "=" and the rest become +XX, the
+ * result reads back as xtext, and a full buffer is refused. */
+static void test_encode(void **state)
+{
+	static const struct { const char *in, *want; } cases[] = {
+		{"", ""},
+		{"mx.example.test", "mx.example.test"},
+		{"a+b=c", "a+2Bb+3Dc"},
+		{"two words", "two+20words"},
+		{"[UNAVAILABLE]", "[UNAVAILABLE]"},
+		{"\x01\x7f\xc3\xa9", "+01+7F+C3+A9"},
+	};
+	char out[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(smtp_xtext_encode(cases[i].in, out, sizeof(out)), 0);
+		assert_string_equal(out, cases[i].want);
+	}
+	assert_int_equal(smtp_xtext_encode("abc", out, 4), 0);
+	assert_int_equal(smtp_xtext_encode("abcd", out, 4), -1);
+	assert_int_equal(smtp_xtext_encode("a b", out, 5), -1);   /* "a+20b" needs 6 */
+}
+
 /* Run the xtext tests. */
 int main(void)
 {
@@ -323,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_has_8bit),
 		cmocka_unit_test(test_one_rule),
+		cmocka_unit_test(test_encode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
