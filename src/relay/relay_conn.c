@@ -196,11 +196,15 @@ static void relay_log_rcpt(struct relay_conn *c, size_t k, const char *status, i
 		 status, code, text ? text : "");
 }
 
+/* One bounced recipient's reply, "CODE text". */
+typedef char relay_reply_text[SMTP_REPLY_TEXT_MAX + 16];
+
 /* The outcome of one transaction, recipient by recipient. */
 struct relay_outcome {
 	size_t *done;          /* recipient indexes that ended (sent or bounced) */
 	size_t *bounced;       /* those that bounced, with their replies: */
-	char **btext;
+	relay_reply_text *btext;
+	const char **breply;   /* btext[i] as the DSN builder takes them */
 	size_t ndone, nbounced, ndeferred, nsent;
 };
 
@@ -210,15 +214,15 @@ static int relay_outcome_init(struct relay_outcome *o, size_t n)
 	memset(o, 0, sizeof(*o));
 	o->done = calloc(n, sizeof(size_t));
 	o->bounced = calloc(n, sizeof(size_t));
-	o->btext = calloc(n, sizeof(char *));
-	return o->done && o->bounced && o->btext ? 0 : -1;
+	o->btext = calloc(n, sizeof(*o->btext));
+	o->breply = calloc(n, sizeof(*o->breply));
+	return o->done && o->bounced && o->btext && o->breply ? 0 : -1;
 }
 
 /* Free the outcome's arrays. */
 static void relay_outcome_clear(struct relay_outcome *o)
 {
-	for (size_t k = 0; o->btext && k < o->nbounced; k++)
-		free(o->btext[k]);
+	free(o->breply);
 	free(o->btext);
 	free(o->bounced);
 	free(o->done);
@@ -273,7 +277,8 @@ static void relay_conn_apply(struct relay_conn *c, const struct smtp_reply *data
 			relay_verify_learn(r, rc->addr, code);
 			rc->state = SPOOL_R_BOUNCED;
 			o->done[o->ndone++] = i;
-			o->btext[o->nbounced] = strdup(full);
+			memcpy(o->btext[o->nbounced], full, sizeof(full));
+			o->breply[o->nbounced] = o->btext[o->nbounced];
 			o->bounced[o->nbounced++] = i;
 			r->stats.bounced++;
 		} else {
@@ -343,7 +348,7 @@ static void relay_conn_job_done(struct relay_conn *c, const struct smtp_reply *d
 	}
 	relay_conn_apply(c, data, &o);
 	if (o.nbounced)
-		relay_dsn_queue(r, m, o.bounced, o.nbounced, (const char *const *)o.btext,
+		relay_dsn_queue(r, m, o.bounced, o.nbounced, o.breply,
 				d->targets[c->target].host, NULL, 0);
 	relay_conn_record(r, m, &o);
 	relay_conn_job_settle(c, o.ndeferred);
