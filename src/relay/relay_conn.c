@@ -447,8 +447,9 @@ static void relay_conn_next(struct relay_conn *c)
 	char params[SMTP_CMD_LINE_MAX];
 
 	for (;;) {
+		/* over a lowered limit: this connection ends instead of taking more */
 		if (d->held || d->state == DEST_DOWN || d->state == DEST_LOOP ||
-		    !(j = relay_job_take(d))) {
+		    d->nconn > relay_ramp_limit(d) || !(j = relay_job_take(d))) {
 			smtp_client_quit(c->cl, NULL, NULL);
 			return;
 		}

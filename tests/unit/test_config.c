@@ -135,6 +135,8 @@ static const struct {
 	{"syslog = 0\n", "syslog = no"},
 	{"proxy_interfaces = 203.0.113.5, 2001:DB8:0::5\n",
 	 "proxy_interfaces = 203.0.113.5, 2001:db8::5"},
+	{"bind_address = 127.0.0.9\n", "bind_address = 127.0.0.9"},
+	{"bind_address6 = 2001:DB8:0::9\n", "bind_address6 = 2001:db8::9"},
 	{"etrn_networks = 192.0.2.0/24 2001:DB8::/32 198.51.100.7\n",
 	 "etrn_networks = 192.0.2.0/24, 2001:db8::/32, 198.51.100.7/32"},
 	{"etrn_networks = 0.0.0.0/0, ::/0\n", "etrn_networks = 0.0.0.0/0, ::/0"},
@@ -295,6 +297,11 @@ static const struct {
 	{"etrn_networks = 10.0.0.0/-8\n", 0, "t.conf:1: etrn_networks: '10.0.0.0/-8' is not"},
 	{"proxy_interfaces = example.com\n", 0,
 	 "t.conf:1: proxy_interfaces: 'example.com' is not an IP address"},
+	{"bind_address = ::1\n", 0, "t.conf:1: bind_address: '::1' is not an IPv4 address"},
+	{"bind_address6 = 127.0.0.1\n", 0,
+	 "t.conf:1: bind_address6: '127.0.0.1' is not an IPv6 address"},
+	{"bind_address = mx.example\n", 0,
+	 "t.conf:1: bind_address: 'mx.example' is not an IPv4 address"},
 	{"spool = relative/path\n", 0,
 	 "t.conf:1: spool: 'relative/path' is not an absolute path without spaces"},
 	{"spool = /a b\n", 0, "t.conf:1: spool: '/a b' is not an absolute path"},
@@ -900,6 +907,8 @@ static const char full_conf[] =
 	"log_level = debug\n"
 	"syslog = yes\n"
 	"proxy_interfaces = 203.0.113.3\n"
+	"bind_address = 203.0.113.3\n"
+	"bind_address6 = 2001:DB8::3\n"
 	"etrn_networks = 127.0.0.2, 2001:db8::/48\n"
 	"tls_policy = encrypt\n"
 	"tls_policy example.test = verify\n"
@@ -944,6 +953,8 @@ static const char full_dump[] =
 	"log_level = debug\n"
 	"syslog = yes\n"
 	"proxy_interfaces = 203.0.113.3\n"
+	"bind_address = 203.0.113.3\n"
+	"bind_address6 = 2001:db8::3\n"
 	"etrn_networks = 127.0.0.2/32, 2001:db8::/48\n"
 	"tls_policy = encrypt\n"
 	"tls_policy example.test = verify\n"
