@@ -203,9 +203,9 @@ typedef char relay_reply_text[SMTP_REPLY_TEXT_MAX + 16];
 struct relay_outcome {
 	size_t *done;          /* recipient indexes that ended (sent or bounced) */
 	size_t *bounced;       /* those that bounced, with their replies: */
-	relay_reply_text *btext;
-	const char **breply;   /* btext[i] as the DSN builder takes them */
-	size_t ndone, nbounced, ndeferred, nsent;
+	relay_reply_text *btext;   /* allocated at the first bounce only */
+	const char **breply;   /* btext[i] as the DSN builder takes them (NULL: no memory) */
+	size_t n, ndone, nbounced, ndeferred, nsent;
 };
 
 /* Allocate the arrays for n recipients; 0 or -1. */
@@ -214,9 +214,9 @@ static int relay_outcome_init(struct relay_outcome *o, size_t n)
 	memset(o, 0, sizeof(*o));
 	o->done = calloc(n, sizeof(size_t));
 	o->bounced = calloc(n, sizeof(size_t));
-	o->btext = calloc(n, sizeof(*o->btext));
 	o->breply = calloc(n, sizeof(*o->breply));
-	return o->done && o->bounced && o->btext && o->breply ? 0 : -1;
+	o->n = n;
+	return o->done && o->bounced && o->breply ? 0 : -1;
 }
 
 /* Free the outcome's arrays. */
@@ -277,8 +277,12 @@ static void relay_conn_apply(struct relay_conn *c, const struct smtp_reply *data
 			relay_verify_learn(r, rc->addr, code);
 			rc->state = SPOOL_R_BOUNCED;
 			o->done[o->ndone++] = i;
-			memcpy(o->btext[o->nbounced], full, sizeof(full));
-			o->breply[o->nbounced] = o->btext[o->nbounced];
+			if (!o->btext)   /* not on every delivery: replies are 4 KiB each */
+				o->btext = malloc(o->n * sizeof(*o->btext));
+			if (o->btext) {
+				memcpy(o->btext[o->nbounced], full, sizeof(full));
+				o->breply[o->nbounced] = o->btext[o->nbounced];
+			}
 			o->bounced[o->nbounced++] = i;
 			r->stats.bounced++;
 		} else {

@@ -128,9 +128,8 @@ static void smtp_cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
 	s->env.body_8bit = a.body == SMTP_BODY_8BITMIME;
 	s->env.smtputf8 = a.smtputf8;
 	s->env.helo = strdup(s->helo);
-	s->env.client_addr = strdup(s->ip);
-	s->env.client_name = strdup(s->rdns[0] ? s->rdns : "unknown");
-	if (!s->env.sender || !s->env.helo || !s->env.client_addr || !s->env.client_name) {
+	s->env.client_addr = strdup(s->ip);   /* client_name is taken at DATA */
+	if (!s->env.sender || !s->env.helo || !s->env.client_addr) {
 		smtp_txn_reset(s);
 		smtp_reply(s, "451 4.3.0 Error: out of memory");
 		return;

@@ -88,15 +88,13 @@ void smtp_cmd_data(struct smtp_session *s, const struct smtp_cmd *c)
 	s->env.arrival = time(NULL);
 	/* the client's name as of now (its PTR lookup may have finished since
 	 * MAIL): one snapshot for the Received: header, the queue file and logs */
-	char *name = strdup(s->rdns[0] ? s->rdns : "unknown");
-	if (!name) {
+	free(s->env.client_name);
+	if (!(s->env.client_name = strdup(s->rdns[0] ? s->rdns : "unknown"))) {
 		smtp_txn_reset(s);
 		smtp_reply(s, "451 4.3.0 Error: out of memory");
 		smtp_enter_state(s, smtp_idle_state(s));
 		return;
 	}
-	free(s->env.client_name);
-	s->env.client_name = name;
 	n = smtp_received(s, rcv, sizeof(rcv));
 	s->rcv_len = n > 0 ? (size_t)n : 0;
 	s->msg = n > 0 ? spool_msg_new(s->srv->spool, &s->env) : NULL;
