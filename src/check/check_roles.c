@@ -1,7 +1,8 @@
 /*
  * check_roles.c - the checker's role-level findings, from the facts of
  * every MX host: does anything accept mail, is only a backup up, does a
- * backup accept what the primary refuses (backscatter), and is each backup
+ * backup accept what the primary refuses (backscatter) or pass the primary's own
+ * refusal on (a backupmx proxy), and is each backup
  * on a par with the primary (STARTTLS, SIZE, IPv6, DNSSEC).  Pure, like
  * check_rules.c, whose check_analyze() calls check_role_findings().
  */
@@ -93,6 +94,23 @@ static void role_catchall(struct check_result *res)
 	}
 }
 
+/* Backups that answered the nonexistent recipient with the primary's own
+ * refusal ("... said: ...", backupmx primary_up = proxy): the good case. */
+static void role_proxy(struct check_result *res)
+{
+	for (size_t i = 0; i < res->nmx; i++) {
+		const struct check_mx *m = &res->mx[i];
+		const struct check_smtp *s = host_smtp(m);
+		if (m->role != CHECK_ROLE_BACKUP || !s || !host_random(m, 5) ||
+		    !strstr(s->rcpt_random.text, " said: "))
+			continue;
+		check_add(res, "backup_proxies", CHECK_SEV_INFO, (int)i, -1,
+			  "backup %s proxies to the primary: it relayed the primary's refusal "
+			  "of <%s> live (%d %s), so it queues nothing the primary would refuse",
+			  m->name, s->random_rcpt, s->rcpt_random.code, s->rcpt_random.text);
+	}
+}
+
 /* SMTP parity of backup i with the primary ref: STARTTLS and SIZE. */
 static void parity_smtp(struct check_result *res, const struct check_mx *ref, size_t i)
 {
@@ -155,6 +173,7 @@ void check_role_findings(struct check_result *res)
 
 	role_availability(res);
 	role_catchall(res);
+	role_proxy(res);
 	for (size_t i = 0; i < res->nmx; i++) {
 		const struct check_mx *m = &res->mx[i];
 		if (m->role != CHECK_ROLE_PRIMARY)

@@ -7,7 +7,7 @@
  * The message (at most DRILL_BODY_MAX bytes) carries the tag in the
  * Subject, the Message-ID and the X-Backupmx-Drill header.  Replies are
  * kept sanitised (check_sanitize), at most DRILL_TEXT_MAX bytes; the queue
- * ID is taken from "queued as ID" in the final 250.  drill_send_host()
+ * ID is taken from "queued as ID" (or "relayed as ID") in the final 250.  drill_send_host()
  * tries one MX host's addresses in order; drill_send_via_mx() does what an
  * RFC 5321 sender does: every MX in preference order until one accepts or
  * refuses for good.
@@ -37,16 +37,21 @@ struct drill_tx {
 	uint64_t t0;
 };
 
-/* Pull the queue ID out of a 250 reply ("... queued as ID"); "" if none. */
+/* Pull the queue ID out of a 250 reply ("... queued as ID", or "relayed as
+ * ID" when backupmxd passed the message to the primary live); "" if none. */
 static void drill_qid(const char *text, char *out, size_t len)
 {
-	const char *p = strstr(text, "queued as ");
-	size_t n = 0;
+	const char *p = strstr(text, "relayed as ");
+	size_t n = 0, skip = 11;
 
+	if (!p) {
+		p = strstr(text, "queued as ");
+		skip = 10;
+	}
 	out[0] = '\0';
 	if (!p || len == 0)
 		return;
-	for (p += 10; *p && n + 1 < len; p++) {
+	for (p += skip; *p && n + 1 < len; p++) {
 		char c = *p;
 		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      c == '.' || c == '-' || c == '_'))

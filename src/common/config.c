@@ -68,6 +68,7 @@ const struct config_kdef config_keys[] = {
 	{"delay_warning", KT_DURATION, KOFF(delay_warning), KF_ZERO, KI_NONE, 0, 0},
 	{"recipient_verify", KT_BOOL, KOFF(recipient_verify), 0, KI_NONE, 0, 0},
 	{"recipient_verify_down", KT_VDOWN, KOFF(recipient_verify_down), 0, KI_NONE, 0, 0},
+	{"primary_up", KT_PUP, KOFF(primary_up), 0, KI_NONE, 0, 0},
 	{"verify_positive_ttl", KT_DURATION, KOFF(verify_positive_ttl), 0, KI_NONE, 0, 0},
 	{"verify_negative_ttl", KT_DURATION, KOFF(verify_negative_ttl), 0, KI_NONE, 0, 0},
 	{"connect_timeout", KT_DURATION, KOFF(connect_timeout), 0, KI_NONE, 0, 0},
@@ -81,6 +82,13 @@ _Static_assert(sizeof(config_keys) / sizeof(config_keys[0]) <= CONFIG_KEYS_MAX,
 
 const char *const config_tls_names[3] = {"may", "encrypt", "verify"};
 const char *const config_vdown_names[2] = {"tempfail", "accept"};
+const char *const config_pup_names[3] = {"proxy", "defer", "queue"};
+
+/* The name of a primary_up value. */
+const char *config_primary_up_name(enum config_primary_up v)
+{
+	return config_pup_names[(unsigned)v % 3];
+}
 
 
 /* ---- small helpers ---- */

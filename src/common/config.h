@@ -27,6 +27,8 @@
 
 enum config_tls_policy { CONFIG_TLS_MAY = 0, CONFIG_TLS_ENCRYPT, CONFIG_TLS_VERIFY };
 enum config_verify_down { CONFIG_VDOWN_TEMPFAIL = 0, CONFIG_VDOWN_ACCEPT };
+/* What a recipient of a destination whose primary is up gets (issue 13). */
+enum config_primary_up { CONFIG_PUP_PROXY = 0, CONFIG_PUP_DEFER, CONFIG_PUP_QUEUE };
 
 struct config_list {
 	size_t n;
@@ -82,6 +84,7 @@ struct config {
 	unsigned delay_warning;         /* seconds, 0 = off */
 	int recipient_verify;           /* 0 */
 	enum config_verify_down recipient_verify_down;  /* tempfail */
+	enum config_primary_up primary_up;  /* proxy */
 	unsigned verify_positive_ttl;   /* 30d */
 	unsigned verify_negative_ttl;   /* 3d */
 	unsigned connect_timeout;       /* seconds, 30 (outbound) */
@@ -140,5 +143,8 @@ int config_parse_size(const char *s, unsigned long long *out);
 int config_etrn_network(const struct config *cfg, const struct sockaddr *sa);
 /* Lower-case domain, strip one trailing dot and check LDH syntax into out; 0 or -1. */
 int config_domain_norm(const char *domain, char *out, size_t outlen);
+
+/* The name of a primary_up value ("proxy", "defer", "queue"). */
+const char *config_primary_up_name(enum config_primary_up v);
 
 #endif

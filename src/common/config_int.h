@@ -39,6 +39,7 @@ enum config_ktype {
 	KT_BOOL,        /* int */
 	KT_TLS,         /* enum config_tls_policy */
 	KT_VDOWN,       /* enum config_verify_down */
+	KT_PUP,         /* enum config_primary_up */
 	KT_LIST,        /* struct config_list, items checked by kitem */
 	KT_ROUTE,       /* per-domain route */
 };
@@ -72,6 +73,7 @@ extern const size_t config_nkeys;
 #define CONFIG_NKEYS config_nkeys
 extern const char *const config_tls_names[3];     /* may, encrypt, verify */
 extern const char *const config_vdown_names[2];   /* tempfail, accept */
+extern const char *const config_pup_names[3];     /* proxy, defer, queue */
 
 /* State of one config_parse() call. */
 struct config_pstate {

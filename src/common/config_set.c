@@ -292,6 +292,15 @@ int config_set_value(struct config_pstate *ps, const struct config_kdef *k, char
 		}
 		return config_perr(ps, "%s: '%.*s' is not tempfail or accept", k->name,
 				   CONFIG_QUOTE(value));
+	case KT_PUP:
+		for (size_t i = 0; i < 3; i++) {
+			if (strcasecmp(value, config_pup_names[i]) == 0) {
+				*(enum config_primary_up *)f = (enum config_primary_up)i;
+				return 0;
+			}
+		}
+		return config_perr(ps, "%s: '%.*s' is not proxy, defer or queue", k->name,
+				   CONFIG_QUOTE(value));
 	default:
 		return config_perr(ps, "%s: cannot be set here", k->name);
 	}

@@ -169,6 +169,13 @@ static void daemon_hook_rcpt_cancel(struct smtp_session *s, void *arg)
 	relay_hook_rcpt_cancel(s, ((struct daemon *)arg)->relay);
 }
 
+/* Live pass-through to a primary that is up (primary_up = proxy). */
+static enum smtp_route daemon_hook_proxy_rcpt(const struct smtp_proxy_rcpt *q,
+					      struct smtp_proxy_txn **txn, void *arg)
+{
+	return relay_hook_proxy_rcpt(q, txn, ((struct daemon *)arg)->relay);
+}
+
 /* Count an SMTP rejection by reason (metrics). */
 static void daemon_reject(const char *reason, void *arg)
 {
@@ -318,7 +325,10 @@ static int daemon_start_user(struct daemon *d)
 		.queued = daemon_hook_queued, .etrn = daemon_hook_etrn,
 		.connected = daemon_hook_connected, .reject = daemon_reject,
 		.rcpt = d->cfg.recipient_verify ? daemon_hook_rcpt : NULL,
-		.rcpt_cancel = daemon_hook_rcpt_cancel, .arg = d,
+		.rcpt_cancel = daemon_hook_rcpt_cancel,
+		.proxy_rcpt = daemon_hook_proxy_rcpt, .proxy_data = relay_hook_proxy_data,
+		.proxy_body = relay_hook_proxy_body, .proxy_end = relay_hook_proxy_end,
+		.proxy_free = relay_hook_proxy_free, .arg = d,
 	};
 	if (!(d->srv = smtp_server_new(d->loop, &d->cfg, d->spool, d->tls, d->dns, &hooks)))
 		return -1;

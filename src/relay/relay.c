@@ -736,6 +736,7 @@ void relay_free(struct relay *r)
 	if (!r)
 		return;
 	relay_verify_free(r);
+	relay_proxy_free_all(r);   /* the server, and so every session, is gone */
 	for (struct relay_msg *m = r->head; m; m = m->next)
 		if (m->unrecorded)
 			relay_msg_record(r, m);   /* last chance before a graceful stop */

@@ -72,11 +72,24 @@ void relay_hook_connected(const struct sockaddr *peer, void *rp);
 void relay_hook_queued(const struct spool_env *env, void *rp);
 enum smtp_rcpt_verdict relay_hook_rcpt(const struct smtp_rcpt_query *q, void *rp);
 void relay_hook_rcpt_cancel(struct smtp_session *s, void *rp);
+/* The live pass-through (relay_proxy.c): smtp_server_hooks.proxy_*. */
+enum smtp_route relay_hook_proxy_rcpt(const struct smtp_proxy_rcpt *q,
+				      struct smtp_proxy_txn **txn, void *rp);
+int relay_hook_proxy_data(struct smtp_proxy_txn *t);
+int relay_hook_proxy_body(struct smtp_proxy_txn *t, const void *p, size_t n);
+int relay_hook_proxy_end(struct smtp_proxy_txn *t);
+void relay_hook_proxy_free(struct smtp_proxy_txn *t);
+
+/* Results of live pass-through transactions (metrics label values). */
+enum relay_px_result { RELAY_PX_SENT = 0, RELAY_PX_REJECTED, RELAY_PX_DEFERRED, RELAY_PX_FAILED,
+		       RELAY_PX_FALLBACK, RELAY_PX_RESULTS };
+extern const char *const relay_px_result_names[RELAY_PX_RESULTS];
 
 /* Counters for metrics. */
 struct relay_stats {
 	unsigned long long sent, deferred, bounced, expired, dsn_sent, dsn_dropped;
 	unsigned long long probes, probe_ok;
+	unsigned long long proxy[RELAY_PX_RESULTS];   /* live transactions by result */
 	double last_probe_seconds;
 };
 void relay_get_stats(const struct relay *r, struct relay_stats *out);

@@ -66,9 +66,11 @@ int relay_client_src(const struct relay *r, int family, struct sockaddr_storage 
 	return a && io_parse_addrport(a, 0, ss, len) == 0 ? 0 : -1;
 }
 
-/* Start an SMTP client to target i of d. */
-static struct smtp_client *relay_client_start(struct relay_dest *d, size_t i,
-					      smtp_client_event_cb cb, void *arg)
+/* Start an SMTP client to target i of d; to: the transaction's deadlines
+ * (NULL: RFC 5321's). */
+struct smtp_client *relay_client_start(struct relay_dest *d, size_t i,
+				       const struct smtp_client_timeouts *to,
+				       smtp_client_event_cb cb, void *arg)
 {
 	const struct relay_target *t = &d->targets[i];
 	struct smtp_client_opts o = {0};
@@ -82,7 +84,10 @@ static struct smtp_client *relay_client_start(struct relay_dest *d, size_t i,
 	o.tls_mode = relay_tls_mode(d);
 	o.tls = d->r->client_tls;
 	o.tls_host = t->host;
-	smtp_client_timeouts_rfc(&o.timeouts);
+	if (to)
+		o.timeouts = *to;
+	else
+		smtp_client_timeouts_rfc(&o.timeouts);
 	/* a primary that accepts TCP but never greets must not hold a connection
 	 * (or a probe) for RFC 5321's 5 minutes: the greeting and EHLO get the
 	 * connect timeout too; the transaction keeps the RFC values */
@@ -396,30 +401,31 @@ static void relay_conn_data_cb(struct smtp_client *cl, const struct smtp_reply *
 	relay_conn_next(c);
 }
 
-/* Build the MAIL FROM parameters for a message and a server. */
-static void relay_mail_params(const struct relay_msg *m, const struct smtp_caps *caps,
-			      size_t len, char *buf, size_t blen)
+/* Build the MAIL FROM parameters for an envelope of len octets (0: no
+ * SIZE) and a server. */
+void relay_mail_params(const struct spool_env *env, const struct smtp_caps *caps,
+		       unsigned long long len, char *buf, size_t blen)
 {
 	size_t o = 0;
 	buf[0] = 0;
-	if (caps->flags & SMTP_CAP_SIZE)
-		o += (size_t)snprintf(buf + o, blen - o, "SIZE=%zu", len);
-	if (m->env.body_8bit && (caps->flags & SMTP_CAP_8BITMIME) && o < blen)
+	if ((caps->flags & SMTP_CAP_SIZE) && len)
+		o += (size_t)snprintf(buf + o, blen - o, "SIZE=%llu", len);
+	if (env->body_8bit && (caps->flags & SMTP_CAP_8BITMIME) && o < blen)
 		o += (size_t)snprintf(buf + o, blen - o, "%sBODY=8BITMIME", o ? " " : "");
-	if (m->env.smtputf8 && (caps->flags & SMTP_CAP_SMTPUTF8) && o < blen)
+	if (env->smtputf8 && (caps->flags & SMTP_CAP_SMTPUTF8) && o < blen)
 		o += (size_t)snprintf(buf + o, blen - o, "%sSMTPUTF8", o ? " " : "");
 	if ((caps->flags & SMTP_CAP_DSN) && o < blen) {
-		if (m->env.ret)
+		if (env->ret)
 			o += (size_t)snprintf(buf + o, blen - o, "%sRET=%s", o ? " " : "",
-					      m->env.ret == 1 ? "FULL" : "HDRS");
-		if (m->env.envid && o < blen)
+					      env->ret == 1 ? "FULL" : "HDRS");
+		if (env->envid && o < blen)
 			o += (size_t)snprintf(buf + o, blen - o, "%sENVID=%s", o ? " " : "",
-					      m->env.envid);
+					      env->envid);
 	}
 }
 
 /* RCPT parameters (DSN) for one recipient. */
-static void relay_rcpt_params(const struct spool_rcpt *rc, const struct smtp_caps *caps,
+void relay_rcpt_params(const struct spool_rcpt *rc, const struct smtp_caps *caps,
 			      char *buf, size_t blen)
 {
 	size_t o = 0;
@@ -491,7 +497,7 @@ static void relay_conn_next(struct relay_conn *c)
 		}
 		c->job_start = time(NULL);
 		off_t off = lseek(c->body_fd, 0, SEEK_CUR);
-		relay_mail_params(m, caps, len, params, sizeof(params));
+		relay_mail_params(&m->env, caps, len, params, sizeof(params));
 		relay_xforward_send(c->cl, caps, &m->env);
 		smtp_client_mail(c->cl, m->env.sender, params[0] ? params : NULL, relay_conn_mail_cb,
 				 c);
@@ -565,7 +571,7 @@ static void relay_conn_event(struct smtp_client *cl, enum smtp_client_event ev, 
 			smtp_client_free(c->cl);
 			c->target++;
 			relay_conn_desc(c);
-			c->cl = relay_client_start(d, c->target, relay_conn_event, c);
+			c->cl = relay_client_start(d, c->target, NULL, relay_conn_event, c);
 			if (c->cl)
 				return;
 		}
@@ -584,7 +590,7 @@ int relay_conn_open(struct relay_dest *d)
 	c->body_fd = -1;
 	c->target = 0;
 	relay_conn_desc(c);
-	c->cl = relay_client_start(d, 0, relay_conn_event, c);
+	c->cl = relay_client_start(d, 0, NULL, relay_conn_event, c);
 	if (!c->cl) {
 		free(c);
 		relay_dest_down(d, "cannot start an SMTP client");
@@ -637,7 +643,7 @@ static void relay_probe_event(struct smtp_client *cl, enum smtp_client_event ev,
 		d->probe = NULL;
 		if (d->probe_target + 1 < d->ntargets) {
 			d->probe_target++;
-			d->probe = relay_client_start(d, d->probe_target, relay_probe_event, d);
+			d->probe = relay_client_start(d, d->probe_target, NULL, relay_probe_event, d);
 			if (d->probe)
 				return;
 		}
@@ -662,7 +668,7 @@ void relay_probe_start(struct relay_dest *d)
 	d->r->stats.probes++;
 	d->probe_target = 0;
 	d->probe_start_ms = io_now_ms();
-	d->probe = relay_client_start(d, 0, relay_probe_event, d);
+	d->probe = relay_client_start(d, 0, NULL, relay_probe_event, d);
 	if (!d->probe)
 		relay_dest_down(d, "cannot start an SMTP client");
 }

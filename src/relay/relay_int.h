@@ -4,7 +4,8 @@
  *   relay.c         messages, destinations, scheduling, holds, ETRN, sweeps
  *   relay_conn.c    delivery connections and probes (SMTP client driving)
  *   relay_ramp.c    the concurrency ramp: how many connections a destination gets
- *   relay_xforward.c  XFORWARD of the original client on deliveries
+ *   relay_xforward.c  XFORWARD/XCLIENT: the original client, told to the primary
+ *   relay_proxy.c   the live pass-through while the primary is up (primary_up)
  *   relay_target.c  next-hop choice: routes, MX lookup, self truncation
  *   relay_bounce.c  DSNs (failures and delay warnings) into the spool
  *   relay_status.c  JSON documents and metrics
@@ -37,6 +38,7 @@ struct relay_dest;
  *   - conns, nconn, nidle: only relay_conn.c; connections are opened only by
  *     relay_dest_kick() (relay.c) through relay_conn_open().
  *   - targets, ntargets, targets_expire, resolving: only relay_target.c.
+ *   - nproxy and r->proxies: only relay_proxy.c.
  *   - a relay_msg is freed only by relay_msg_remove_if_done() (which also
  *     removes its queue file) or relay_free(); its jobs by relay_job_free().
  * Everything else reads.
@@ -104,6 +106,7 @@ struct relay_dest {
 	/* connections */
 	struct relay_conn *conns;
 	unsigned nconn, nidle;
+	unsigned nproxy;                  /* live pass-through connections (relay_proxy.c) */
 	/* the concurrency ramp (relay_ramp.c owns these) */
 	unsigned limit;                   /* connections allowed now (capped by max_concurrency) */
 	unsigned ramp_credit;             /* deliveries toward the next additive raise */
@@ -157,6 +160,7 @@ struct relay {
 	struct spool_remover *remover;    /* unlinks delivered messages off the loop */
 	struct relay_stats stats;
 	struct relay_verify *verify;      /* NULL unless recipient_verify */
+	struct smtp_proxy_txn *proxies;   /* live pass-through transactions (relay_proxy.c) */
 	/* who we are */
 	const char *self_names[2];
 	size_t nself_addrs;
@@ -185,6 +189,13 @@ void relay_history_add(struct relay *r, const char *qid, const char *rcpt, const
 		       const char *relay, const char *reply, double delay);
 
 /* relay_conn.c */
+struct smtp_client *relay_client_start(struct relay_dest *d, size_t i,
+				       const struct smtp_client_timeouts *to,
+				       smtp_client_event_cb cb, void *arg);
+void relay_mail_params(const struct spool_env *env, const struct smtp_caps *caps,
+		       unsigned long long len, char *buf, size_t blen);
+void relay_rcpt_params(const struct spool_rcpt *rc, const struct smtp_caps *caps, char *buf,
+		       size_t blen);
 int relay_client_src(const struct relay *r, int family, struct sockaddr_storage *ss,
 		     socklen_t *len);
 int relay_conn_open(struct relay_dest *d);
@@ -205,6 +216,21 @@ void relay_msg_headers(struct relay *r, const struct relay_msg *m, char *buf, si
 /* relay_xforward.c: XFORWARD of message env's original client, if offered */
 void relay_xforward_send(struct smtp_client *cl, const struct smtp_caps *caps,
 			 const struct spool_env *env);
+/* The original client of a live transaction.  name NULL: its lookup is
+ * still running; "" or "unknown": it has none. */
+struct relay_xfacts {
+	const char *name, *addr, *helo, *proto;
+	const char *ident;   /* our queue ID; must outlive the client session */
+	int port;
+};
+/* XCLIENT if caps offer it, else XFORWARD if offered, else nothing. */
+void relay_xclient_send(struct smtp_client *cl, const struct smtp_caps *caps,
+			const struct relay_xfacts *f);
+
+/* relay_proxy.c */
+void relay_proxy_targets_ready(struct relay_dest *d);
+void relay_proxy_free_all(struct relay *r);
+const char *relay_dest_mode(const struct relay_dest *d);
 
 /* relay_ramp.c */
 unsigned relay_ramp_limit(const struct relay_dest *d);
@@ -222,6 +248,8 @@ void relay_verify_init(struct relay *r);
 void relay_verify_free(struct relay *r);
 void relay_verify_targets_ready(struct relay_dest *d);
 void relay_verify_learn(struct relay *r, const char *addr, int code);
+void relay_verify_live(struct relay *r, const char *addr, int code);
+int relay_verify_refused(struct relay *r, const char *addr);
 
 /* relay_bounce.c: queue a DSN for recipients idx[0..n) of m: a failure
  * (bounce, delayed = 0) or a delay warning (delayed = 1).  replies[i] is

@@ -65,6 +65,8 @@ void relay_json_status(struct relay *r, FILE *f)
 		json_kv_str(f, &df, "state", relay_dest_state_name(d));
 		json_kv_bool(f, &df, "up", d->state == DEST_UP && !d->held);
 		json_kv_bool(f, &df, "held", d->held);
+		json_kv_str(f, &df, "mode", relay_dest_mode(d));
+		json_kv_num(f, &df, "proxy_connections", d->nproxy);
 		json_kv_num(f, &df, "since", (double)d->since);
 		json_kv_str(f, &df, "last_error", d->last_error[0] ? d->last_error : NULL);
 		json_kv_num(f, &df, "queued", (double)st.msgs);
@@ -230,6 +232,12 @@ void relay_metrics(struct relay *r, FILE *f)
 		   "backupmx_deliveries_total{status=\"bounced\"} %llu\n"
 		   "backupmx_deliveries_total{status=\"expired\"} %llu\n",
 		r->stats.sent, r->stats.deferred, r->stats.bounced, r->stats.expired);
+	fputs("# HELP backupmx_proxy_transactions_total Transactions passed live to a primary "
+	      "that was up, by result.\n"
+	      "# TYPE backupmx_proxy_transactions_total counter\n", f);
+	for (i = 0; i < RELAY_PX_RESULTS; i++)
+		fprintf(f, "backupmx_proxy_transactions_total{result=\"%s\"} %llu\n",
+			relay_px_result_names[i], r->stats.proxy[i]);
 	fprintf(f, "# HELP backupmx_probe_seconds Duration of the last probe of a down primary.\n"
 		   "# TYPE backupmx_probe_seconds gauge\n"
 		   "backupmx_probe_seconds %.3f\n", r->stats.last_probe_seconds);

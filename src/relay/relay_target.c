@@ -143,6 +143,7 @@ static void relay_targets_mx_done(const struct dns_mx_set *cset, void *arg)
 	struct relay_dest *d = arg;
 	relay_targets_mx_apply(d, cset);
 	relay_verify_targets_ready(d);
+	relay_proxy_targets_ready(d);
 }
 
 /* Turn an MX answer into next hops (or a down/loop state). */
@@ -214,15 +215,14 @@ void relay_targets_resolve(struct relay_dest *d)
 {
 	const struct config_domain_rule *rule = config_domain_rule(d->r->cfg, d->domain);
 	if (rule && rule->hosts.n) {
-		if (relay_targets_route(d, rule) < 0) {
+		if (relay_targets_route(d, rule) < 0)
 			relay_dest_down(d, "no usable host in the route");
-			return;
-		}
-		if (d->state == DEST_DOWN || d->probe_after_resolve)
+		else if (d->state == DEST_DOWN || d->probe_after_resolve)
 			relay_probe_start(d);
 		else
 			relay_dest_kick(d);
 		relay_verify_targets_ready(d);
+		relay_proxy_targets_ready(d);
 		return;
 	}
 	if (d->resolving)

@@ -99,8 +99,11 @@ void relay_text_status(struct relay *r, FILE *f)
 			fprintf(f, "    banner: %s\n", d->banner);
 		if (d->have_facts && d->tls[0])
 			fprintf(f, "    tls: %s\n", d->tls);
-		fprintf(f, "    connections: %u (ramp %u of max %u), delivered: %llu\n", d->nconn,
-			relay_ramp_limit(d), d->r->cfg->max_concurrency, d->sent);
+		fprintf(f, "    mode: %s (primary_up = %s)\n", relay_dest_mode(d),
+			config_primary_up_name(d->r->cfg->primary_up));
+		fprintf(f, "    connections: %u (ramp %u of max %u), live: %u, delivered: %llu\n",
+			d->nconn, relay_ramp_limit(d), d->r->cfg->max_concurrency, d->nproxy,
+			d->sent);
 	}
 }
 

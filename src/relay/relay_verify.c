@@ -343,3 +343,20 @@ void relay_verify_learn(struct relay *r, const char *addr, int code)
 	if (r->verify && (code == 550 || code == 551 || code == 553))
 		verify_put(r, addr, 0);
 }
+
+/* The primary answered a relayed RCPT live: 2xx is a known recipient, a
+ * user-unknown 5xx an unknown one (proxy mode feeds the cache). */
+void relay_verify_live(struct relay *r, const char *addr, int code)
+{
+	if (r->verify && code / 100 == 2)
+		verify_put(r, addr, 1);
+	else
+		relay_verify_learn(r, addr, code);
+}
+
+/* Is addr cached as refused by the primary?  1 or 0. */
+int relay_verify_refused(struct relay *r, const char *addr)
+{
+	struct verify_entry *e = r->verify ? verify_find(r->verify, addr) : NULL;
+	return e && !e->good;
+}

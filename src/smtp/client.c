@@ -239,6 +239,7 @@ static const char *cl_waiting_for(struct smtp_client *cl)
 	case K_NOOP: return "waiting for the NOOP reply";
 	case K_QUIT: return "waiting for the QUIT reply";
 	case K_XFORWARD: return "waiting for the XFORWARD reply";
+	case K_XCLIENT: return "waiting for the XCLIENT reply";
 	}
 	return "waiting";
 }
@@ -304,7 +305,8 @@ void smtp_cl_send_helo(struct smtp_client *cl, int helo)
 /* Commands that must end a pipelined group (RFC 2920 3.1). */
 static int cl_is_ender(const struct cl_cmd *c)
 {
-	return c->kind == K_DATA || c->kind == K_NOOP || c->kind == K_QUIT;
+	return c->kind == K_DATA || c->kind == K_NOOP || c->kind == K_QUIT ||
+	       c->kind == K_XCLIENT;
 }
 
 /* Send whatever queued commands the pipelining rules allow now. */
@@ -314,7 +316,7 @@ void smtp_cl_pump(struct smtp_client *cl)
 	int inflight = 0, ender = 0;
 	int pipelining = (cl->info.caps.flags & SMTP_CAP_PIPELINING) != 0;
 
-	if (cl->st != CL_READY || bmx_guard_dead(&cl->guard) || !cl->conn)
+	if (cl->st != CL_READY || bmx_guard_dead(&cl->guard) || !cl->conn || cl->reehlo)
 		return;
 	TAILQ_FOREACH(c, &cl->q, link) {
 		/* cppcheck-suppress uninitvar ; commands are calloc'd in cl_enqueue() */
@@ -680,6 +682,29 @@ int smtp_client_data_fd(struct smtp_client *cl, int fd, off_t off, size_t len,
 	c->fd = fd;
 	c->off = off;
 	c->len = len;
+	return 0;
+}
+
+/* Queue XCLIENT (attrs: NAME=value ... with xtext values). */
+int smtp_client_xclient(struct smtp_client *cl, const char *attrs, smtp_client_reply_cb cb,
+			void *arg)
+{
+	if (!attrs || !*attrs || strlen(attrs) > SMTP_CLIENT_XCLIENT_MAX || !cl_params_ok(attrs))
+		return -1;
+	return cl_enqueue(cl, K_XCLIENT, cb, arg, "XCLIENT %s\r\n", attrs) ? 0 : -1;
+}
+
+/* Queue DATA with a body the caller streams. */
+int smtp_client_data_stream(struct smtp_client *cl, smtp_client_reply_cb cb,
+			    smtp_client_more_cb more, void *arg)
+{
+	if (!more)
+		return -1;
+	struct cl_cmd *c = cl_enqueue(cl, K_DATA, cb, arg, "DATA\r\n");
+	if (!c)
+		return -1;
+	c->stream = 1;
+	c->more = more;
 	return 0;
 }
 

@@ -119,6 +119,8 @@ struct smtp_client_info {
 	char errtext[SMTP_CLIENT_ERR_MAX];
 };
 
+/* A streamed body may take more bytes (the first call: 354 arrived). */
+typedef void (*smtp_client_more_cb)(struct smtp_client *cl, void *arg);
 typedef void (*smtp_client_event_cb)(struct smtp_client *cl, enum smtp_client_event ev,
 				     void *arg);
 /* r is NULL when the session ended before this command got its reply. */
@@ -160,6 +162,28 @@ int smtp_client_data(struct smtp_client *cl, const void *buf, size_t len,
  * open until cb runs.  0 or -1. */
 int smtp_client_data_fd(struct smtp_client *cl, int fd, off_t off, size_t len,
 			smtp_client_reply_cb cb, void *arg);
+/* Queue DATA with a body that the caller streams: more runs when the 354
+ * arrived and again whenever the socket drained after smtp_client_body_room()
+ * said no; the caller then writes with smtp_client_body_write() and ends
+ * with smtp_client_body_end().  cb gets the refusal of DATA itself or the
+ * final reply.  0 or -1. */
+int smtp_client_data_stream(struct smtp_client *cl, smtp_client_reply_cb cb,
+			    smtp_client_more_cb more, void *arg);
+/* Append len canonical (CRLF, unstuffed) body bytes to a streamed body;
+ * dot-stuffed here.  Only after more ran and before body_end.  0 or -1. */
+int smtp_client_body_write(struct smtp_client *cl, const void *buf, size_t len);
+/* 1 while fewer than SMTP_CLIENT_OUT_HIGH bytes wait on the socket, else 0
+ * (stop writing until more runs). */
+int smtp_client_body_room(const struct smtp_client *cl);
+/* End a streamed body (a final CRLF is added if missing, then "."). 0 or -1. */
+int smtp_client_body_end(struct smtp_client *cl);
+#define SMTP_CLIENT_XCLIENT_MAX 480   /* octets of XCLIENT attributes in one command */
+/* Queue "XCLIENT attrs" (Postfix XCLIENT_README: NAME ADDR PORT HELO PROTO
+ * of the original client, xtext values).  On its 220 the client sends EHLO
+ * again (the capabilities may change) before any later command; a refusal
+ * goes to cb and the session goes on.  Ends a pipelined group.  0 or -1. */
+int smtp_client_xclient(struct smtp_client *cl, const char *attrs, smtp_client_reply_cb cb,
+			void *arg);
 /* Queue RSET, NOOP or QUIT.  After QUIT nothing more can be queued. */
 int smtp_client_rset(struct smtp_client *cl, smtp_client_reply_cb cb, void *arg);
 int smtp_client_noop(struct smtp_client *cl, smtp_client_reply_cb cb, void *arg);

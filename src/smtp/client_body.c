@@ -10,6 +10,11 @@
  * "." is sent.  The scratch buffers belong to the client and are allocated on
  * first use.  Loop thread only; a short or failing body fd fails the session
  * (SMTP_CLIENT_E_LOCAL).
+ *
+ * A streamed body (smtp_client_data_stream, the live pass-through) comes
+ * from the caller instead: at 354, and on IO_EV_DRAINED while it waits for
+ * room, its `more` callback runs; smtp_client_body_write() stuffs and
+ * queues what it is given, smtp_client_body_end() sends the final ".".
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -41,9 +46,75 @@ static int cl_body_write(struct smtp_client *cl, const uint8_t *p, size_t n)
 	return smtp_cl_write(cl, o, k);
 }
 
+/* Write the end of a body (a final CRLF if missing, then ".") and wait. */
+static void cl_body_finish(struct smtp_client *cl, struct cl_cmd *c)
+{
+	if (cl->body_total > 0 && !(cl->last[0] == '\r' && cl->last[1] == '\n'))
+		smtp_cl_write(cl, "\r\n", 2);
+	smtp_cl_write(cl, ".\r\n", 3);
+	c->phase = 2;
+	smtp_cl_arm(cl, cl->to.data_term);
+}
+
+/* A streamed body: tell the caller there is room (from the loop only). */
+static void cl_body_stream_pump(struct smtp_client *cl, struct cl_cmd *c)
+{
+	smtp_cl_arm(cl, cl->to.data_block);
+	if (c->stream_ended || !cl->conn || io_conn_out_len(cl->conn) >= SMTP_CLIENT_OUT_HIGH)
+		return;
+	c->more(cl, c->arg);
+}
+
+/* The streaming DATA command in its body phase, or NULL. */
+struct cl_cmd *smtp_cl_body_stream(const struct smtp_client *cl)
+{
+	struct cl_cmd *c = TAILQ_FIRST(&cl->q);
+	return c && c->kind == K_DATA && c->stream && c->phase == 1 && cl->st == CL_READY ? c
+												   : NULL;
+}
+
+/* Append body bytes to a streamed body. */
+int smtp_client_body_write(struct smtp_client *cl, const void *buf, size_t len)
+{
+	struct cl_cmd *c = cl ? smtp_cl_body_stream(cl) : NULL;
+	const uint8_t *p = buf;
+	if (!c || c->stream_ended || bmx_guard_dead(&cl->guard))
+		return -1;
+	while (len > 0) {
+		size_t n = len > SMTP_CLIENT_BODY_CHUNK ? SMTP_CLIENT_BODY_CHUNK : len;
+		if (cl_body_write(cl, p, n) < 0)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	smtp_cl_arm(cl, cl->to.data_block);
+	return 0;
+}
+
+/* Is there room for more streamed body bytes? */
+int smtp_client_body_room(const struct smtp_client *cl)
+{
+	return cl->conn && io_conn_out_len(cl->conn) < SMTP_CLIENT_OUT_HIGH;
+}
+
+/* End a streamed body. */
+int smtp_client_body_end(struct smtp_client *cl)
+{
+	struct cl_cmd *c = cl ? smtp_cl_body_stream(cl) : NULL;
+	if (!c || c->stream_ended || bmx_guard_dead(&cl->guard))
+		return -1;
+	c->stream_ended = 1;
+	cl_body_finish(cl, c);
+	return 0;
+}
+
 /* Push body bytes until the socket buffer is full or the body ends. */
 void smtp_cl_body_pump(struct smtp_client *cl, struct cl_cmd *c)
 {
+	if (c->stream) {
+		cl_body_stream_pump(cl, c);
+		return;
+	}
 	while (cl->conn && io_conn_out_len(cl->conn) < SMTP_CLIENT_OUT_HIGH) {
 		const uint8_t *p;
 		size_t n;
@@ -77,11 +148,7 @@ void smtp_cl_body_pump(struct smtp_client *cl, struct cl_cmd *c)
 			c->pos += n;
 		}
 		if (n == 0) {
-			if (cl->body_total > 0 && !(cl->last[0] == '\r' && cl->last[1] == '\n'))
-				smtp_cl_write(cl, "\r\n", 2);
-			smtp_cl_write(cl, ".\r\n", 3);
-			c->phase = 2;
-			smtp_cl_arm(cl, cl->to.data_term);
+			cl_body_finish(cl, c);
 			return;
 		}
 		if (cl_body_write(cl, p, n) < 0)
@@ -104,11 +171,11 @@ void smtp_cl_body_start(struct smtp_client *cl, struct cl_cmd *c)
 		smtp_cl_arm(cl, cl->to.data_term);
 		return;
 	}
-	if (!cl->body_in)
+	if (!cl->body_in && !c->stream)
 		cl->body_in = malloc(SMTP_CLIENT_BODY_CHUNK);
 	if (!cl->body_out)
 		cl->body_out = malloc(2 * SMTP_CLIENT_BODY_CHUNK);
-	if (!cl->body_in || !cl->body_out) {
+	if ((!cl->body_in && !c->stream) || !cl->body_out) {
 		smtp_cl_fail(cl, SMTP_CLIENT_E_LOCAL, "out of memory");
 		return;
 	}

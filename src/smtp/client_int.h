@@ -38,7 +38,7 @@ enum cl_state {
 	CL_FAILED,
 };
 
-enum cl_kind { K_MAIL, K_RCPT, K_DATA, K_RSET, K_NOOP, K_QUIT, K_XFORWARD };
+enum cl_kind { K_MAIL, K_RCPT, K_DATA, K_RSET, K_NOOP, K_QUIT, K_XFORWARD, K_XCLIENT };
 
 struct cl_cmd {
 	TAILQ_ENTRY(cl_cmd) link;
@@ -48,6 +48,9 @@ struct cl_cmd {
 	const uint8_t *buf;      /* DATA from a buffer */
 	size_t len, pos;
 	int from_fd;             /* DATA from an fd */
+	int stream;              /* DATA streamed by the caller (smtp_client_body_write) */
+	int stream_ended;        /* smtp_client_body_end() was called */
+	smtp_client_more_cb more; /* stream: the body may take more */
 	int fd;
 	off_t off;
 	smtp_client_reply_cb cb;
@@ -88,6 +91,7 @@ struct smtp_client {
 	char eof_text[SMTP_CLIENT_ERR_MAX];
 	char deferred_text[SMTP_CLIENT_ERR_MAX];
 	int txn_rcpts, txn_ok;       /* RCPT replies in the current transaction */
+	int reehlo;                  /* EHLO again after XCLIENT's 220 */
 	int bol;                     /* body: at the beginning of a line */
 	uint8_t last[2];             /* body: last two octets */
 	unsigned long long body_total;
@@ -128,5 +132,7 @@ void smtp_cl_input(struct smtp_client *cl);
 void smtp_cl_body_start(struct smtp_client *cl, struct cl_cmd *c);
 /* Push body bytes until the socket buffer is full or the body ends. */
 void smtp_cl_body_pump(struct smtp_client *cl, struct cl_cmd *c);
+/* The streaming DATA command in its body phase, or NULL. */
+struct cl_cmd *smtp_cl_body_stream(const struct smtp_client *cl);
 
 #endif

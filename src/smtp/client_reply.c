@@ -67,6 +67,12 @@ static void cl_cmd_reply(struct smtp_client *cl, const struct smtp_reply *r)
 		smtp_cl_done(cl);
 		return;
 	}
+	if (kind == K_XCLIENT && r->code == 220) {
+		/* XCLIENT_README: a new session as the original client; EHLO again */
+		cl->reehlo = 1;
+		smtp_cl_send_helo(cl, 0);
+		return;
+	}
 	if (early) {
 		smtp_cl_fail(cl, SMTP_CLIENT_E_PROTOCOL,
 			"server replied %d during the message body", r->code);
@@ -103,6 +109,21 @@ static void cl_after_ehlo(struct smtp_client *cl)
 	cl_go_ready(cl);
 }
 
+/* The EHLO after XCLIENT's 220: new capabilities, then the queue goes on. */
+static void cl_after_reehlo(struct smtp_client *cl, const struct smtp_reply *r)
+{
+	if (r->code / 100 != 2) {
+		smtp_cl_fail(cl, SMTP_CLIENT_E_REJECTED, "EHLO after XCLIENT: %d %.200s", r->code,
+			r->text);
+		return;
+	}
+	smtp_ehlo_caps(r, &cl->info.caps);
+	cl->reehlo = 0;
+	cl->st = CL_READY;
+	io_timer_del(cl->deadline);
+	smtp_cl_pump(cl);
+}
+
 /* Dispatch one complete reply according to the state. */
 static void cl_reply(struct smtp_client *cl, const struct smtp_reply *r)
 {
@@ -119,6 +140,10 @@ static void cl_reply(struct smtp_client *cl, const struct smtp_reply *r)
 		return;
 	case CL_EHLO:
 		cl->info.ehlo = *r;
+		if (cl->reehlo) {
+			cl_after_reehlo(cl, r);
+			return;
+		}
 		if (r->code / 100 == 2) {
 			smtp_ehlo_caps(r, &cl->info.caps);
 			if (!cl->info.tls.active) {

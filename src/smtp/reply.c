@@ -12,6 +12,7 @@
 #include "smtp/smtp.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -277,4 +278,51 @@ void smtp_ehlo_caps(const struct smtp_reply *r, struct smtp_caps *caps)
 		caps_line(caps, l, nl ? (size_t)(nl - l) : strlen(l));
 		t = l;
 	}
+}
+
+/* Skip "c.s.d " (an enhanced code of the reply's class) at the start of t. */
+static const char *skip_enh(const char *t, int code)
+{
+	struct smtp_reply tmp = {.code = code};
+	const char *nl = strchr(t, '\n');
+	size_t n = nl ? (size_t)(nl - t) : strlen(t);
+	find_enh(&tmp, t, n);
+	if (!tmp.enh[0])
+		return t;
+	t += strlen(tmp.enh);
+	return *t == ' ' ? t + 1 : t;
+}
+
+/* Format a reply of the primary as one reply line of ours; see smtp.h. */
+size_t smtp_reply_relayed(const struct smtp_reply *r, const char *who, char *out, size_t len)
+{
+	static const char defenh[][6] = {"2.0.0", "4.0.0", "5.0.0"};
+	int cls = r->code / 100;
+	if (len == 0)
+		return 0;
+	if (r->code < 200 || r->code > 599 || cls == 3) {
+		/* never relay a 1yz/3yz where a final answer is due */
+		int n = snprintf(out, len, "451 4.4.0 %s sent an unexpected reply %d", who,
+				 r->code);
+		return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+	}
+	size_t max = len - 1 < SMTP_RELAYED_MAX ? len - 1 : SMTP_RELAYED_MAX;
+	int n = snprintf(out, max + 1, "%03d %s %s said:", r->code,
+			 r->enh[0] ? r->enh : defenh[cls == 2 ? 0 : cls == 4 ? 1 : 2], who);
+	size_t o = n < 0 ? 0 : (size_t)n > max ? max : (size_t)n;
+	for (const char *t = r->text; *t && o < max;) {
+		t = skip_enh(t, r->code);
+		if (*t && *t != '\n' && o < max)
+			out[o++] = ' ';
+		for (; *t && *t != '\n' && o < max; t++) {
+			unsigned char ch = (unsigned char)*t;
+			out[o++] = ch < 0x20 || ch >= 0x7f ? '?' : (char)ch;
+		}
+		while (*t && *t != '\n')
+			t++;
+		if (*t == '\n')
+			t++;
+	}
+	out[o] = '\0';
+	return o;
 }

@@ -41,7 +41,8 @@
 #endif
 
 static const char *const smtp_state_name[] = {
-	"greet", "ready", "mail", "rcpt", "rcpt-wait", "data", "commit", "tls", "closing",
+	"greet", "ready", "mail", "rcpt", "rcpt-wait", "data", "commit", "data-wait", "proxy-end",
+	"tls", "closing",
 };
 
 static void smtp_session_free(struct smtp_session *s);
@@ -90,7 +91,7 @@ static void smtp_arm_deadline(struct smtp_session *s)
 	case SS_CLOSING:
 		io_timer_add(s->timer, 0);   /* freed outside the current call chain */
 		break;
-	case SS_RCPT_WAIT: case SS_COMMIT:
+	case SS_RCPT_WAIT: case SS_COMMIT: case SS_DATA_WAIT: case SS_PROXY_END:
 		io_timer_del(s->timer);
 		break;
 	}
@@ -104,7 +105,13 @@ void smtp_enter_state(struct smtp_session *s, enum smtp_sstate st)
 	smtp_arm_deadline(s);
 	switch (st) {
 	case SS_RCPT_WAIT: case SS_COMMIT: case SS_TLS: case SS_CLOSING:
+	case SS_DATA_WAIT: case SS_PROXY_END:
 		io_conn_pause(s->conn);
+		break;
+	case SS_DATA:
+		if (s->proxy_full)
+			break;   /* smtp_session_proxy_resume() resumes */
+		io_conn_resume(s->conn);
 		break;
 	default:
 		io_conn_resume(s->conn);
@@ -128,6 +135,8 @@ void smtp_txn_reset(struct smtp_session *s)
 		spool_msg_abort(s->msg);
 		s->msg = NULL;
 	}
+	smtp_proxy_drop(s);
+	s->proxy_lost = 0;
 	spool_env_clear(&s->env);
 	memset(&s->env, 0, sizeof(s->env));
 	s->have_mail = 0;
@@ -226,7 +235,8 @@ static void smtp_session_event(struct io_conn *c, enum io_event ev, void *arg)
 		smtp_session_run(s);
 		break;
 	case IO_EV_DRAINED:
-		if (s->state != SS_RCPT_WAIT && s->state != SS_COMMIT && s->state != SS_TLS) {
+		if (s->state != SS_RCPT_WAIT && s->state != SS_COMMIT && s->state != SS_TLS &&
+		    s->state != SS_DATA_WAIT && s->state != SS_PROXY_END && !s->proxy_full) {
 			io_conn_resume(s->conn);
 			smtp_session_run(s);
 		}
@@ -388,6 +398,7 @@ void smtp_server_accept(struct smtp_server *srv, int fd, const struct sockaddr *
 	s->srv = srv;
 	memcpy(&s->peer, sa, salen < sizeof(s->peer) ? salen : sizeof(s->peer));
 	snprintf(s->ip, sizeof(s->ip), "%s", ip);
+	s->port = io_addr_port(sa);
 	s->conn = io_conn_new_fd(srv->loop, fd, smtp_session_event, s);
 	s->timer = io_timer_new(srv->loop, smtp_session_timeout, s);
 	if (!s->conn || !s->timer) {

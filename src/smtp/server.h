@@ -11,6 +11,13 @@
  * queued messages, answers ETRN, sees inbound connections (the "primary is
  * back" hint of RFC 5321 4.5.4.1) and may take over recipient decisions
  * (recipient verification callouts) asynchronously.
+ *
+ * Live pass-through (primary_up = proxy): at each RCPT that passed the
+ * relay and recipient-table checks, the proxy_rcpt hook may take the
+ * transaction to the primary.  Then MAIL/RCPT answers, the DATA 354 and the
+ * final reply come from the primary through smtp_session_proxy_reply(); the
+ * body goes to proxy_body as our reader makes it canonical (dot-unstuffed
+ * CRLF text, our Received: header first), and nothing touches the spool.
  */
 #ifndef BMX_SMTP_SERVER_H
 #define BMX_SMTP_SERVER_H
@@ -47,6 +54,33 @@ enum smtp_rcpt_verdict {
 	SMTP_RCPT_PENDING,      /* the hook will call smtp_session_rcpt_done() */
 };
 
+/* A live pass-through transaction; the proxy hooks own it (server_proxy.c). */
+struct smtp_proxy_txn;
+
+/* What a proxy hook learns about one recipient and its transaction. */
+struct smtp_proxy_rcpt {
+	struct smtp_session *session;
+	struct smtp_proxy_txn *txn;        /* the transaction's proxy so far, or NULL */
+	int local;                         /* recipients were already taken for the spool */
+	const struct spool_env *env;       /* qid, sender, MAIL facts, client address, HELO */
+	unsigned long long declared_size;  /* MAIL SIZE=, 0 if not given */
+	const char *addr, *domain;         /* the recipient */
+	unsigned notify;                   /* RCPT NOTIFY= (SMTP_NOTIFY_*), 0 = not given */
+	const char *orcpt;                 /* RCPT ORCPT= as sent, or NULL */
+	const char *client_name;           /* the client's reverse name, "" if none (yet) */
+	int client_port;
+	const char *proto;                 /* "ESMTP" or "SMTP" */
+};
+
+/* How a recipient is handled (the proxy_rcpt hook's answer). */
+enum smtp_route {
+	SMTP_ROUTE_LOCAL = 0,   /* store and forward: the usual recipient rules */
+	SMTP_ROUTE_DEFER,       /* 450 4.7.1: use the preferred MX */
+	SMTP_ROUTE_SPLIT,       /* 452 4.5.3: one destination per relayed transaction */
+	SMTP_ROUTE_BUSY,        /* 451 4.7.1: no live connection free */
+	SMTP_ROUTE_PENDING,     /* relayed: smtp_session_proxy_reply() follows */
+};
+
 struct smtp_server_hooks {
 	/* A message became durable in the spool. */
 	void (*queued)(const struct spool_env *env, void *arg);
@@ -64,6 +98,22 @@ struct smtp_server_hooks {
 	enum smtp_rcpt_verdict (*rcpt)(const struct smtp_rcpt_query *q, void *arg);
 	/* The session of a pending decision is gone: never call it back. */
 	void (*rcpt_cancel)(struct smtp_session *s, void *arg);
+	/* Live pass-through (all NULL: never).  proxy_rcpt decides a
+	 * recipient; on PENDING it set *txn (the session keeps it and gives it
+	 * back to every later call) and will answer through
+	 * smtp_session_proxy_reply().  proxy_data sends DATA (the 354 or a
+	 * refusal follows), proxy_body passes body bytes (0 ok, 1 ok but stop
+	 * until smtp_session_proxy_resume(), -1 the primary is gone),
+	 * proxy_end ends the body (the final reply follows); these return -1
+	 * when the primary is gone.  proxy_free ends the transaction's use of
+	 * txn (after the final reply, on RSET, errors or a lost client); no
+	 * call back follows it. */
+	enum smtp_route (*proxy_rcpt)(const struct smtp_proxy_rcpt *q, struct smtp_proxy_txn **txn,
+				      void *arg);
+	int (*proxy_data)(struct smtp_proxy_txn *t);
+	int (*proxy_body)(struct smtp_proxy_txn *t, const void *p, size_t n);
+	int (*proxy_end)(struct smtp_proxy_txn *t);
+	void (*proxy_free)(struct smtp_proxy_txn *t);
 	/* Count a rejection by reason (metrics). */
 	void (*reject)(const char *reason, void *arg);
 	void *arg;
@@ -92,6 +142,14 @@ void smtp_server_accept(struct smtp_server *srv, int fd, const struct sockaddr *
 void smtp_server_shutdown(struct smtp_server *srv, void (*done)(void *arg), void *arg);
 void smtp_server_stats(const struct smtp_server *srv, struct smtp_server_stats *out);
 void smtp_server_free(struct smtp_server *srv);
+
+/* The answer to a relayed command: reply is one complete reply line (no
+ * CRLF).  At RCPT, reply NULL means "the primary is unreachable, decide this
+ * recipient locally" (store and forward).  txn_over: the transaction is
+ * finished (final reply, or the primary failed); the session forgets it. */
+void smtp_session_proxy_reply(struct smtp_session *s, const char *reply, int txn_over);
+/* A relayed body may take more bytes again. */
+void smtp_session_proxy_resume(struct smtp_session *s);
 
 /* Finish a recipient decision that a hook left pending. */
 void smtp_session_rcpt_done(struct smtp_session *s, enum smtp_rcpt_verdict v, const char *text);

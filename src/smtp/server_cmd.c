@@ -140,13 +140,14 @@ static void smtp_cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
 	smtp_enter_state(s, SS_MAIL);
 }
 
-/* Add an accepted recipient to the envelope and answer it. */
-static void smtp_rcpt_accept(struct smtp_session *s, const struct smtp_rcpt_args *r,
-			     const char *addr)
+/* Add an accepted recipient to the envelope and answer it with ok (a
+ * relayed 250, or NULL for ours). */
+void smtp_rcpt_accept(struct smtp_session *s, const struct smtp_rcpt_args *r, const char *addr,
+		      const char *ok)
 {
 	for (size_t i = 0; i < s->env.nrcpt; i++) {
 		if (strcmp(s->env.rcpt[i].addr, addr) == 0) {
-			smtp_reply(s, "250 2.1.5 Ok");   /* duplicate: delivered once */
+			smtp_reply(s, "%s", ok ? ok : "250 2.1.5 Ok");   /* duplicate: delivered once */
 			smtp_enter_state(s, SS_RCPT);
 			return;
 		}
@@ -156,7 +157,7 @@ static void smtp_rcpt_accept(struct smtp_session *s, const struct smtp_rcpt_args
 		smtp_enter_state(s, s->env.nrcpt ? SS_RCPT : SS_MAIL);
 		return;
 	}
-	smtp_reply(s, "250 2.1.5 Ok");
+	smtp_reply(s, "%s", ok ? ok : "250 2.1.5 Ok");
 	smtp_enter_state(s, SS_RCPT);
 }
 
@@ -167,7 +168,7 @@ static void smtp_rcpt_verdict(struct smtp_session *s, const struct smtp_rcpt_arg
 	enum smtp_sstate back = s->env.nrcpt ? SS_RCPT : SS_MAIL;
 	switch (v) {
 	case SMTP_RCPT_ACCEPT:
-		smtp_rcpt_accept(s, r, addr);
+		smtp_rcpt_accept(s, r, addr, NULL);
 		return;
 	case SMTP_RCPT_REJECT:
 		smtp_count_reject(s, "unknown_recipient");
@@ -213,35 +214,42 @@ static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 		smtp_reply(s, "554 5.7.1 <%s>: Relay access denied", addr);
 		return;
 	}
-	if (srv->rcpts && rcptmap_match(srv->rcpts, r.to.local, r.to.domain)) {
-		smtp_rcpt_accept(s, &r, addr);
-		return;
-	}
-	if (!srv->hooks.rcpt) {
-		if (!srv->rcpts) {
-			smtp_rcpt_accept(s, &r, addr);
-			return;
-		}
+	int listed = srv->rcpts && rcptmap_match(srv->rcpts, r.to.local, r.to.domain);
+	if (srv->rcpts && !listed && !srv->hooks.rcpt) {
 		log_info("%s: reject: RCPT <%s>: user unknown", s->ip, addr);
 		smtp_rcpt_verdict(s, &r, addr, SMTP_RCPT_REJECT,
 				  "User unknown in relay recipient table");
 		return;
 	}
-	struct smtp_rcpt_query q = {s, addr, r.to.local, r.to.domain};
+	if (smtp_proxy_rcpt(s, &r, addr))
+		return;
+	smtp_rcpt_local(s, &r, addr);
+}
+
+/* Decide a recipient for store and forward: the table, then the hook. */
+void smtp_rcpt_local(struct smtp_session *s, const struct smtp_rcpt_args *r, const char *addr)
+{
+	struct smtp_server *srv = s->srv;
+	if (!srv->hooks.rcpt || (srv->rcpts && rcptmap_match(srv->rcpts, r->to.local,
+							     r->to.domain))) {
+		smtp_rcpt_accept(s, r, addr, NULL);
+		return;
+	}
+	struct smtp_rcpt_query q = {s, addr, r->to.local, r->to.domain};
 	enum smtp_rcpt_verdict v = srv->hooks.rcpt(&q, srv->hooks.arg);
 	if (v == SMTP_RCPT_PENDING) {
-		s->pending_rcpt = r;
+		s->pending_rcpt = *r;
 		snprintf(s->pending_addr, sizeof(s->pending_addr), "%s", addr);
 		smtp_enter_state(s, SS_RCPT_WAIT);
 		return;
 	}
-	smtp_rcpt_verdict(s, &r, addr, v, NULL);
+	smtp_rcpt_verdict(s, r, addr, v, NULL);
 }
 
 /* Finish a recipient decision that a hook left pending. */
 void smtp_session_rcpt_done(struct smtp_session *s, enum smtp_rcpt_verdict v, const char *text)
 {
-	if (s->state != SS_RCPT_WAIT)
+	if (s->state != SS_RCPT_WAIT || s->proxy)
 		return;
 	smtp_rcpt_verdict(s, &s->pending_rcpt, s->pending_addr, v, text);
 	smtp_session_run(s);

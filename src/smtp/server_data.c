@@ -34,8 +34,8 @@ static void smtp_rfc5322_date(char *buf, size_t len)
 	strftime(buf, len, "%a, %d %b %Y %H:%M:%S %z", &tm);
 }
 
-/* Build our Received: trace header (RFC 5321 4.4) into buf. */
-static int smtp_received(struct smtp_session *s, char *buf, size_t len)
+/* Build our Received: trace header (RFC 5321 4.4) into buf; its length, or -1. */
+int smtp_received(struct smtp_session *s, char *buf, size_t len)
 {
 	const char *proto;
 	char date[64];
@@ -67,6 +67,41 @@ static int smtp_received(struct smtp_session *s, char *buf, size_t len)
 	return n + m;
 }
 
+/* Snapshot the client's name and build our Received: header into buf. */
+int smtp_data_prepare(struct smtp_session *s, char *buf, size_t len)
+{
+	s->env.arrival = time(NULL);
+	/* the client's name as of now (its PTR lookup may have finished since
+	 * MAIL): one snapshot for the Received: header, the queue file and logs */
+	free(s->env.client_name);
+	if (!(s->env.client_name = strdup(s->rdns[0] ? s->rdns : "unknown"))) {
+		smtp_txn_reset(s);
+		smtp_reply(s, "451 4.3.0 Error: out of memory");
+		smtp_enter_state(s, smtp_idle_state(s));
+		return -1;
+	}
+	int n = smtp_received(s, buf, len);
+	if (n <= 0) {
+		smtp_txn_reset(s);
+		smtp_reply(s, "451 4.3.0 Error: trace header too long");
+		smtp_enter_state(s, smtp_idle_state(s));
+		return -1;
+	}
+	return n;
+}
+
+/* Start the DATA reader and answer 354. */
+void smtp_data_begin(struct smtp_session *s)
+{
+	smtp_data_init(&s->rd);
+	s->received_hdrs = 0;
+	s->hdr_done = 0;
+	s->hdr_bol = 1;
+	s->hdr_plen = 0;
+	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	smtp_enter_state(s, SS_DATA);
+}
+
 /* DATA: open the spool file and switch to the message reader. */
 void smtp_cmd_data(struct smtp_session *s, const struct smtp_cmd *c)
 {
@@ -85,19 +120,14 @@ void smtp_cmd_data(struct smtp_session *s, const struct smtp_cmd *c)
 		smtp_reply(s, "501 5.5.4 Syntax: DATA");
 		return;
 	}
-	s->env.arrival = time(NULL);
-	/* the client's name as of now (its PTR lookup may have finished since
-	 * MAIL): one snapshot for the Received: header, the queue file and logs */
-	free(s->env.client_name);
-	if (!(s->env.client_name = strdup(s->rdns[0] ? s->rdns : "unknown"))) {
-		smtp_txn_reset(s);
-		smtp_reply(s, "451 4.3.0 Error: out of memory");
-		smtp_enter_state(s, smtp_idle_state(s));
+	if (s->proxy || s->proxy_lost) {
+		smtp_proxy_data(s);
 		return;
 	}
-	n = smtp_received(s, rcv, sizeof(rcv));
-	s->rcv_len = n > 0 ? (size_t)n : 0;
-	s->msg = n > 0 ? spool_msg_new(s->srv->spool, &s->env) : NULL;
+	if ((n = smtp_data_prepare(s, rcv, sizeof(rcv))) < 0)
+		return;
+	s->rcv_len = (size_t)n;
+	s->msg = spool_msg_new(s->srv->spool, &s->env);
 	if (!s->msg || spool_msg_write(s->msg, rcv, (size_t)n) < 0) {
 		log_err("%s: %s: cannot create queue file: %s", s->ip, s->env.qid, strerror(errno));
 		smtp_txn_reset(s);
@@ -106,13 +136,7 @@ void smtp_cmd_data(struct smtp_session *s, const struct smtp_cmd *c)
 		smtp_enter_state(s, smtp_idle_state(s));
 		return;
 	}
-	smtp_data_init(&s->rd);
-	s->received_hdrs = 0;
-	s->hdr_done = 0;
-	s->hdr_bol = 1;
-	s->hdr_plen = 0;
-	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
-	smtp_enter_state(s, SS_DATA);
+	smtp_data_begin(s);
 }
 
 /* Count Received: headers in the header section of message text. */
@@ -152,7 +176,7 @@ static void smtp_hdr_scan(struct smtp_session *s, const uint8_t *p, size_t n)
 }
 
 /* The reply for a finished message that we will not keep, or NULL. */
-static const char *smtp_data_refusal(struct smtp_session *s, const char **reason)
+const char *smtp_data_refusal(struct smtp_session *s, const char **reason)
 {
 	const struct config *cfg = s->srv->cfg;
 	if (s->rd.total > cfg->max_message_size) {
@@ -171,7 +195,7 @@ static const char *smtp_data_refusal(struct smtp_session *s, const char **reason
 		*reason = "loop";
 		return "554 5.4.6 Error: too many hops (mail loop?)";
 	}
-	if (spool_msg_errno(s->msg)) {
+	if (s->msg && spool_msg_errno(s->msg)) {
 		*reason = "storage";
 		return "452 4.3.1 Insufficient system storage";
 	}
@@ -183,6 +207,10 @@ static void smtp_data_end(struct smtp_session *s)
 {
 	const char *reason = NULL;
 	const char *refuse = smtp_data_refusal(s, &reason);
+	if (s->proxy || s->proxy_lost) {
+		smtp_proxy_end(s, refuse, reason);
+		return;
+	}
 	if (!refuse && spool_msg_finish(s->msg) < 0) {
 		reason = "storage";
 		refuse = "452 4.3.1 Insufficient system storage";
@@ -202,6 +230,8 @@ static void smtp_data_end(struct smtp_session *s)
 int smtp_data_step(struct smtp_session *s)
 {
 	size_t len, outlen = 0, used = 0;
+	if (s->proxy_full)
+		return 0;   /* smtp_session_proxy_resume() goes on */
 	const uint8_t *p = io_conn_peek(s->conn, SMTP_DATA_CHUNK, &len);
 	if (!p || len == 0)
 		return 0;
@@ -210,8 +240,12 @@ int smtp_data_step(struct smtp_session *s)
 		if (!s->hdr_done)
 			smtp_hdr_scan(s, smtp_scratch, outlen);
 		/* stop storing once the message is refused anyway */
-		if (s->rd.total <= s->srv->cfg->max_message_size)
-			spool_msg_write(s->msg, smtp_scratch, outlen);
+		if (s->rd.total <= s->srv->cfg->max_message_size) {
+			if (s->proxy)
+				smtp_proxy_body(s, smtp_scratch, outlen);
+			else if (s->msg)
+				spool_msg_write(s->msg, smtp_scratch, outlen);
+		}
 	}
 	io_conn_consume(s->conn, used);
 	switch (st) {

@@ -8,6 +8,7 @@
  *   server_data.c    DATA: the Received: header, the queue file, the message
  *                    reader, the verdict on a finished message
  *   server_commit.c  the group commit and its worker thread
+ *   server_proxy.c   the live pass-through to the primary (primary_up = proxy)
  *
  * Threads: everything runs on the loop thread, except smtp_commit_worker()
  * in server_commit.c, which touches only the fields of struct smtp_server
@@ -42,6 +43,8 @@ enum smtp_sstate {
 	SS_RCPT_WAIT,   /* a recipient decision is pending (callout) */
 	SS_DATA,        /* reading the message */
 	SS_COMMIT,      /* message complete; waiting for the group commit */
+	SS_DATA_WAIT,   /* DATA relayed; waiting for the primary's 354 */
+	SS_PROXY_END,   /* relayed message complete; waiting for the primary's reply */
 	SS_TLS,         /* STARTTLS handshake in progress */
 	SS_CLOSING,     /* last reply queued; close when flushed */
 };
@@ -89,6 +92,11 @@ struct smtp_session {
 	struct smtp_commit *commit;
 	struct smtp_rcpt_args pending_rcpt;
 	char pending_addr[SMTP_PATH_MAX + 8];
+	/* live pass-through (server_proxy.c) */
+	struct smtp_proxy_txn *proxy;  /* the transaction goes to the primary */
+	int proxy_full;                /* the primary's socket is full: stop reading */
+	int proxy_lost;                /* the primary failed while we were not waiting */
+	int port;                      /* the client's port */
 };
 
 struct smtp_server {
@@ -151,6 +159,11 @@ void smtp_server_check_done(struct smtp_server *srv);
 
 /* Take one command line from the input; 1 = progress, 0 = need more input. */
 int smtp_line_step(struct smtp_session *s);
+/* Add an accepted recipient and answer it with ok (NULL: our 250). */
+void smtp_rcpt_accept(struct smtp_session *s, const struct smtp_rcpt_args *r, const char *addr,
+		      const char *ok);
+/* Decide a recipient for store and forward: the table, then the hook. */
+void smtp_rcpt_local(struct smtp_session *s, const struct smtp_rcpt_args *r, const char *addr);
 
 /* ---- server_data.c: DATA ---- */
 
@@ -158,6 +171,33 @@ int smtp_line_step(struct smtp_session *s);
 void smtp_cmd_data(struct smtp_session *s, const struct smtp_cmd *c);
 /* Process buffered DATA; 1 = progress, 0 = need more input or stopped. */
 int smtp_data_step(struct smtp_session *s);
+
+/* Build our Received: trace header (RFC 5321 4.4) into buf; its length, or -1. */
+int smtp_received(struct smtp_session *s, char *buf, size_t len);
+/* Snapshot the client's name and build our Received: header into buf;
+ * its length, or -1 (out of memory or too long: the reply is sent). */
+int smtp_data_prepare(struct smtp_session *s, char *buf, size_t len);
+/* Start the DATA reader and answer 354. */
+void smtp_data_begin(struct smtp_session *s);
+/* The reply for a finished message that we will not keep, or NULL. */
+const char *smtp_data_refusal(struct smtp_session *s, const char **reason);
+
+/* ---- server_proxy.c: the live pass-through ---- */
+
+/* The reply that ends a transaction whose primary failed. */
+#define SMTP_PROXY_LOST "451 4.4.2 Error: the primary failed during the transaction; " \
+			"nothing was kept, try again"
+/* Offer a recipient to the proxy hook; 1 = it was answered or is pending,
+ * 0 = decide it locally (store and forward). */
+int smtp_proxy_rcpt(struct smtp_session *s, const struct smtp_rcpt_args *r, const char *addr);
+/* DATA of a relayed transaction. */
+void smtp_proxy_data(struct smtp_session *s);
+/* Pass canonical body bytes on; 0, or -1 when reading must pause. */
+int smtp_proxy_body(struct smtp_session *s, const void *p, size_t n);
+/* The relayed message is complete (or refused by us: refuse != NULL). */
+void smtp_proxy_end(struct smtp_session *s, const char *refuse, const char *reason);
+/* Forget the relayed transaction (from smtp_txn_reset). */
+void smtp_proxy_drop(struct smtp_session *s);
 
 /* ---- server_commit.c: the group commit ---- */
 

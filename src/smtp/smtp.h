@@ -84,6 +84,14 @@ struct smtp_caps {
 	unsigned long long size;   /* SIZE value, 0 = none/unlimited */
 	char helo_name[SMTP_DOMAIN_MAX + 1];  /* first word of the first line */
 };
+#define SMTP_RELAYED_MAX 510   /* one reply line of ours (512 with CRLF, RFC 5321 4.5.3.1.5) */
+/* Format a reply r of another server as one reply line of ours into out:
+ * "CODE ENH WHO said: TEXT", with r's code and enhanced code (the class
+ * default X.0.0 when it has none), the lines' texts (each without its
+ * enhanced code) joined by spaces, controls and non-ASCII as '?', at most
+ * SMTP_RELAYED_MAX octets.  A code outside 2yz/4yz/5yz becomes a 451 4.4.0.
+ * Returns the length. */
+size_t smtp_reply_relayed(const struct smtp_reply *r, const char *who, char *out, size_t len);
 /* Extract EHLO capabilities from a 250 reply. */
 void smtp_ehlo_caps(const struct smtp_reply *r, struct smtp_caps *caps);
 /* The EHLO keywords we know and their flags, in report order (reply.c). */

@@ -12,7 +12,9 @@ world_init
 [ -x "$BMXD" ] || t_skip_all "backupmxd not built"
 ROUNDS=${FAULT_ROUNDS:-50}
 bmxd_world_dns </dev/null
-bmxd_relay_config </dev/null
+# this test is about store and forward while the primary is up (primary_up's
+# default, proxy, would pass the mail through live: t_proxy covers that)
+bmxd_relay_config <<<"primary_up = queue"
 world_sink_start 127.0.0.2 "$BMX_PORT"
 bmxd_start || { t_fail "daemon start"; t_done; }
 

@@ -34,7 +34,10 @@ SND=$W/pf-sender
 PF_RELAYHOST="[127.0.0.3]:$BMX_PORT" pf_config "$SND" 127.0.0.5 0 sender </dev/null
 pf_start "$SND" || t_fail "Postfix sender cannot start" "$(tail -3 "$SND/start.log")"
 
+# this test is about store and forward while the primary is up (primary_up's
+# default, proxy, would pass the mail through live: t_proxy covers that)
 bmxd_relay_config <<CF
+primary_up = queue
 tls_policy = encrypt
 CF
 if ! bmxd_start; then

@@ -14,7 +14,10 @@ local-data: "client.test. 3600 IN SOA ns.client.test. h.client.test. 1 3600 900 
 local-data: "client.test. 3600 IN MX 10 mx.client.test."
 local-data: "mx.client.test. 300 IN A 127.0.0.4"
 EOD
+# this test is about store and forward while the primary is up (primary_up's
+# default, proxy, would pass the mail through live: t_proxy covers that)
 bmxd_relay_config <<EOD
+primary_up = queue
 queue_lifetime = 5
 EOD
 

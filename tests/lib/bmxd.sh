@@ -37,6 +37,9 @@ bmxd_config()
         echo "resolver = ${RESOLVER:-127.0.0.1@9}"
         echo "control_socket = $BMX_SPOOL/control.sock"
         echo "log_level = debug"
+        # without a DNS world there is no primary to pass mail to live: the
+        # receiving-side tests store and forward (primary_up's default is proxy)
+        [ -z "${RESOLVER:-}" ] && echo "primary_up = queue"
         [ -n "$user_line" ] && echo "$user_line"
         cat
     } > "$W/bmx.conf"

@@ -7,7 +7,13 @@
 #       as nobody), listens on ADDR:PORT.
 #       ROLE "sender": no listener; relays everything to $PF_RELAYHOST
 #       ("[ip]:port"), binding ADDR as the source address.
-#   pf_start DIR / pf_stop DIR   (pf_start waits for the listener of a primary)
+#   pf_start DIR / pf_stop DIR   (pf_start waits for the listener of a primary;
+#                                pf_stop waits until the master has exited)
+#   pf_stop_all                  stop every instance pf_start started (for an
+#                                EXIT trap: a master outlives the test otherwise)
+#   pf_set DIR 'key = value'...  change main.cf (postconf -e); pf_reload applies it
+#   pf_reload DIR                `postfix reload` (new sessions get the new main.cf)
+#   pf_ehlo DIR SRC              the EHLO reply of a primary to a client at SRC
 #   pf_log DIR                   Postfix's own log (maillog_file)
 #   pf_send DIR FROM TO SUBJECT  inject one message with sendmail -C DIR
 # PF_HOSTNAME overrides a primary's myhostname.
@@ -101,17 +107,83 @@ pf_start()
     else
         postfix -c "$d/etc" start >>"$d/start.log" 2>&1 || return 1
     fi
+    PF_RUNNING[$d]=1
     if [ -n "${PF_LISTEN_OF[$d]:-}" ]; then
         # shellcheck disable=SC2086
         world_wait_port ${PF_LISTEN_OF[$d]} 15 || return 1
     fi
     return 0
 }
+declare -gA PF_RUNNING
 
-# Stop an instance.
+# Stop an instance (postfix stop waits up to 5 s for the master), then wait
+# until its master is gone and, for a primary, its port is closed.
 pf_stop()
 {
-    postfix -c "$1/etc" stop >>"$1/start.log" 2>&1
+    local d=$1 i pid
+    pid=$(sed -n '1s/[^0-9]//gp' "$d/queue/pid/master.pid" 2>/dev/null)
+    postfix -c "$d/etc" stop >>"$d/start.log" 2>&1
+    unset 'PF_RUNNING[$d]'
+    for ((i = 0; i < 100; i++)); do
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            sleep 0.1
+            continue
+        fi
+        # shellcheck disable=SC2086
+        [ -n "${PF_LISTEN_OF[$d]:-}" ] && _world_listening ${PF_LISTEN_OF[$d]} &&
+            { sleep 0.1; continue; }
+        return 0
+    done
+    return 1
+}
+
+# Stop every instance started by pf_start and not stopped yet.
+pf_stop_all()
+{
+    local d
+    for d in "${!PF_RUNNING[@]}"; do pf_stop "$d"; done
+    return 0
+}
+
+# Change main.cf parameters of an instance: pf_set DIR 'key = value' ...
+pf_set()
+{
+    local d=$1
+    shift
+    postconf -c "$d/etc" -e "$@" >>"$d/start.log" 2>&1
+}
+
+# Make a running instance re-read its configuration.
+pf_reload()
+{
+    postfix -c "$1/etc" reload >>"$1/start.log" 2>&1
+}
+
+# Print the EHLO reply of primary DIR to a client bound to SRC (one session).
+pf_ehlo()
+{
+    local d=$1 src=$2 hp
+    hp=${PF_LISTEN_OF[$d]:?not a primary}
+    "${WORLD_PY:-python3}" - "${hp% *}" "${hp#* }" "$src" <<'PY'
+import socket, sys
+s = socket.socket()
+s.settimeout(10)
+s.bind((sys.argv[3], 0))
+s.connect((sys.argv[1], int(sys.argv[2])))
+f = s.makefile("rb")
+def reply():
+    out = []
+    while True:
+        line = f.readline().decode("latin-1")
+        out.append(line.rstrip("\r\n"))
+        if len(line) < 4 or line[3] != "-":
+            return out
+reply()
+s.sendall(b"EHLO probe.test\r\n")
+print("\n".join(reply()))
+s.sendall(b"QUIT\r\n")
+reply()
+PY
 }
 
 # Postfix's log of an instance.

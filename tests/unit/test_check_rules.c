@@ -272,6 +272,17 @@ static struct check_result *b_catchall(struct check_opts *o)
 	return r;
 }
 
+static struct check_result *b_proxy(struct check_opts *o)
+{
+	struct check_result *r = fx_pair();
+	(void)o;
+	struct check_smtp *s = &r->mx[1].addr[0].smtp;
+	s->rcpt_random.code = 550;
+	snprintf(s->rcpt_random.text, sizeof(s->rcpt_random.text),
+		 "5.1.1 primary mx1.example.test[192.0.2.1]:25 said: User unknown");
+	return r;
+}
+
 static struct check_result *b_tls_parity(struct check_opts *o)
 {
 	struct check_result *r = fx_pair();
@@ -462,6 +473,8 @@ static const struct scenario scenarios[] = {
 	  { "accepts_unknown_user" } },
 	{ "catch-all everywhere", b_catchall, CHECK_OK, { { "accepts_unknown_user", I } },
 	  { "backscatter_risk" } },
+	{ "backup relays the primary's refusal", b_proxy, CHECK_OK,
+	  { { "backup_proxies", I } }, { "backscatter_risk", "accepts_unknown_user" } },
 	{ "backup without STARTTLS", b_tls_parity, CHECK_WARNING,
 	  { { "parity_starttls", W }, { "no_starttls", W } }, { NULL } },
 	{ "SIZE differs", b_size_parity, CHECK_WARNING, { { "parity_size", W } }, { NULL } },

@@ -157,6 +157,9 @@ static const struct {
 	{"delay_warning = 4h\n", "delay_warning = 14400"},
 	{"recipient_verify = TRUE\n", "recipient_verify = yes"},
 	{"recipient_verify_down = accept\n", "recipient_verify_down = accept"},
+	{"primary_up = QUEUE\n", "primary_up = queue"},
+	{"primary_up = defer\n", "primary_up = defer"},
+	{"", "primary_up = proxy"},
 	{"verify_positive_ttl = 1d\n", "verify_positive_ttl = 86400"},
 	{"verify_negative_ttl = 3650d\n", "verify_negative_ttl = 315360000"},
 	{"connect_timeout = 3\n", "connect_timeout = 3"},
@@ -237,6 +240,8 @@ static const struct {
 	 "t.conf:1: log_level: 'loud' is not error, warning, info or debug"},
 	{"recipient_verify_down = bounce\n", 0,
 	 "t.conf:1: recipient_verify_down: 'bounce' is not tempfail or accept"},
+	{"primary_up = relay\n", 0,
+	 "t.conf:1: primary_up: 'relay' is not proxy, defer or queue"},
 	{"tls_policy = dane\n", 0, "t.conf:1: tls_policy: 'dane' is not may, encrypt or verify"},
 	{"tls_policy example.com = none\n", 0,
 	 "t.conf:1: tls_policy example.com: 'none' is not may, encrypt or verify"},
@@ -922,6 +927,7 @@ static const char full_conf[] =
 	"delay_warning = 4h\n"
 	"recipient_verify = yes\n"
 	"recipient_verify_down = accept\n"
+	"primary_up = defer\n"
 	"verify_positive_ttl = 7d\n"
 	"verify_negative_ttl = 1d\n"
 	"connect_timeout = 10\n"
@@ -968,6 +974,7 @@ static const char full_dump[] =
 	"delay_warning = 14400\n"
 	"recipient_verify = yes\n"
 	"recipient_verify_down = accept\n"
+	"primary_up = defer\n"
 	"verify_positive_ttl = 604800\n"
 	"verify_negative_ttl = 86400\n"
 	"connect_timeout = 10\n"

@@ -342,6 +342,67 @@ static void test_caps_long_name(void **state)
 }
 
 /* Run the reply parser tests. */
+/* One relayed-reply case: the raw reply of the primary, what we answer. */
+struct relayed_case {
+	const char *raw;
+	const char *want;
+};
+
+static const struct relayed_case relayed_cases[] = {
+	{ "250 2.1.5 Ok\r\n", "250 2.1.5 P said: Ok" },
+	{ "250 Ok\r\n", "250 2.0.0 P said: Ok" },
+	{ "554 5.7.1 Service unavailable; Client host [127.0.0.66] blocked using rbl.test\r\n",
+	  "554 5.7.1 P said: Service unavailable; Client host [127.0.0.66] blocked using rbl.test" },
+	{ "550-5.1.1 first\r\n550 5.1.1 second\r\n", "550 5.1.1 P said: first second" },
+	{ "450 4.2.0 busy\r\n", "450 4.2.0 P said: busy" },
+	{ "421 go away\r\n", "421 4.0.0 P said: go away" },
+	{ "354 go ahead\r\n", "451 4.4.0 P sent an unexpected reply 354" },
+	{ "550 5.7.1 tab\there \x01 and \xc3\xa9\r\n", "550 5.7.1 P said: tab?here ? and ??" },
+	{ "552 5.3.4\r\n", "552 5.3.4 P said:" },
+	{ "250 2.0.0 Ok: queued as 4ABC\r\n", "250 2.0.0 P said: Ok: queued as 4ABC" },
+};
+
+/* smtp_reply_relayed(): the primary's code, enhanced code and text, one line. */
+static void test_relayed(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(relayed_cases) / sizeof(relayed_cases[0]); i++) {
+		struct smtp_reply r;
+		const char *err = NULL;
+		char out[SMTP_RELAYED_MAX + 1];
+		const char *raw = relayed_cases[i].raw;
+		print_message("relayed %zu: %s", i, raw);
+		assert_true(smtp_reply_parse((const uint8_t *)raw, strlen(raw), &r, &err) > 0);
+		size_t n = smtp_reply_relayed(&r, "P", out, sizeof(out));
+		assert_string_equal(out, relayed_cases[i].want);
+		assert_int_equal(n, strlen(out));
+	}
+}
+
+/* smtp_reply_relayed(): a long multi-line reply is cut at SMTP_RELAYED_MAX. */
+static void test_relayed_long(void **state)
+{
+	(void)state;
+	char raw[8192], out[4096];
+	struct smtp_reply r;
+	const char *err = NULL;
+	size_t o = 0;
+	for (int i = 0; i < 20; i++)
+		o += (size_t)snprintf(raw + o, sizeof(raw) - o, "550-5.7.1 %s\r\n",
+				      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	snprintf(raw + o, sizeof(raw) - o, "550 5.7.1 end\r\n");
+	assert_true(smtp_reply_parse((const uint8_t *)raw, strlen(raw), &r, &err) > 0);
+	size_t n = smtp_reply_relayed(&r, "primary mx1.example.test[127.0.0.2]:25", out,
+				      sizeof(out));
+	assert_int_equal(n, SMTP_RELAYED_MAX);
+	assert_int_equal(strlen(out), SMTP_RELAYED_MAX);
+	assert_memory_equal(out, "550 5.7.1 primary", 17);
+	/* a small buffer is never overrun */
+	n = smtp_reply_relayed(&r, "P", out, 8);
+	assert_int_equal(strlen(out), n);
+	assert_true(n < 8);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -354,6 +415,8 @@ int main(void)
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_caps_long_name),
 		cmocka_unit_test(test_caps_xattr),
+		cmocka_unit_test(test_relayed),
+		cmocka_unit_test(test_relayed_long),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
