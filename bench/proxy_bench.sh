@@ -60,6 +60,8 @@
 #     leaves the key out (to see the proxy check fail on a build without it);
 #   BMX_BENCH_SETTLE=3: seconds of rest before each measured run;
 #   BMX_BENCH_KEEPLOG=FILE: keep a copy of backupmxd's log.
+#   BMX_BENCH_PIN=1: backupmxd on CPU 1, everything else on CPU 0 (as if the
+#     backup and the primary were separate hosts); default: all share both.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(realpath -m "${1:-$ROOT/build}")
@@ -83,6 +85,15 @@ for c in smtp-source postfix unbound; do
 	world_have "$c" || { echo "$c is not installed (scripts/deps installs the test peers)" >&2; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 1; }
+# BMX_BENCH_PIN=1: the backup and the primary on separate CPUs, as on separate
+# hosts: this shell and all it starts (Postfix, smtp-source, unbound) on CPU
+# 0, backupmxd moved to CPU 1 once it runs.  Unpinned, all three share both
+# CPUs, and every CPU cycle backupmxd spends is one the primary loses.
+PIN=${BMX_BENCH_PIN:-0}
+if [ "$PIN" = 1 ]; then
+	world_have taskset || { echo "BMX_BENCH_PIN=1 needs taskset" >&2; exit 1; }
+	taskset -p -c 0 $$ >/dev/null
+fi
 FAIL=0
 AUTH=${BMX_BENCH_AUTH:-xclient}
 PRIMARY_UP=${BMX_BENCH_PRIMARY_UP-proxy}
@@ -130,7 +141,10 @@ sed -i 's/^log_level = debug/log_level = info/' "$W/bmx.conf"
 echo "# backupmxd: $BUILD/backupmxd on $BAK:$P," \
 	"$(grep -E '^(primary_up|bind_address|max_concurrency) ' "$W/bmx.conf" | paste -sd, | sed 's/,/, /g')"
 PROXY_ERR=""
-if ! bmxd_start >/dev/null 2>&1; then
+if bmxd_start >/dev/null 2>&1; then
+	[ "$PIN" = 1 ] && taskset -a -p -c 1 "$BMXD_PID" >/dev/null &&
+		echo "# pinned:   backupmxd on CPU 1; Postfix, smtp-source and unbound on CPU 0"
+else
 	PROXY_ERR="backupmxd did not start: $(grep -v '^$' "$BMXD_LOG" | tail -3 | paste -sd'|')"
 	[ -n "${BMXD_PID:-}" ] && world_kill "$BMXD_PID"
 	BMXD_PID=""

@@ -431,8 +431,11 @@ enum smtp_route relay_hook_proxy_rcpt(const struct smtp_proxy_rcpt *q,
 		return mode[0] == 'd' ? SMTP_ROUTE_DEFER : SMTP_ROUTE_SPLIT;
 	if (relay_verify_refused(r, q->addr))
 		return SMTP_ROUTE_LOCAL;   /* the cache refuses it at once */
-	if (mode[0] == 'd')
+	if (mode[0] == 'd') {
+		if (d->state == DEST_UNKNOWN)
+			relay_probe_start(d);   /* learn the state: a down primary gets mail */
 		return SMTP_ROUTE_DEFER;
+	}
 	if (d->nconn + d->nproxy >= r->cfg->max_concurrency)
 		return SMTP_ROUTE_BUSY;
 	if (!(t = calloc(1, sizeof(*t))))

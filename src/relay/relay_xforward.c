@@ -40,7 +40,11 @@ static int relay_xf_add(char *buf, size_t len, unsigned offered, unsigned attr, 
 	    smtp_xtext_encode(value, enc, sizeof(enc)) < 0)
 		return 0;
 	int n = snprintf(buf + o, len - o, "%s%s=%s", o ? " " : "", key, enc);
-	return n < 0 || (size_t)n >= len - o ? -1 : 0;
+	if (n < 0 || (size_t)n >= len - o) {
+		buf[o] = '\0';   /* nothing half-written */
+		return -1;
+	}
+	return 0;
 }
 
 /* The reply to an XFORWARD: only logged when it is not a 2xx. */
@@ -79,13 +83,13 @@ void relay_xclient_send(struct smtp_client *cl, const struct smtp_caps *caps,
 			   f->name : "[UNAVAILABLE]";
 	snprintf(addr, sizeof(addr), "%s%s", strchr(f->addr, ':') ? "IPV6:" : "", f->addr);
 	snprintf(port, sizeof(port), "%d", f->port);
-	if (relay_xf_add(attrs, sizeof(attrs), x, SMTP_XATTR_NAME, "NAME", name) < 0 ||
-	    relay_xf_add(attrs, sizeof(attrs), x, SMTP_XATTR_ADDR, "ADDR", addr) < 0 ||
-	    relay_xf_add(attrs, sizeof(attrs), x, SMTP_XATTR_PORT, "PORT",
-			 f->port > 0 ? port : NULL) < 0 ||
-	    relay_xf_add(attrs, sizeof(attrs), x, SMTP_XATTR_HELO, "HELO", f->helo) < 0 ||
-	    relay_xf_add(attrs, sizeof(attrs), x, SMTP_XATTR_PROTO, "PROTO", f->proto) < 0)
-		return;
+	/* ADDR first: it is what the primary's restrictions judge; an attribute
+	 * that no longer fits (long NAME and HELO) is left out, not the rest */
+	relay_xf_add(attrs, sizeof(attrs), x, SMTP_XATTR_ADDR, "ADDR", addr);
+	relay_xf_add(attrs, sizeof(attrs), x, SMTP_XATTR_PORT, "PORT", f->port > 0 ? port : NULL);
+	relay_xf_add(attrs, sizeof(attrs), x, SMTP_XATTR_PROTO, "PROTO", f->proto);
+	relay_xf_add(attrs, sizeof(attrs), x, SMTP_XATTR_NAME, "NAME", name);
+	relay_xf_add(attrs, sizeof(attrs), x, SMTP_XATTR_HELO, "HELO", f->helo);
 	if (attrs[0])
 		smtp_client_xclient(cl, attrs, relay_xc_reply, (void *)f->ident);
 }

@@ -107,6 +107,37 @@ dsn=$(postcat -c "$PRI/etc" -bq "$dsnq" 2>/dev/null)
 t_like "Postfix's DSN names the ORCPT passed on by backupmxd" "$dsn" \
 	'Original-Recipient: rfc822; ?original@example.test'
 t_like "... and the ENVID" "$dsn" 'Original-Envelope-Id: interop-dsn'
+
+# ---- the same chain with primary_up's default, proxy: passed through live ----
+bmxd_stop
+sed -i '/^primary_up = queue$/d' "$W/bmx.conf"
+tls0=$(pf_log "$PRI" | grep -c 'TLS connection established from')
+if bmxd_start; then
+	for i in 1 2; do pf_send "$SND" "alice@client.test" "bob@example.test" "proxied $i"; done
+	# Print how many of the 2 proxied messages the primary's maildir holds.
+	proxied_got() { grep -rl "^Subject: proxied [12]" "$PRI/mail/example.test/new" 2>/dev/null |
+		wc -l; }
+	proxied_all() { [ "$(proxied_got)" -ge 2 ]; }
+	world_wait_until 30 proxied_all
+	t_is "proxy: both messages reached the Postfix primary" "$(proxied_got)" 2 ||
+		t_diag "$(tail -20 "$BMXD_LOG")"
+	t_like "proxy: the Postfix sender got the primary's verdict through backupmxd" \
+		"$(pf_log "$SND")" "status=sent \\(250 2\\.0\\.0 Ok: relayed as [0-9A-Za-z]+; primary mx1\\.example\\.test\\[127\\.0\\.0\\.2\\]:$BMX_PORT said: (2\\.0\\.0 )?Ok: queued as"
+	t_like "proxy: backupmxd logged status=sent for the live transaction" "$(cat "$BMXD_LOG")" \
+		"proxy: [0-9A-Za-z]+: to=<bob@example\\.test>, relay=mx1\\.example\\.test\\[127\\.0\\.0\\.2\\]:$BMX_PORT, dsn=2\\.0\\.0, status=sent"
+	tls1=$(pf_log "$PRI" | grep -c 'TLS connection established from')
+	[ "$tls1" -ge $((tls0 + 2)) ] && t_ok "proxy: each live session used STARTTLS (tls_policy = encrypt)" ||
+		t_fail "proxy: each live session used STARTTLS" "TLS sessions before $tls0, after $tls1"
+	t_like "proxy: XFORWARD told the primary the Postfix sender's address" "$(pf_log "$PRI")" \
+		'orig_client=unknown\[127\.0\.0\.5\]'
+	msg=$(grep -rl "^Subject: proxied 1" "$PRI/mail/example.test/new" 2>/dev/null | head -1)
+	t_like "proxy: the message carries backupmxd's Received header" "$(cat "$msg" 2>/dev/null)" \
+		'by mx2\.example\.test \(backupmx\) with ESMTP id'
+	bmxd_queue_empty && t_ok "proxy: nothing in backupmxd's spool" ||
+		t_fail "proxy: nothing in backupmxd's spool" "$(bmxd_queue_files)"
+else
+	t_fail "daemon restart in proxy mode"
+fi
 bmxd_stop
 pf_stop "$SND"
 pf_stop "$PRI"

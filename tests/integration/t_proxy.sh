@@ -698,6 +698,13 @@ if proxy_start verify; then
 	"$BMX" flush "${CTL[@]}" >>"$W/flush.log" 2>&1
 	world_wait_until 20 pf_has "proxy known 2"
 	t_is "VERIFY: primary back: delivered" "$(pf_got "proxy known 2")" 1
+
+	# E backupmx check sees a backup that passes the primary's refusal on
+	out=$("$BMX" check example.test --json --resolver "$RESOLVER" --port "$BMX_PORT" \
+		--allow-private --timeout 10 2>&1)
+	t_like "CHECK: backupmx check reports the backup that proxies to the primary" "$out" \
+		'"code": *"backup_proxies"'
+	t_unlike "CHECK: ... and no backscatter risk" "$out" '"backscatter_risk"'
 fi
 bmxd_stop
 world_kill "$DIE_PID"
