@@ -69,6 +69,10 @@ const struct config_kdef config_keys[] = {
 	{"recipient_verify", KT_BOOL, KOFF(recipient_verify), 0, KI_NONE, 0, 0},
 	{"recipient_verify_down", KT_VDOWN, KOFF(recipient_verify_down), 0, KI_NONE, 0, 0},
 	{"primary_up", KT_PUP, KOFF(primary_up), 0, KI_NONE, 0, 0},
+	{"dnsbl_sites", KT_LIST, KOFF(dnsbl_sites), 0, KI_DNSBL, 0, 0},
+	{"dnsbl_threshold", KT_UINT, KOFF(dnsbl_threshold), 0, KI_NONE, 1, 100000},
+	{"dnsbl_action", KT_DNSBLACT, KOFF(dnsbl_action), 0, KI_NONE, 0, 0},
+	{"dnsbl_timeout", KT_DURATION, KOFF(dnsbl_timeout), 0, KI_NONE, 0, 0},
 	{"verify_positive_ttl", KT_DURATION, KOFF(verify_positive_ttl), 0, KI_NONE, 0, 0},
 	{"verify_negative_ttl", KT_DURATION, KOFF(verify_negative_ttl), 0, KI_NONE, 0, 0},
 	{"connect_timeout", KT_DURATION, KOFF(connect_timeout), 0, KI_NONE, 0, 0},
@@ -83,6 +87,7 @@ _Static_assert(sizeof(config_keys) / sizeof(config_keys[0]) <= CONFIG_KEYS_MAX,
 const char *const config_tls_names[3] = {"may", "encrypt", "verify"};
 const char *const config_vdown_names[2] = {"tempfail", "accept"};
 const char *const config_pup_names[3] = {"proxy", "defer", "queue"};
+const char *const config_dnsbl_action_names[3] = {"reject", "tempfail", "log"};
 
 /* The name of a primary_up value. */
 const char *config_primary_up_name(enum config_primary_up v)
@@ -269,6 +274,9 @@ void config_defaults(struct config *cfg)
 	cfg->delay_warning = 0;
 	cfg->recipient_verify = 0;
 	cfg->recipient_verify_down = CONFIG_VDOWN_TEMPFAIL;
+	cfg->dnsbl_threshold = 1;
+	cfg->dnsbl_action = CONFIG_DNSBL_REJECT;
+	cfg->dnsbl_timeout = 10;
 	cfg->verify_positive_ttl = 30 * 86400;
 	cfg->verify_negative_ttl = 3 * 86400;
 	cfg->connect_timeout = 30;

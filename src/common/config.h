@@ -29,6 +29,8 @@ enum config_tls_policy { CONFIG_TLS_MAY = 0, CONFIG_TLS_ENCRYPT, CONFIG_TLS_VERI
 enum config_verify_down { CONFIG_VDOWN_TEMPFAIL = 0, CONFIG_VDOWN_ACCEPT };
 /* What a recipient of a destination whose primary is up gets (issue 13). */
 enum config_primary_up { CONFIG_PUP_PROXY = 0, CONFIG_PUP_DEFER, CONFIG_PUP_QUEUE };
+/* What a client whose DNSBL score reaches dnsbl_threshold gets (issue 14). */
+enum config_dnsbl_action { CONFIG_DNSBL_REJECT = 0, CONFIG_DNSBL_TEMPFAIL, CONFIG_DNSBL_LOG };
 
 struct config_list {
 	size_t n;
@@ -85,6 +87,10 @@ struct config {
 	int recipient_verify;           /* 0 */
 	enum config_verify_down recipient_verify_down;  /* tempfail */
 	enum config_primary_up primary_up;  /* proxy */
+	struct config_list dnsbl_sites;     /* postscreen syntax: domain[=filter][*weight] */
+	unsigned dnsbl_threshold;           /* 1 */
+	enum config_dnsbl_action dnsbl_action;  /* reject */
+	unsigned dnsbl_timeout;             /* 10 s */
 	unsigned verify_positive_ttl;   /* 30d */
 	unsigned verify_negative_ttl;   /* 3d */
 	unsigned connect_timeout;       /* seconds, 30 (outbound) */

@@ -40,12 +40,13 @@ enum config_ktype {
 	KT_TLS,         /* enum config_tls_policy */
 	KT_VDOWN,       /* enum config_verify_down */
 	KT_PUP,         /* enum config_primary_up */
+	KT_DNSBLACT,    /* enum config_dnsbl_action */
 	KT_LIST,        /* struct config_list, items checked by kitem */
 	KT_ROUTE,       /* per-domain route */
 };
 
 /* What one list entry must look like. */
-enum config_kitem { KI_NONE = 0, KI_LISTEN, KI_RELAY, KI_IP, KI_CIDR };
+enum config_kitem { KI_NONE = 0, KI_LISTEN, KI_RELAY, KI_IP, KI_CIDR, KI_DNSBL };
 
 #define KF_OPTIONAL 0x1   /* an empty value unsets the key (NULL) */
 #define KF_ZERO     0x2   /* duration: 0 is allowed and means off */
@@ -74,6 +75,7 @@ extern const size_t config_nkeys;
 extern const char *const config_tls_names[3];     /* may, encrypt, verify */
 extern const char *const config_vdown_names[2];   /* tempfail, accept */
 extern const char *const config_pup_names[3];     /* proxy, defer, queue */
+extern const char *const config_dnsbl_action_names[3];   /* reject, tempfail, log */
 
 /* State of one config_parse() call. */
 struct config_pstate {

@@ -5,6 +5,7 @@
  * (config_perr).  Pure: no file, no network.
  */
 #include "common/config_int.h"
+#include "filter/dnsbl_site.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -65,7 +66,10 @@ static int config_parse_list(struct config_pstate *ps, const struct config_kdef 
 		[KI_RELAY] = "a domain or .domain",
 		[KI_IP] = "an IP address",
 		[KI_CIDR] = "a CIDR network (addr/len, no host bits set)",
+		[KI_DNSBL] = "a DNS list: domain[=filter][*weight]",
 	};
+	struct dnsbl_site site;
+	char why[128] = "";
 	char out[CONFIG_ITEM_MAX];
 	char *item, *cur = value;
 
@@ -85,6 +89,14 @@ static int config_parse_list(struct config_pstate *ps, const struct config_kdef 
 			break;
 		case KI_CIDR:
 			rc = config_cidr_norm(item, out, sizeof(out));
+			break;
+		case KI_DNSBL:
+			rc = dnsbl_site_parse(item, strlen(item), &site, why, sizeof(why));
+			if (rc == 0)
+				snprintf(out, sizeof(out), "%s", item);
+			else
+				return config_perr(ps, "%s: '%.*s': %s", k->name, CONFIG_QUOTE(item),
+						   why);
 			break;
 		default:
 			rc = -1;
@@ -291,6 +303,15 @@ int config_set_value(struct config_pstate *ps, const struct config_kdef *k, char
 			}
 		}
 		return config_perr(ps, "%s: '%.*s' is not tempfail or accept", k->name,
+				   CONFIG_QUOTE(value));
+	case KT_DNSBLACT:
+		for (size_t i = 0; i < 3; i++) {
+			if (strcasecmp(value, config_dnsbl_action_names[i]) == 0) {
+				*(enum config_dnsbl_action *)f = (enum config_dnsbl_action)i;
+				return 0;
+			}
+		}
+		return config_perr(ps, "%s: '%.*s' is not reject, tempfail or log", k->name,
 				   CONFIG_QUOTE(value));
 	case KT_PUP:
 		for (size_t i = 0; i < 3; i++) {

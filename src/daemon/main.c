@@ -29,6 +29,7 @@
 #include "daemon/daemon.h"
 #include "dns/dns.h"
 #include "io/io.h"
+#include "filter/dnsbl.h"
 #include "relay/relay.h"
 #include "smtp/server.h"
 #include "spool/spool.h"
@@ -43,6 +44,7 @@ struct daemon {
 	struct dns_ctx *dns;
 	struct smtp_server *srv;
 	struct relay *relay;
+	struct dnsbl *dnsbl;              /* NULL without dnsbl_sites */
 	struct io_tls *client_tls;
 	struct control *control;
 	struct status_http *status;
@@ -167,6 +169,12 @@ static enum smtp_rcpt_verdict daemon_hook_rcpt(const struct smtp_rcpt_query *q, 
 static void daemon_hook_rcpt_cancel(struct smtp_session *s, void *arg)
 {
 	relay_hook_rcpt_cancel(s, ((struct daemon *)arg)->relay);
+}
+
+/* A primary's address is never DNSBL-scored. */
+static int daemon_hook_trusted(const struct sockaddr *peer, void *arg)
+{
+	return relay_hook_trusted(peer, ((struct daemon *)arg)->relay);
 }
 
 /* Live pass-through to a primary that is up (primary_up = proxy). */
@@ -328,10 +336,12 @@ static int daemon_start_user(struct daemon *d)
 		.rcpt_cancel = daemon_hook_rcpt_cancel,
 		.proxy_rcpt = daemon_hook_proxy_rcpt, .proxy_data = relay_hook_proxy_data,
 		.proxy_body = relay_hook_proxy_body, .proxy_end = relay_hook_proxy_end,
-		.proxy_free = relay_hook_proxy_free, .arg = d,
+		.proxy_free = relay_hook_proxy_free, .trusted = daemon_hook_trusted, .arg = d,
 	};
 	if (!(d->srv = smtp_server_new(d->loop, &d->cfg, d->spool, d->tls, d->dns, &hooks)))
 		return -1;
+	d->dnsbl = dnsbl_new(d->loop, d->dns, &d->cfg);
+	smtp_server_set_dnsbl(d->srv, d->dnsbl);
 	daemon_set_rcpts(d, d->rcpts);   /* loaded by daemon_preflight */
 	d->rcpts = NULL;
 	if (io_signal_add(d->loop, SIGTERM, daemon_sig_stop, d) < 0 ||
@@ -353,6 +363,7 @@ static int daemon_start(struct daemon *d)
 static void daemon_free(struct daemon *d)
 {
 	smtp_server_free(d->srv);
+	dnsbl_free(d->dnsbl);
 	status_http_free(d->status);
 	alert_free(d->alert);
 	control_free(d->control);

@@ -624,6 +624,16 @@ void relay_hook_connected(const struct sockaddr *peer, void *rp)
 	}
 }
 
+/* Is peer a next hop (a primary) of some destination?  1 or 0. */
+int relay_hook_trusted(const struct sockaddr *peer, void *rp)
+{
+	struct relay *r = rp;
+	for (struct relay_dest *d = r->dest_list; d; d = d->next)
+		if (relay_addr_is_target(d, peer))
+			return 1;
+	return 0;
+}
+
 /* A message was committed by the SMTP server. */
 void relay_hook_queued(const struct spool_env *env, void *rp)
 {

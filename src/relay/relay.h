@@ -69,6 +69,7 @@ int relay_delete(struct relay *r, const char *qid);
 void relay_hook_etrn(const char *arg, const struct sockaddr *peer, char *reply, size_t len,
 		     void *rp);
 void relay_hook_connected(const struct sockaddr *peer, void *rp);
+int relay_hook_trusted(const struct sockaddr *peer, void *rp);
 void relay_hook_queued(const struct spool_env *env, void *rp);
 enum smtp_rcpt_verdict relay_hook_rcpt(const struct smtp_rcpt_query *q, void *rp);
 void relay_hook_rcpt_cancel(struct smtp_session *s, void *rp);

@@ -310,6 +310,7 @@ static void smtp_session_destroy(struct smtp_session *s)
 		srv->hooks.rcpt_cancel(s, srv->hooks.arg);
 	if (s->ptr_query && srv->dns)
 		dns_cancel(srv->dns, s->ptr_query);
+	dnsbl_query_free(s->bl);
 	smtp_txn_reset(s);
 	io_timer_free(s->timer);
 	if (s->state == SS_CLOSING)
@@ -418,10 +419,17 @@ void smtp_server_accept(struct smtp_server *srv, int fd, const struct sockaddr *
 	srv->stats.connections++;
 	log_info("connect from %s", ip);
 	smtp_session_ptr_start(s, sa);
+	smtp_bl_start(s, sa);
 	if (srv->hooks.connected)
 		srv->hooks.connected(sa, srv->hooks.arg);
 	smtp_reply(s, "220 %s ESMTP backupmx", srv->cfg->hostname);
 	smtp_enter_state(s, SS_GREET);
+}
+
+/* Score clients with these DNS lists. */
+void smtp_server_set_dnsbl(struct smtp_server *srv, struct dnsbl *d)
+{
+	srv->dnsbl = d;
 }
 
 /* Create the server. */

@@ -37,6 +37,7 @@
 
 struct smtp_server;
 struct smtp_session;
+struct dnsbl;
 
 /* An asynchronous recipient decision (recipient verification). */
 struct smtp_rcpt_query {
@@ -114,6 +115,8 @@ struct smtp_server_hooks {
 	int (*proxy_body)(struct smtp_proxy_txn *t, const void *p, size_t n);
 	int (*proxy_end)(struct smtp_proxy_txn *t);
 	void (*proxy_free)(struct smtp_proxy_txn *t);
+	/* Is peer a primary's address (never DNSBL-scored)?  1 or 0; NULL: no. */
+	int (*trusted)(const struct sockaddr *peer, void *arg);
 	/* Count a rejection by reason (metrics). */
 	void (*reject)(const char *reason, void *arg);
 	void *arg;
@@ -132,6 +135,8 @@ struct smtp_server_stats {
 struct smtp_server *smtp_server_new(struct io_loop *loop, const struct config *cfg,
 				    struct spool *sp, struct io_tls *tls, struct dns_ctx *dns,
 				    const struct smtp_server_hooks *hooks);
+/* Score clients with these DNS lists (not owned; NULL = none). */
+void smtp_server_set_dnsbl(struct smtp_server *srv, struct dnsbl *d);
 /* Replace the recipient table (takes ownership; NULL = none). */
 void smtp_server_set_rcptmap(struct smtp_server *srv, struct rcptmap *map);
 /* Take an accepted socket; applies the connection limits. */

@@ -226,10 +226,22 @@ static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 	smtp_rcpt_local(s, &r, addr);
 }
 
+/* Keep a recipient whose decision is pending (r and addr may already be
+ * the pending ones: a decision handed on from the proxy or the DNSBL check). */
+void smtp_rcpt_pend(struct smtp_session *s, const struct smtp_rcpt_args *r, const char *addr)
+{
+	if (r != &s->pending_rcpt)
+		s->pending_rcpt = *r;
+	if (addr != s->pending_addr)
+		snprintf(s->pending_addr, sizeof(s->pending_addr), "%s", addr);
+}
+
 /* Decide a recipient for store and forward: the table, then the hook. */
 void smtp_rcpt_local(struct smtp_session *s, const struct smtp_rcpt_args *r, const char *addr)
 {
 	struct smtp_server *srv = s->srv;
+	if (smtp_bl_rcpt(s, r, addr))
+		return;
 	if (!srv->hooks.rcpt || (srv->rcpts && rcptmap_match(srv->rcpts, r->to.local,
 							     r->to.domain))) {
 		smtp_rcpt_accept(s, r, addr, NULL);
@@ -238,8 +250,7 @@ void smtp_rcpt_local(struct smtp_session *s, const struct smtp_rcpt_args *r, con
 	struct smtp_rcpt_query q = {s, addr, r->to.local, r->to.domain};
 	enum smtp_rcpt_verdict v = srv->hooks.rcpt(&q, srv->hooks.arg);
 	if (v == SMTP_RCPT_PENDING) {
-		s->pending_rcpt = *r;
-		snprintf(s->pending_addr, sizeof(s->pending_addr), "%s", addr);
+		smtp_rcpt_pend(s, r, addr);
 		smtp_enter_state(s, SS_RCPT_WAIT);
 		return;
 	}
@@ -249,7 +260,7 @@ void smtp_rcpt_local(struct smtp_session *s, const struct smtp_rcpt_args *r, con
 /* Finish a recipient decision that a hook left pending. */
 void smtp_session_rcpt_done(struct smtp_session *s, enum smtp_rcpt_verdict v, const char *text)
 {
-	if (s->state != SS_RCPT_WAIT || s->proxy)
+	if (s->state != SS_RCPT_WAIT || s->proxy || s->bl_waiting)
 		return;
 	smtp_rcpt_verdict(s, &s->pending_rcpt, s->pending_addr, v, text);
 	smtp_session_run(s);

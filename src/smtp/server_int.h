@@ -9,6 +9,7 @@
  *                    reader, the verdict on a finished message
  *   server_commit.c  the group commit and its worker thread
  *   server_proxy.c   the live pass-through to the primary (primary_up = proxy)
+ *   server_dnsbl.c   DNSBL scoring of the client (dnsbl_sites)
  *
  * Threads: everything runs on the loop thread, except smtp_commit_worker()
  * in server_commit.c, which touches only the fields of struct smtp_server
@@ -29,6 +30,7 @@
 #include <sys/socket.h>
 
 #include "common/guard.h"
+#include "filter/dnsbl.h"
 #include "smtp/server.h"
 
 #define SMTP_DATA_CHUNK       65536   /* bytes of DATA processed per step */
@@ -97,6 +99,10 @@ struct smtp_session {
 	int proxy_full;                /* the primary's socket is full: stop reading */
 	int proxy_lost;                /* the primary failed while we were not waiting */
 	int port;                      /* the client's port */
+	/* DNSBL scoring (server_dnsbl.c) */
+	struct dnsbl_query *bl;        /* the check is running */
+	int bl_done, bl_waiting;       /* finished; a recipient waits for it */
+	struct dnsbl_result bl_res;
 };
 
 struct smtp_server {
@@ -106,6 +112,7 @@ struct smtp_server {
 	struct io_tls *tls;
 	struct dns_ctx *dns;
 	struct smtp_ptrcache *ptrs;          /* recent client reverse names */
+	struct dnsbl *dnsbl;                 /* NULL: no dnsbl_sites (not owned) */
 	struct rcptmap *rcpts;
 	struct smtp_server_hooks hooks;
 	struct smtp_session *sessions;
@@ -162,6 +169,8 @@ int smtp_line_step(struct smtp_session *s);
 /* Add an accepted recipient and answer it with ok (NULL: our 250). */
 void smtp_rcpt_accept(struct smtp_session *s, const struct smtp_rcpt_args *r, const char *addr,
 		      const char *ok);
+/* Keep a recipient whose decision is pending (aliasing the pending one is ok). */
+void smtp_rcpt_pend(struct smtp_session *s, const struct smtp_rcpt_args *r, const char *addr);
 /* Decide a recipient for store and forward: the table, then the hook. */
 void smtp_rcpt_local(struct smtp_session *s, const struct smtp_rcpt_args *r, const char *addr);
 
@@ -198,6 +207,14 @@ int smtp_proxy_body(struct smtp_session *s, const void *p, size_t n);
 void smtp_proxy_end(struct smtp_session *s, const char *refuse, const char *reason);
 /* Forget the relayed transaction (from smtp_txn_reset). */
 void smtp_proxy_drop(struct smtp_session *s);
+
+/* ---- server_dnsbl.c: DNSBL scoring ---- */
+
+/* Start the check of a new session's client (unless it is a primary). */
+void smtp_bl_start(struct smtp_session *s, const struct sockaddr *sa);
+/* Judge a store-and-forward recipient by the score: 1 = answered or
+ * waiting, 0 = go on. */
+int smtp_bl_rcpt(struct smtp_session *s, const struct smtp_rcpt_args *r, const char *addr);
 
 /* ---- server_commit.c: the group commit ---- */
 

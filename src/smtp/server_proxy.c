@@ -69,8 +69,7 @@ int smtp_proxy_rcpt(struct smtp_session *s, const struct smtp_rcpt_args *r, cons
 		return 1;
 	case SMTP_ROUTE_PENDING:
 		s->proxy = t;
-		s->pending_rcpt = *r;
-		snprintf(s->pending_addr, sizeof(s->pending_addr), "%s", addr);
+		smtp_rcpt_pend(s, r, addr);
 		smtp_enter_state(s, SS_RCPT_WAIT);
 		return 1;
 	}

@@ -2,12 +2,14 @@
 """dnsdelay.py - a UDP DNS forwarder that answers PTR queries late.
 
 Usage: dnsdelay.py --listen 127.0.0.1:PORT --upstream 127.0.0.1:PORT [--ptr-delay-ms N]
+                   [--drop-suffix DOMAIN]...
 
 Every query is forwarded to the upstream server (the test's unbound) and
 its answer returned; PTR queries (type 12) are held until N ms (default
 1500) after the first query for the same name, so a resolver's
 retransmissions after that are answered at once.  For a test of what a daemon does while a client's reverse lookup is
-still out.  Prints "dnsdelay: listening on ..." once bound; runs until killed.
+still out.  Queries for names under a --drop-suffix domain are never
+answered (a DNS list that times out).  Prints "dnsdelay: listening on ..." once bound; runs until killed.
 """
 import argparse
 import asyncio
@@ -30,10 +32,25 @@ def qtype(packet):
     return struct.unpack("!H", packet[i:i + 2])[0]
 
 
+def qname(packet):
+    """The first question's name, lower-case, without the trailing dot ("" if bad)."""
+    i, labels = 12, []
+    while i < len(packet):
+        n = packet[i]
+        if n == 0:
+            return ".".join(labels)
+        if n & 0xC0 or i + 1 + n > len(packet):
+            return ""
+        labels.append(bytes(packet[i + 1:i + 1 + n]).decode("ascii", "replace").lower())
+        i += 1 + n
+    return ""
+
+
 class Forwarder(asyncio.DatagramProtocol):
-    def __init__(self, upstream, delay):
+    def __init__(self, upstream, delay, drop=()):
         self.upstream = upstream
         self.delay = delay
+        self.drop = tuple(d.lower().strip(".") for d in drop)
         self.transport = None
         self.first = {}   # question bytes -> when first asked
 
@@ -45,6 +62,9 @@ class Forwarder(asyncio.DatagramProtocol):
 
     async def answer(self, data, addr):
         loop = asyncio.get_running_loop()
+        name = qname(data)
+        if any(name == d or name.endswith("." + d) for d in self.drop):
+            return
         if qtype(data) == 12:
             q = bytes(data[12:]).lower()
             t0 = self.first.setdefault(q, loop.time())
@@ -74,11 +94,13 @@ async def main():
     ap.add_argument("--listen", required=True)
     ap.add_argument("--upstream", required=True)
     ap.add_argument("--ptr-delay-ms", type=int, default=1500)
+    ap.add_argument("--drop-suffix", action="append", default=[])
     a = ap.parse_args()
     lh, lp = a.listen.rsplit(":", 1)
     uh, up = a.upstream.rsplit(":", 1)
     loop = asyncio.get_running_loop()
-    await loop.create_datagram_endpoint(lambda: Forwarder((uh, int(up)), a.ptr_delay_ms),
+    await loop.create_datagram_endpoint(lambda: Forwarder((uh, int(up)), a.ptr_delay_ms,
+                                                           a.drop_suffix),
                                         local_addr=(lh, int(lp)))
     print("dnsdelay: listening on %s" % a.listen, flush=True)
     await asyncio.Event().wait()

@@ -242,6 +242,8 @@ static const struct {
 	 "t.conf:1: recipient_verify_down: 'bounce' is not tempfail or accept"},
 	{"primary_up = relay\n", 0,
 	 "t.conf:1: primary_up: 'relay' is not proxy, defer or queue"},
+	{"dnsbl_action = drop\n", 0,
+	 "t.conf:1: dnsbl_action: 'drop' is not reject, tempfail or log"},
 	{"tls_policy = dane\n", 0, "t.conf:1: tls_policy: 'dane' is not may, encrypt or verify"},
 	{"tls_policy example.com = none\n", 0,
 	 "t.conf:1: tls_policy example.com: 'none' is not may, encrypt or verify"},
@@ -928,6 +930,10 @@ static const char full_conf[] =
 	"recipient_verify = yes\n"
 	"recipient_verify_down = accept\n"
 	"primary_up = defer\n"
+	"dnsbl_sites = bl.test*2, wl.test=127.0.[0..255].[1;2]*-3\n"
+	"dnsbl_threshold = 2\n"
+	"dnsbl_action = tempfail\n"
+	"dnsbl_timeout = 5s\n"
 	"verify_positive_ttl = 7d\n"
 	"verify_negative_ttl = 1d\n"
 	"connect_timeout = 10\n"
@@ -975,6 +981,10 @@ static const char full_dump[] =
 	"recipient_verify = yes\n"
 	"recipient_verify_down = accept\n"
 	"primary_up = defer\n"
+	"dnsbl_sites = bl.test*2, wl.test=127.0.[0..255].[1;2]*-3\n"
+	"dnsbl_threshold = 2\n"
+	"dnsbl_action = tempfail\n"
+	"dnsbl_timeout = 5\n"
 	"verify_positive_ttl = 604800\n"
 	"verify_negative_ttl = 86400\n"
 	"connect_timeout = 10\n"
