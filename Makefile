@@ -14,7 +14,7 @@
 # fuzz/fuzz_*.c each become one libFuzzer target.
 
 CC       ?= cc
-PKGS     := libevent libevent_openssl openssl libunbound libidn2
+PKGS     := libevent libevent_openssl openssl libunbound libidn2 libpsl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)

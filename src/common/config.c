@@ -73,6 +73,7 @@ const struct config_kdef config_keys[] = {
 	{"dnsbl_threshold", KT_UINT, KOFF(dnsbl_threshold), 0, KI_NONE, 1, 100000},
 	{"dnsbl_action", KT_DNSBLACT, KOFF(dnsbl_action), 0, KI_NONE, 0, 0},
 	{"dnsbl_timeout", KT_DURATION, KOFF(dnsbl_timeout), 0, KI_NONE, 0, 0},
+	{"bounce_policy", KT_BOUNCE, KOFF(bounce_policy), 0, KI_NONE, 0, 0},
 	{"verify_positive_ttl", KT_DURATION, KOFF(verify_positive_ttl), 0, KI_NONE, 0, 0},
 	{"verify_negative_ttl", KT_DURATION, KOFF(verify_negative_ttl), 0, KI_NONE, 0, 0},
 	{"connect_timeout", KT_DURATION, KOFF(connect_timeout), 0, KI_NONE, 0, 0},
@@ -88,6 +89,7 @@ const char *const config_tls_names[3] = {"may", "encrypt", "verify"};
 const char *const config_vdown_names[2] = {"tempfail", "accept"};
 const char *const config_pup_names[3] = {"proxy", "defer", "queue"};
 const char *const config_dnsbl_action_names[3] = {"reject", "tempfail", "log"};
+const char *const config_bounce_names[3] = {"authenticated", "always", "never"};
 
 /* The name of a primary_up value. */
 const char *config_primary_up_name(enum config_primary_up v)

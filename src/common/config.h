@@ -31,6 +31,8 @@ enum config_verify_down { CONFIG_VDOWN_TEMPFAIL = 0, CONFIG_VDOWN_ACCEPT };
 enum config_primary_up { CONFIG_PUP_PROXY = 0, CONFIG_PUP_DEFER, CONFIG_PUP_QUEUE };
 /* What a client whose DNSBL score reaches dnsbl_threshold gets (issue 14). */
 enum config_dnsbl_action { CONFIG_DNSBL_REJECT = 0, CONFIG_DNSBL_TEMPFAIL, CONFIG_DNSBL_LOG };
+/* Who gets a DSN for mail we accepted and cannot deliver (issue 14). */
+enum config_bounce_policy { CONFIG_BOUNCE_AUTH = 0, CONFIG_BOUNCE_ALWAYS, CONFIG_BOUNCE_NEVER };
 
 struct config_list {
 	size_t n;
@@ -91,6 +93,7 @@ struct config {
 	unsigned dnsbl_threshold;           /* 1 */
 	enum config_dnsbl_action dnsbl_action;  /* reject */
 	unsigned dnsbl_timeout;             /* 10 s */
+	enum config_bounce_policy bounce_policy;  /* authenticated */
 	unsigned verify_positive_ttl;   /* 30d */
 	unsigned verify_negative_ttl;   /* 3d */
 	unsigned connect_timeout;       /* seconds, 30 (outbound) */

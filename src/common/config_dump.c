@@ -69,6 +69,10 @@ void config_dump(const struct config *cfg, FILE *out)
 			fprintf(out, "%s = %s\n", k->name,
 				config_vdown_names[*(const enum config_verify_down *)f ? 1 : 0]);
 			break;
+		case KT_BOUNCE:
+			fprintf(out, "%s = %s\n", k->name, config_bounce_names
+				[(unsigned)*(const enum config_bounce_policy *)f % 3]);
+			break;
 		case KT_DNSBLACT:
 			fprintf(out, "%s = %s\n", k->name, config_dnsbl_action_names
 				[(unsigned)*(const enum config_dnsbl_action *)f % 3]);

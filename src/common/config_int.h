@@ -41,6 +41,7 @@ enum config_ktype {
 	KT_VDOWN,       /* enum config_verify_down */
 	KT_PUP,         /* enum config_primary_up */
 	KT_DNSBLACT,    /* enum config_dnsbl_action */
+	KT_BOUNCE,      /* enum config_bounce_policy */
 	KT_LIST,        /* struct config_list, items checked by kitem */
 	KT_ROUTE,       /* per-domain route */
 };
@@ -76,6 +77,7 @@ extern const char *const config_tls_names[3];     /* may, encrypt, verify */
 extern const char *const config_vdown_names[2];   /* tempfail, accept */
 extern const char *const config_pup_names[3];     /* proxy, defer, queue */
 extern const char *const config_dnsbl_action_names[3];   /* reject, tempfail, log */
+extern const char *const config_bounce_names[3];   /* authenticated, always, never */
 
 /* State of one config_parse() call. */
 struct config_pstate {

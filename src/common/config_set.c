@@ -304,6 +304,15 @@ int config_set_value(struct config_pstate *ps, const struct config_kdef *k, char
 		}
 		return config_perr(ps, "%s: '%.*s' is not tempfail or accept", k->name,
 				   CONFIG_QUOTE(value));
+	case KT_BOUNCE:
+		for (size_t i = 0; i < 3; i++) {
+			if (strcasecmp(value, config_bounce_names[i]) == 0) {
+				*(enum config_bounce_policy *)f = (enum config_bounce_policy)i;
+				return 0;
+			}
+		}
+		return config_perr(ps, "%s: '%.*s' is not authenticated, always or never", k->name,
+				   CONFIG_QUOTE(value));
 	case KT_DNSBLACT:
 		for (size_t i = 0; i < 3; i++) {
 			if (strcasecmp(value, config_dnsbl_action_names[i]) == 0) {

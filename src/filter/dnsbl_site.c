@@ -87,12 +87,14 @@ static void dnsbl_err(char *err, size_t errlen, const struct cur *c, const char 
 		snprintf(err, errlen, "%s, at column %zu near \"%s\"", why, c->i + 1, near);
 }
 
-/* Lower-case and check domain d[0..n) into out (256 octets); 0, or -1 and why. */
-static int dnsbl_domain_check(const char *d, size_t n, char *out, const char **why)
+/* Lower-case and check domain d[0..n) into out (256 octets); 0, or -1 with
+ * why and the offset of the fault in *at. */
+static int dnsbl_domain_check(const char *d, size_t n, char *out, const char **why, size_t *at)
 {
 	size_t label = 0;
 	int numeric = 1;
 
+	*at = 0;
 	if (n > 0 && d[n - 1] == '.')
 		n--;
 	if (n == 0) {
@@ -106,6 +108,7 @@ static int dnsbl_domain_check(const char *d, size_t n, char *out, const char **w
 	for (size_t k = 0; k < n; k++) {
 		char ch = d[k];
 
+		*at = k;
 		if (ch == '.') {
 			if (label == 0) {
 				*why = "empty label in domain";
@@ -134,10 +137,16 @@ static int dnsbl_domain_check(const char *d, size_t n, char *out, const char **w
 		}
 		out[k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
 	}
+	*at = n;
+	if (label == 0) {
+		*why = "empty label in domain";
+		return -1;
+	}
 	if (d[n - 1] == '-') {
 		*why = "domain label ends with \"-\"";
 		return -1;
 	}
+	*at = 0;
 	if (numeric) {
 		*why = "numeric domain (an address is not a DNSBL zone)";
 		return -1;
@@ -150,6 +159,7 @@ static int dnsbl_domain_check(const char *d, size_t n, char *out, const char **w
 static int dnsbl_read_octet(struct cur *c, unsigned *v, char *err, size_t errlen)
 {
 	unsigned val = 0;
+	size_t start = c->i;
 
 	if (!dnsbl_is_digit(cur_peek(c))) {
 		dnsbl_err(err, errlen, c, "bad filter: need a number 0..255");
@@ -158,6 +168,7 @@ static int dnsbl_read_octet(struct cur *c, unsigned *v, char *err, size_t errlen
 	while (dnsbl_is_digit(cur_peek(c))) {
 		val = val * 10 + (unsigned)(c->s[c->i] - '0');
 		if (val > 255) {
+			c->i = start;
 			dnsbl_err(err, errlen, c, "bad filter: number greater than 255");
 			return -1;
 		}
@@ -178,6 +189,7 @@ static void dnsbl_octet_set(struct dnsbl_octet *o, unsigned lo, unsigned hi)
 static int dnsbl_parse_list(struct cur *c, struct dnsbl_octet *o, char *err, size_t errlen)
 {
 	for (size_t items = 1;; items++) {
+		size_t start = c->i;
 		unsigned lo, hi;
 
 		if (items > DNSBL_FILTER_MAX) {
@@ -198,6 +210,7 @@ static int dnsbl_parse_list(struct cur *c, struct dnsbl_octet *o, char *err, siz
 			if (dnsbl_read_octet(c, &hi, err, errlen) < 0)
 				return -1;
 			if (hi < lo) {
+				c->i = start;
 				dnsbl_err(err, errlen, c, "bad filter: reversed range %u..%u", lo, hi);
 				return -1;
 			}
@@ -273,12 +286,12 @@ static int dnsbl_parse_weight(struct cur *c, int *w, char *err, size_t errlen)
 static int dnsbl_parse_entry(struct cur *c, struct dnsbl_site *site, char *err, size_t errlen)
 {
 	const char *why = NULL;
-	size_t start = c->i;
+	size_t start = c->i, off = 0;
 
 	while (c->i < c->n && c->s[c->i] != '=' && c->s[c->i] != '*')
 		c->i++;
-	if (dnsbl_domain_check(c->s + start, c->i - start, site->domain, &why) < 0) {
-		struct cur at = { c->s, c->n, start };
+	if (dnsbl_domain_check(c->s + start, c->i - start, site->domain, &why, &off) < 0) {
+		struct cur at = { c->s, c->n, start + off };
 
 		dnsbl_err(err, errlen, &at, "bad domain: %s", why);
 		return -1;
@@ -409,14 +422,14 @@ int dnsbl_query_name(const struct sockaddr *sa, const char *zone, char *out, siz
 {
 	char rev[16 * 4 + 1], z[DNSBL_DOMAIN_MAX + 3];
 	const char *why = NULL;
-	size_t rl, zl;
+	size_t rl, zl, off = 0;
 
 	if (out != NULL && len > 0)
 		out[0] = '\0';
 	if (sa == NULL || zone == NULL || out == NULL)
 		return -1;
 	zl = strnlen(zone, DNSBL_DOMAIN_MAX + 2);
-	if (zl > DNSBL_DOMAIN_MAX + 1 || dnsbl_domain_check(zone, zl, z, &why) < 0)
+	if (zl > DNSBL_DOMAIN_MAX + 1 || dnsbl_domain_check(zone, zl, z, &why, &off) < 0)
 		return -1;
 	if (dnsbl_reverse(sa, rev, sizeof(rev)) < 0)
 		return -1;

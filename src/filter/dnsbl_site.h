@@ -64,7 +64,9 @@ int dnsbl_answer_is_error(const uint8_t a[4]);
 /* The query name for client address sa (AF_INET: d.c.b.a.ZONE; AF_INET6: 32 reversed
  * nibbles, lower-case hex, dot-separated, then .ZONE) into out; 0, or -1 if it does not fit
  * or the family is unknown.  An IPv4-mapped IPv6 address (::ffff:a.b.c.d) uses the IPv4 form.
- * A name longer than DNSBL_QUERY_NAME_MAX, or an empty zone, is -1 too. */
+ * The zone must pass the domain rules above (it is written lower-case, without a
+ * trailing dot); a bad zone, or a name longer than DNSBL_QUERY_NAME_MAX, is -1 too.
+ * On -1, out is "" (when len > 0). */
 int dnsbl_query_name(const struct sockaddr *sa, const char *zone, char *out, size_t len);
 
 #endif

@@ -88,7 +88,7 @@ extern const char *const relay_px_result_names[RELAY_PX_RESULTS];
 
 /* Counters for metrics. */
 struct relay_stats {
-	unsigned long long sent, deferred, bounced, expired, dsn_sent, dsn_dropped;
+	unsigned long long sent, deferred, bounced, expired, dsn_sent, dsn_dropped, dsn_suppressed;
 	unsigned long long probes, probe_ok;
 	unsigned long long proxy[RELAY_PX_RESULTS];   /* live transactions by result */
 	double last_probe_seconds;

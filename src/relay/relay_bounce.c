@@ -89,6 +89,40 @@ static int relay_bounce_queue(struct relay *r, const char *to, const char *dsn, 
 
 /* Queue a DSN to m's sender for recipients idx[0..n): a failure, or a delay
  * warning when delayed is set. */
+/* May a DSN go to this message's sender (bounce_policy)?  1 or 0.  With
+ * `authenticated`, only a sender that passed SPF or DKIM at arrival gets one;
+ * that verdict comes from a milter's Authentication-Results (issue 14), and
+ * until milters are in, no sender has it. */
+static int relay_dsn_allowed(const struct relay *r, const struct relay_msg *m)
+{
+	switch (r->cfg->bounce_policy) {
+	case CONFIG_BOUNCE_ALWAYS: return 1;
+	case CONFIG_BOUNCE_NEVER: return 0;
+	default: return m->env.sender_auth;
+	}
+}
+
+/* No DSN: log each recipient, count it, and add a "suppressed" entry to the
+ * history (after its "bounced" or "expired" one). */
+static void relay_dsn_suppress(struct relay *r, struct relay_msg *m, const size_t *idx, size_t n,
+			       const char *const *replies, int delayed)
+{
+	const char *why = r->cfg->bounce_policy == CONFIG_BOUNCE_NEVER ?
+			  "DSN suppressed: bounce_policy = never" :
+			  "DSN suppressed: sender not authenticated";
+	for (size_t i = 0; i < n; i++) {
+		const char *addr = m->env.rcpt[idx[i]].addr;
+		if (delayed) {
+			log_info("%s: to=<%s>, delay warning not sent (%s)", m->env.qid, addr, why);
+			continue;
+		}
+		log_info("%s: to=<%s>, status=bounced (%s)", m->env.qid, addr, why);
+		relay_history_add(r, m->env.qid, addr, "suppressed", NULL, why,
+				  (double)(time(NULL) - m->env.arrival));
+		r->stats.dsn_suppressed++;
+	}
+}
+
 void relay_dsn_queue(struct relay *r, struct relay_msg *m, const size_t *idx, size_t n,
 		     const char *const *replies, const char *remote, const char *st, int delayed)
 {
@@ -101,6 +135,10 @@ void relay_dsn_queue(struct relay *r, struct relay_msg *m, const size_t *idx, si
 	if (delayed)
 		for (size_t i = 0; i < n; i++)
 			spool_set_rcpt_state(r->spool, m->env.qid, idx[i], SPOOL_R_DEFERRED, replies[i]);
+	if (m->env.sender[0] && !relay_dsn_allowed(r, m)) {
+		relay_dsn_suppress(r, m, idx, n, replies, delayed);
+		goto out;
+	}
 	if (!m->env.sender[0]) {
 		log_info("%s: sender is <>: no DSN for %zu recipient(s)%s", m->env.qid, n,
 			 delayed ? "" : " (dropped)");

@@ -132,7 +132,7 @@ struct relay_dest {
 struct relay_hist {
 	char qid[SPOOL_QID_LEN + 1];
 	char rcpt[SMTP_PATH_MAX + 8];
-	char status[12];                  /* sent, deferred, bounced, expired */
+	char status[12];                  /* sent, deferred, bounced, expired, rejected, suppressed */
 	char relay[DNS_NAME_MAX + 80];
 	char reply[256];
 	time_t when;

@@ -232,6 +232,10 @@ void relay_metrics(struct relay *r, FILE *f)
 		   "backupmx_deliveries_total{status=\"bounced\"} %llu\n"
 		   "backupmx_deliveries_total{status=\"expired\"} %llu\n",
 		r->stats.sent, r->stats.deferred, r->stats.bounced, r->stats.expired);
+	fprintf(f, "# HELP backupmx_dsn_suppressed_total Bounces not sent to an unauthenticated "
+		   "sender (bounce_policy).\n"
+		   "# TYPE backupmx_dsn_suppressed_total counter\n"
+		   "backupmx_dsn_suppressed_total %llu\n", r->stats.dsn_suppressed);
 	fputs("# HELP backupmx_proxy_transactions_total Transactions passed live to a primary "
 	      "that was up, by result.\n"
 	      "# TYPE backupmx_proxy_transactions_total counter\n", f);

@@ -137,6 +137,8 @@ void smtp_txn_reset(struct smtp_session *s)
 	}
 	smtp_proxy_drop(s);
 	s->proxy_lost = 0;
+	free(s->hdrf);
+	s->hdrf = NULL;
 	spool_env_clear(&s->env);
 	memset(&s->env, 0, sizeof(s->env));
 	s->have_mail = 0;

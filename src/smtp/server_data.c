@@ -7,7 +7,9 @@
  * input through smtp_data_feed() in SMTP_DATA_CHUNK steps.  Only
  * <CRLF>.<CRLF> ends the message; a bare LF or CR closes the session with 521
  * (SMTP smuggling defence).  Received: headers are counted while the header
- * section passes (mail loops).  Storing stops once the message exceeds
+ * section passes (mail loops), and Authentication-Results headers that carry
+ * our own authserv-id (forgeries, RFC 8601 5) are removed on the way
+ * (src/filter/hdrfilter.c).  Storing stops once the message exceeds
  * max_message_size; the refusal is sent when the message ends.  A message
  * that is kept goes to the group commit (smtp_commit_queue) and is answered
  * only when it is durable.
@@ -94,6 +96,13 @@ int smtp_data_prepare(struct smtp_session *s, char *buf, size_t len)
 void smtp_data_begin(struct smtp_session *s)
 {
 	smtp_data_init(&s->rd);
+	/* incoming Authentication-Results with our authserv-id are forgeries
+	 * (RFC 8601 5); without memory the message is refused below, not
+	 * passed on unfiltered */
+	if (!s->hdrf)
+		s->hdrf = malloc(sizeof(*s->hdrf));
+	if (s->hdrf)
+		hdrf_init(s->hdrf, s->srv->cfg->hostname);
 	s->received_hdrs = 0;
 	s->hdr_done = 0;
 	s->hdr_bol = 1;
@@ -195,6 +204,10 @@ const char *smtp_data_refusal(struct smtp_session *s, const char **reason)
 		*reason = "loop";
 		return "554 5.4.6 Error: too many hops (mail loop?)";
 	}
+	if (!s->hdrf) {
+		*reason = "storage";
+		return "452 4.3.1 Insufficient system resources";
+	}
 	if (s->msg && spool_msg_errno(s->msg)) {
 		*reason = "storage";
 		return "452 4.3.1 Insufficient system storage";
@@ -226,6 +239,26 @@ static void smtp_data_end(struct smtp_session *s)
 	smtp_commit_queue(s);
 }
 
+/* Message octets after the header filter: to the primary or the queue file. */
+static int smtp_data_emit(void *arg, const void *p, size_t n)
+{
+	struct smtp_session *s = arg;
+	if (s->proxy)
+		smtp_proxy_body(s, p, n);   /* pausing is its flag, not a failure */
+	else if (s->msg)
+		spool_msg_write(s->msg, p, n);   /* errors: spool_msg_errno() */
+	return 0;
+}
+
+/* Pass canonical message octets on, through the header filter. */
+static void smtp_data_out(struct smtp_session *s, const uint8_t *p, size_t n)
+{
+	if (s->hdrf)
+		hdrf_feed(s->hdrf, p, n, smtp_data_emit, s);
+	else
+		smtp_data_emit(s, p, n);
+}
+
 /* Process buffered DATA; 1 = progress, 0 = need more input or stopped. */
 int smtp_data_step(struct smtp_session *s)
 {
@@ -240,18 +273,16 @@ int smtp_data_step(struct smtp_session *s)
 		if (!s->hdr_done)
 			smtp_hdr_scan(s, smtp_scratch, outlen);
 		/* stop storing once the message is refused anyway */
-		if (s->rd.total <= s->srv->cfg->max_message_size) {
-			if (s->proxy)
-				smtp_proxy_body(s, smtp_scratch, outlen);
-			else if (s->msg)
-				spool_msg_write(s->msg, smtp_scratch, outlen);
-		}
+		if (s->rd.total <= s->srv->cfg->max_message_size)
+			smtp_data_out(s, smtp_scratch, outlen);
 	}
 	io_conn_consume(s->conn, used);
 	switch (st) {
 	case SMTP_DATA_MORE:
 		return 1;
 	case SMTP_DATA_END:
+		if (s->hdrf && s->rd.total <= s->srv->cfg->max_message_size)
+			hdrf_finish(s->hdrf, smtp_data_emit, s);
 		smtp_data_end(s);
 		return 1;
 	case SMTP_DATA_BARE_LF:

@@ -31,6 +31,7 @@
 
 #include "common/guard.h"
 #include "filter/dnsbl.h"
+#include "filter/hdrfilter.h"
 #include "smtp/server.h"
 
 #define SMTP_DATA_CHUNK       65536   /* bytes of DATA processed per step */
@@ -103,6 +104,7 @@ struct smtp_session {
 	struct dnsbl_query *bl;        /* the check is running */
 	int bl_done, bl_waiting;       /* finished; a recipient waits for it */
 	struct dnsbl_result bl_res;
+	struct hdrf *hdrf;             /* DATA: the header filter (allocated at DATA) */
 };
 
 struct smtp_server {

@@ -48,6 +48,8 @@ struct spool_env {
 	char *envid;               /* or NULL */
 	int body_8bit;             /* BODY=8BITMIME given, or 8-bit octets seen */
 	int smtputf8;
+	int sender_auth;           /* SPF or DKIM passed for the sender at arrival (not yet
+				      stored: set by milter results, issue 14) */
 	char *helo;                /* client facts, for logs and DSNs */
 	char *client_addr;
 	char *client_name;

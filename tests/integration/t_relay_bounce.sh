@@ -15,9 +15,12 @@ local-data: "client.test. 3600 IN MX 10 mx.client.test."
 local-data: "mx.client.test. 300 IN A 127.0.0.4"
 EOD
 # this test is about store and forward while the primary is up (primary_up's
-# default, proxy, would pass the mail through live: t_proxy covers that)
+# default, proxy, would pass the mail through live: t_proxy covers that), and
+# about the DSNs themselves (bounce_policy's default sends none to a sender
+# that no milter authenticated: the end of this test covers that)
 bmxd_relay_config <<EOD
 primary_up = queue
+bounce_policy = always
 queue_lifetime = 5
 EOD
 
@@ -96,4 +99,40 @@ grep -Eiq 'expire|lifetime|too long|queue' "$f" && t_ok "expiry DSN states the r
 	t_fail "no expiry reason in the DSN" "$(head -40 "$f")"
 sleep 1
 t_is "queue empty after expiry" "$(bmxd_queue_files | wc -l)" 0
+
+# bounce_policy: the default (authenticated) and never send no DSN to a
+# sender that was not authenticated at arrival (no milter here: nobody is)
+world_bg "$WORLD_PY" "$WORLD_LIB/mxpeer.py" --listen 127.0.0.2:"$BMX_PORT" \
+	--domain example.test --user alice --pipelining --name mx1.example.test
+PEER_PID=$BG_PID
+world_wait_port 127.0.0.2 "$BMX_PORT" || t_fail "mxpeer did not start again"
+for policy in authenticated never; do
+	bmxd_stop
+	HP=$(world_free_port)
+	sed -i -e '/^bounce_policy = /d' -e '/^status_listen = /d' "$W/bmx.conf"
+	[ "$policy" = never ] && echo "bounce_policy = never" >>"$W/bmx.conf"
+	echo "status_listen = 127.0.0.3:$HP" >>"$W/bmx.conf"
+	: >"$BMXD_LOG"
+	bmxd_start || { t_fail "daemon restart ($policy)"; continue; }
+	rm -f "$DSN_DIR"/*
+	world_swaks 127.0.0.3 "$BMX_PORT" --from s@client.test --to bob@example.test \
+		--data "$W/body" >"$W/swaks3.log" 2>&1 && t_ok "$policy: message for bob accepted" ||
+		t_fail "swaks" "$(tail "$W/swaks3.log")"
+	sup() { grep -Eq 'to=<bob@example.test>, status=bounced \(DSN suppressed' "$BMXD_LOG"; }
+	world_wait_until 15 sup
+	want='sender not authenticated'
+	[ "$policy" = never ] && want='bounce_policy = never'
+	t_like "$policy: bob's 5xx is logged as bounced, DSN suppressed" "$(cat "$BMXD_LOG")" \
+		"to=<bob@example\\.test>, status=bounced \\(DSN suppressed: $want\\)"
+	sleep 2
+	t_is "$policy: no DSN reached the sender's MX" "$(world_sink_count "$DSN_DIR")" 0
+	m=$(curl -sS --max-time 5 "http://127.0.0.3:$HP/metrics" 2>/dev/null |
+		awk '$1 == "backupmx_dsn_suppressed_total" { print $2 }')
+	t_is "$policy: backupmx_dsn_suppressed_total counts it" "$m" 1
+	h=$(curl -sS --max-time 5 "http://127.0.0.3:$HP/history.json" 2>/dev/null)
+	t_like "$policy: the history shows bob's DSN suppressed" "$h" \
+		'"recipient": *"bob@example.test", *"status": *"suppressed"'
+	t_is "$policy: queue empty" "$(bmxd_queue_files | wc -l)" 0
+done
+world_kill "$PEER_PID"
 t_done

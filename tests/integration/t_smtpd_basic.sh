@@ -54,7 +54,7 @@ send b"RCPT TO:<case@example.test>\r\n"
 expect 550
 send b"DATA\r\n"
 expect 354
-send b"Subject: hello\r\n\r\nbody line\r\n..dot line\r\n.\r\n"
+send b"Subject: hello\r\nAuthentication-Results: mx2.example.test; spf=pass\r\n smtp.mailfrom=s@client.test\r\nAuthentication-Results: mx.other.test; spf=fail\r\n\r\nbody line\r\n..dot line\r\nAuthentication-Results: mx2.example.test; in the body\r\n.\r\n"
 expect 250 2.0.0 Ok: queued as
 send b"VRFY known\r\n"
 expect 252
@@ -81,6 +81,12 @@ t_like "Received header prepended" "$body" 'Received: from client.test \((unknow
 t_like "Received names our host and the queue ID" "$body" "by mx2.example.test \(backupmx\) with ESMTP id $qid"
 t_like "dot-unstuffed body stored" "$body" '^\.dot line'
 t_unlike "relay recipient never stored" "$body" 'elsewhere.test'
+t_unlike "a forged Authentication-Results with our authserv-id is removed (RFC 8601 5)" "$body" \
+	'^Authentication-Results: mx2\.example\.test; spf=pass'
+t_unlike "... with its folded line" "$body" '^ smtp\.mailfrom=s@client\.test'
+t_like "... another host's Authentication-Results stays" "$body" \
+	'^Authentication-Results: mx\.other\.test; spf=fail'
+t_like "... and the body is untouched" "$body" '^Authentication-Results: mx2\.example\.test; in the body'
 
 # SIZE: declared and actual
 out=$(world_smtpraw 127.0.0.3 "$P" <<'SCR'

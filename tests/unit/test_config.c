@@ -242,6 +242,8 @@ static const struct {
 	 "t.conf:1: recipient_verify_down: 'bounce' is not tempfail or accept"},
 	{"primary_up = relay\n", 0,
 	 "t.conf:1: primary_up: 'relay' is not proxy, defer or queue"},
+	{"bounce_policy = sometimes\n", 0,
+	 "t.conf:1: bounce_policy: 'sometimes' is not authenticated, always or never"},
 	{"dnsbl_action = drop\n", 0,
 	 "t.conf:1: dnsbl_action: 'drop' is not reject, tempfail or log"},
 	{"tls_policy = dane\n", 0, "t.conf:1: tls_policy: 'dane' is not may, encrypt or verify"},
@@ -934,6 +936,7 @@ static const char full_conf[] =
 	"dnsbl_threshold = 2\n"
 	"dnsbl_action = tempfail\n"
 	"dnsbl_timeout = 5s\n"
+	"bounce_policy = never\n"
 	"verify_positive_ttl = 7d\n"
 	"verify_negative_ttl = 1d\n"
 	"connect_timeout = 10\n"
@@ -985,6 +988,7 @@ static const char full_dump[] =
 	"dnsbl_threshold = 2\n"
 	"dnsbl_action = tempfail\n"
 	"dnsbl_timeout = 5\n"
+	"bounce_policy = never\n"
 	"verify_positive_ttl = 604800\n"
 	"verify_negative_ttl = 86400\n"
 	"connect_timeout = 10\n"
