@@ -16,9 +16,12 @@ local-data: "client.test. 3600 IN MX 10 mx.client.test."
 local-data: "mx.client.test. 300 IN A 127.0.0.4"
 EOD
 # this test is about store and forward while the primary is up (primary_up's
-# default, proxy, would pass the mail through live: t_proxy covers that)
+# default, proxy, would pass the mail through live: t_proxy covers that) and
+# about the DSN itself (bounce_policy's default sends none to a sender no
+# milter authenticated: t_relay_bounce covers that)
 bmxd_relay_config <<EOD
 primary_up = queue
+bounce_policy = always
 queue_lifetime = 6
 EOD
 world_sink_start 127.0.0.4 "$BMX_PORT"      # the sender's MX: captures the DSN
