@@ -610,6 +610,23 @@ if proxy_start defer; then
 	sleep 1
 	t_is "DEFER: the primary has not got it" "$(pf_got "proxy defer")" 0
 	t_is "DEFER: status --json mode defer" "$(dest_mode example.test)" defer
+	# a fresh daemon with the primary down: the first RCPT is deferred (state
+	# unknown) and starts a probe; once it failed, the backup takes the mail
+	pf_stop "$PRI" || t_fail "the primary stopped"
+	if proxy_start defer-down; then
+		q0=$(queue_n)
+		out=$(via_bmx "$CLEAN" --to alice@example.test --header "Subject: defer down" 2>&1)
+		t_like "DEFER: primary down, state unknown: 450 4.7.1 while a probe runs" \
+			"$(rcpt_reply "$out")" '^<\*\* +450 4\.7\.1'
+		mode_is_queue() { [ "$(dest_mode example.test)" = queue ]; }
+		world_wait_until 15 mode_is_queue
+		t_is "DEFER: ... the probe finds it down: mode queue" "$(dest_mode example.test)" queue
+		out=$(via_bmx "$CLEAN" --to alice@example.test --header "Subject: defer down" 2>&1)
+		t_like "DEFER: ... and the next try is taken and queued" "$(replies "$out")" \
+			'^<- +250 .*queued as [0-9A-Za-z]+'
+		t_is "DEFER: ... one message in the spool" "$(queue_n)" $((q0 + 1))
+	fi
+	pf_start "$PRI" || t_fail "the primary restarted" "$(tail -3 "$PRI/start.log")"
 fi
 proxy_config <<<"primary_up = queue"
 if proxy_start queue; then
@@ -627,8 +644,29 @@ fi
 proxy_config <<'CF'
 primary_up = proxy
 max_concurrency = 1
+max_errors = 3
 CF
 if proxy_start concurrency; then
+	# C0 refusals relayed from the primary count toward max_errors
+	out=$(world_smtpraw --source "$SPAMMER" 127.0.0.3 "$BMX_PORT" 2>&1 <<'SCR'
+timeout 30
+expect 220
+send b"EHLO c.test\r\n"
+expect 250
+send b"MAIL FROM:<a@c.test>\r\n"
+expect 250
+send b"RCPT TO:<x1@example.test>\r\n"
+expect 554 said:
+send b"RCPT TO:<x2@example.test>\r\n"
+expect 554 said:
+send b"RCPT TO:<x3@example.test>\r\n"
+expect 554 said:
+expect 421 4.7.0
+expect_close
+SCR
+)
+	t_is "CONCURRENCY: relayed refusals count toward max_errors (421 after the third)" "$?" 0 ||
+		t_diag "$out"
 	# C1 one proxied session held open (between RCPT and DATA) takes the only slot
 	cat >"$W/hold.scr" <<'SCR'
 timeout 30
