@@ -67,13 +67,13 @@ const struct config_kdef config_keys[] = {
 	{"queue_lifetime", KT_DURATION, KOFF(queue_lifetime), 0, KI_NONE, 0, 0},
 	{"delay_warning", KT_DURATION, KOFF(delay_warning), KF_ZERO, KI_NONE, 0, 0},
 	{"recipient_verify", KT_BOOL, KOFF(recipient_verify), 0, KI_NONE, 0, 0},
-	{"recipient_verify_down", KT_VDOWN, KOFF(recipient_verify_down), 0, KI_NONE, 0, 0},
-	{"primary_up", KT_PUP, KOFF(primary_up), 0, KI_NONE, 0, 0},
+	{"recipient_verify_down", KT_ENUM, KOFF(recipient_verify_down), 0, KI_NONE, CE_VDOWN, 0},
+	{"primary_up", KT_ENUM, KOFF(primary_up), 0, KI_NONE, CE_PUP, 0},
 	{"dnsbl_sites", KT_LIST, KOFF(dnsbl_sites), 0, KI_DNSBL, 0, 0},
 	{"dnsbl_threshold", KT_UINT, KOFF(dnsbl_threshold), 0, KI_NONE, 1, 100000},
-	{"dnsbl_action", KT_DNSBLACT, KOFF(dnsbl_action), 0, KI_NONE, 0, 0},
+	{"dnsbl_action", KT_ENUM, KOFF(dnsbl_action), 0, KI_NONE, CE_DNSBLACT, 0},
 	{"dnsbl_timeout", KT_DURATION, KOFF(dnsbl_timeout), 0, KI_NONE, 0, 0},
-	{"bounce_policy", KT_BOUNCE, KOFF(bounce_policy), 0, KI_NONE, 0, 0},
+	{"bounce_policy", KT_ENUM, KOFF(bounce_policy), 0, KI_NONE, CE_BOUNCE, 0},
 	{"verify_positive_ttl", KT_DURATION, KOFF(verify_positive_ttl), 0, KI_NONE, 0, 0},
 	{"verify_negative_ttl", KT_DURATION, KOFF(verify_negative_ttl), 0, KI_NONE, 0, 0},
 	{"connect_timeout", KT_DURATION, KOFF(connect_timeout), 0, KI_NONE, 0, 0},
@@ -90,6 +90,17 @@ const char *const config_vdown_names[2] = {"tempfail", "accept"};
 const char *const config_pup_names[3] = {"proxy", "defer", "queue"};
 const char *const config_dnsbl_action_names[3] = {"reject", "tempfail", "log"};
 const char *const config_bounce_names[3] = {"authenticated", "always", "never"};
+_Static_assert(sizeof(enum config_verify_down) == sizeof(int) &&
+	       sizeof(enum config_primary_up) == sizeof(int) &&
+	       sizeof(enum config_dnsbl_action) == sizeof(int) &&
+	       sizeof(enum config_bounce_policy) == sizeof(int),
+	       "KT_ENUM keys are stored as int");
+const struct config_enum config_enums[] = {
+	[CE_VDOWN] = {config_vdown_names, 2},
+	[CE_PUP] = {config_pup_names, 3},
+	[CE_DNSBLACT] = {config_dnsbl_action_names, 3},
+	[CE_BOUNCE] = {config_bounce_names, 3},
+};
 
 /* The name of a primary_up value. */
 const char *config_primary_up_name(enum config_primary_up v)

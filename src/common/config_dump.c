@@ -65,22 +65,11 @@ void config_dump(const struct config *cfg, FILE *out)
 		case KT_BOOL:
 			fprintf(out, "%s = %s\n", k->name, *(const int *)f ? "yes" : "no");
 			break;
-		case KT_VDOWN:
-			fprintf(out, "%s = %s\n", k->name,
-				config_vdown_names[*(const enum config_verify_down *)f ? 1 : 0]);
+		case KT_ENUM: {
+			const struct config_enum *e = &config_enums[k->min];
+			fprintf(out, "%s = %s\n", k->name, e->names[(unsigned)*(const int *)f % e->n]);
 			break;
-		case KT_BOUNCE:
-			fprintf(out, "%s = %s\n", k->name, config_bounce_names
-				[(unsigned)*(const enum config_bounce_policy *)f % 3]);
-			break;
-		case KT_DNSBLACT:
-			fprintf(out, "%s = %s\n", k->name, config_dnsbl_action_names
-				[(unsigned)*(const enum config_dnsbl_action *)f % 3]);
-			break;
-		case KT_PUP:
-			fprintf(out, "%s = %s\n", k->name,
-				config_pup_names[(unsigned)*(const enum config_primary_up *)f % 3]);
-			break;
+		}
 		case KT_TLS:
 			fprintf(out, "%s = %s\n", k->name,
 				config_tls_names[(unsigned)cfg->tls_policy % 3]);

@@ -38,10 +38,7 @@ enum config_ktype {
 	KT_DURATION,    /* unsigned: seconds, s/m/h/d suffixes */
 	KT_BOOL,        /* int */
 	KT_TLS,         /* enum config_tls_policy */
-	KT_VDOWN,       /* enum config_verify_down */
-	KT_PUP,         /* enum config_primary_up */
-	KT_DNSBLACT,    /* enum config_dnsbl_action */
-	KT_BOUNCE,      /* enum config_bounce_policy */
+	KT_ENUM,        /* an enum key: min picks its names in config_enums[] */
 	KT_LIST,        /* struct config_list, items checked by kitem */
 	KT_ROUTE,       /* per-domain route */
 };
@@ -78,6 +75,14 @@ extern const char *const config_vdown_names[2];   /* tempfail, accept */
 extern const char *const config_pup_names[3];     /* proxy, defer, queue */
 extern const char *const config_dnsbl_action_names[3];   /* reject, tempfail, log */
 extern const char *const config_bounce_names[3];   /* authenticated, always, never */
+
+/* The value names of each enum key, in enum order (KT_ENUM: kdef.min is the index). */
+enum { CE_VDOWN = 0, CE_PUP, CE_DNSBLACT, CE_BOUNCE };
+struct config_enum {
+	const char *const *names;
+	size_t n;
+};
+extern const struct config_enum config_enums[];
 
 /* State of one config_parse() call. */
 struct config_pstate {

@@ -127,6 +127,24 @@ static int config_parse_tls(struct config_pstate *ps, const char *kname, const c
 	return config_perr(ps, "%s: '%.*s' is not may, encrypt or verify", kname, CONFIG_QUOTE(v));
 }
 
+/* Parse the value of an enum key (any case) into the enum at f. */
+static int config_parse_enum(struct config_pstate *ps, const struct config_kdef *k,
+			     const char *value, void *f)
+{
+	const struct config_enum *e = &config_enums[k->min];
+	char alts[128] = "";
+	for (size_t i = 0; i < e->n; i++) {
+		if (strcasecmp(value, e->names[i]) == 0) {
+			*(int *)f = (int)i;   /* every config enum is int-sized, values from 0 */
+			return 0;
+		}
+		size_t o = strlen(alts);
+		snprintf(alts + o, sizeof(alts) - o, "%s%s", i == 0 ? "" : i + 1 == e->n ? " or " : ", ",
+			 e->names[i]);
+	}
+	return config_perr(ps, "%s: '%.*s' is not %s", k->name, CONFIG_QUOTE(value), alts);
+}
+
 /* Handle "route DOMAIN = hosts" and "tls_policy DOMAIN = policy". */
 int config_parse_domain_key(struct config_pstate *ps, const struct config_kdef *k,
 				   const char *domain, char *value)
@@ -295,42 +313,8 @@ int config_set_value(struct config_pstate *ps, const struct config_kdef *k, char
 		return 0;
 	case KT_TLS:
 		return config_parse_tls(ps, k->name, value, f);
-	case KT_VDOWN:
-		for (size_t i = 0; i < 2; i++) {
-			if (strcasecmp(value, config_vdown_names[i]) == 0) {
-				*(enum config_verify_down *)f = (enum config_verify_down)i;
-				return 0;
-			}
-		}
-		return config_perr(ps, "%s: '%.*s' is not tempfail or accept", k->name,
-				   CONFIG_QUOTE(value));
-	case KT_BOUNCE:
-		for (size_t i = 0; i < 3; i++) {
-			if (strcasecmp(value, config_bounce_names[i]) == 0) {
-				*(enum config_bounce_policy *)f = (enum config_bounce_policy)i;
-				return 0;
-			}
-		}
-		return config_perr(ps, "%s: '%.*s' is not authenticated, always or never", k->name,
-				   CONFIG_QUOTE(value));
-	case KT_DNSBLACT:
-		for (size_t i = 0; i < 3; i++) {
-			if (strcasecmp(value, config_dnsbl_action_names[i]) == 0) {
-				*(enum config_dnsbl_action *)f = (enum config_dnsbl_action)i;
-				return 0;
-			}
-		}
-		return config_perr(ps, "%s: '%.*s' is not reject, tempfail or log", k->name,
-				   CONFIG_QUOTE(value));
-	case KT_PUP:
-		for (size_t i = 0; i < 3; i++) {
-			if (strcasecmp(value, config_pup_names[i]) == 0) {
-				*(enum config_primary_up *)f = (enum config_primary_up)i;
-				return 0;
-			}
-		}
-		return config_perr(ps, "%s: '%.*s' is not proxy, defer or queue", k->name,
-				   CONFIG_QUOTE(value));
+	case KT_ENUM:
+		return config_parse_enum(ps, k, value, f);
 	default:
 		return config_perr(ps, "%s: cannot be set here", k->name);
 	}

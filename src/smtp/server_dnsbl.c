@@ -64,19 +64,15 @@ int smtp_bl_rcpt(struct smtp_session *s, const struct smtp_rcpt_args *r, const c
 			 "= log)", s->ip, addr, s->bl_res.score, list);
 		return 0;
 	case CONFIG_DNSBL_TEMPFAIL:
+	case CONFIG_DNSBL_REJECT: {
+		int temp = s->srv->cfg->dnsbl_action == CONFIG_DNSBL_TEMPFAIL;
 		smtp_count_reject(s, "dnsbl");
-		log_info("%s: defer: RCPT <%s>: score %d, listed by %s", s->ip, addr,
-			 s->bl_res.score, list);
-		smtp_reply(s, "450 4.7.1 Service unavailable; client [%s] listed by %s", s->ip,
-			   list);
+		log_info("%s: %s: RCPT <%s>: score %d, listed by %s", s->ip,
+			 temp ? "defer" : "reject", addr, s->bl_res.score, list);
+		smtp_reply(s, "%s Service unavailable; client [%s] listed by %s",
+			   temp ? "450 4.7.1" : "554 5.7.1", s->ip, list);
 		break;
-	case CONFIG_DNSBL_REJECT:
-		smtp_count_reject(s, "dnsbl");
-		log_info("%s: reject: RCPT <%s>: score %d, listed by %s", s->ip, addr,
-			 s->bl_res.score, list);
-		smtp_reply(s, "554 5.7.1 Service unavailable; client [%s] listed by %s", s->ip,
-			   list);
-		break;
+	}
 	}
 	smtp_enter_state(s, s->env.nrcpt ? SS_RCPT : SS_MAIL);
 	return 1;
