@@ -74,6 +74,11 @@ const struct config_kdef config_keys[] = {
 	{"dnsbl_action", KT_ENUM, KOFF(dnsbl_action), 0, KI_NONE, CE_DNSBLACT, 0},
 	{"dnsbl_timeout", KT_DURATION, KOFF(dnsbl_timeout), 0, KI_NONE, 0, 0},
 	{"bounce_policy", KT_ENUM, KOFF(bounce_policy), 0, KI_NONE, CE_BOUNCE, 0},
+	{"milters", KT_LIST, KOFF(milters), 0, KI_MILTER, 0, 0},
+	{"milter_default_action", KT_ENUM, KOFF(milter_default_action), 0, KI_NONE, CE_MILTER, 0},
+	{"milter_connect_timeout", KT_DURATION, KOFF(milter_connect_timeout), 0, KI_NONE, 0, 0},
+	{"milter_command_timeout", KT_DURATION, KOFF(milter_command_timeout), 0, KI_NONE, 0, 0},
+	{"milter_content_timeout", KT_DURATION, KOFF(milter_content_timeout), 0, KI_NONE, 0, 0},
 	{"verify_positive_ttl", KT_DURATION, KOFF(verify_positive_ttl), 0, KI_NONE, 0, 0},
 	{"verify_negative_ttl", KT_DURATION, KOFF(verify_negative_ttl), 0, KI_NONE, 0, 0},
 	{"connect_timeout", KT_DURATION, KOFF(connect_timeout), 0, KI_NONE, 0, 0},
@@ -90,16 +95,25 @@ const char *const config_vdown_names[2] = {"tempfail", "accept"};
 const char *const config_pup_names[3] = {"proxy", "defer", "queue"};
 const char *const config_dnsbl_action_names[3] = {"reject", "tempfail", "log"};
 const char *const config_bounce_names[3] = {"authenticated", "always", "never"};
+static const char *const config_milter_names[3] = {"tempfail", "accept", "reject"};
+
+/* The name of a milter_default_action value. */
+const char *config_milter_default_name(enum config_milter_default v)
+{
+	return config_milter_names[(unsigned)v % 3];
+}
 _Static_assert(sizeof(enum config_verify_down) == sizeof(int) &&
 	       sizeof(enum config_primary_up) == sizeof(int) &&
 	       sizeof(enum config_dnsbl_action) == sizeof(int) &&
-	       sizeof(enum config_bounce_policy) == sizeof(int),
+	       sizeof(enum config_bounce_policy) == sizeof(int) &&
+	       sizeof(enum config_milter_default) == sizeof(int),
 	       "KT_ENUM keys are stored as int");
 const struct config_enum config_enums[] = {
 	[CE_VDOWN] = {config_vdown_names, 2},
 	[CE_PUP] = {config_pup_names, 3},
 	[CE_DNSBLACT] = {config_dnsbl_action_names, 3},
 	[CE_BOUNCE] = {config_bounce_names, 3},
+	[CE_MILTER] = {config_milter_names, 3},
 };
 
 /* The name of a primary_up value. */
@@ -290,6 +304,9 @@ void config_defaults(struct config *cfg)
 	cfg->dnsbl_threshold = 1;
 	cfg->dnsbl_action = CONFIG_DNSBL_REJECT;
 	cfg->dnsbl_timeout = 10;
+	cfg->milter_connect_timeout = 30;
+	cfg->milter_command_timeout = 30;
+	cfg->milter_content_timeout = 300;
 	cfg->verify_positive_ttl = 30 * 86400;
 	cfg->verify_negative_ttl = 3 * 86400;
 	cfg->connect_timeout = 30;

@@ -33,6 +33,8 @@ enum config_primary_up { CONFIG_PUP_PROXY = 0, CONFIG_PUP_DEFER, CONFIG_PUP_QUEU
 enum config_dnsbl_action { CONFIG_DNSBL_REJECT = 0, CONFIG_DNSBL_TEMPFAIL, CONFIG_DNSBL_LOG };
 /* Who gets a DSN for mail we accepted and cannot deliver (issue 14). */
 enum config_bounce_policy { CONFIG_BOUNCE_AUTH = 0, CONFIG_BOUNCE_ALWAYS, CONFIG_BOUNCE_NEVER };
+/* What a message gets when a milter is down, slow or speaks garbage. */
+enum config_milter_default { CONFIG_MILTER_TEMPFAIL = 0, CONFIG_MILTER_ACCEPT, CONFIG_MILTER_REJECT };
 
 struct config_list {
 	size_t n;
@@ -94,6 +96,11 @@ struct config {
 	enum config_dnsbl_action dnsbl_action;  /* reject */
 	unsigned dnsbl_timeout;             /* 10 s */
 	enum config_bounce_policy bounce_policy;  /* authenticated */
+	struct config_list milters;         /* inet:HOST:PORT or unix:PATH, called in order */
+	enum config_milter_default milter_default_action;  /* tempfail */
+	unsigned milter_connect_timeout;    /* 30 s */
+	unsigned milter_command_timeout;    /* 30 s */
+	unsigned milter_content_timeout;    /* 300 s */
 	unsigned verify_positive_ttl;   /* 30d */
 	unsigned verify_negative_ttl;   /* 3d */
 	unsigned connect_timeout;       /* seconds, 30 (outbound) */
@@ -155,5 +162,8 @@ int config_domain_norm(const char *domain, char *out, size_t outlen);
 
 /* The name of a primary_up value ("proxy", "defer", "queue"). */
 const char *config_primary_up_name(enum config_primary_up v);
+
+/* The name of a milter_default_action value. */
+const char *config_milter_default_name(enum config_milter_default v);
 
 #endif

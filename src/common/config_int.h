@@ -44,7 +44,7 @@ enum config_ktype {
 };
 
 /* What one list entry must look like. */
-enum config_kitem { KI_NONE = 0, KI_LISTEN, KI_RELAY, KI_IP, KI_CIDR, KI_DNSBL };
+enum config_kitem { KI_NONE = 0, KI_LISTEN, KI_RELAY, KI_IP, KI_CIDR, KI_DNSBL, KI_MILTER };
 
 #define KF_OPTIONAL 0x1   /* an empty value unsets the key (NULL) */
 #define KF_ZERO     0x2   /* duration: 0 is allowed and means off */
@@ -77,7 +77,7 @@ extern const char *const config_dnsbl_action_names[3];   /* reject, tempfail, lo
 extern const char *const config_bounce_names[3];   /* authenticated, always, never */
 
 /* The value names of each enum key, in enum order (KT_ENUM: kdef.min is the index). */
-enum { CE_VDOWN = 0, CE_PUP, CE_DNSBLACT, CE_BOUNCE };
+enum { CE_VDOWN = 0, CE_PUP, CE_DNSBLACT, CE_BOUNCE, CE_MILTER };
 struct config_enum {
 	const char *const *names;
 	size_t n;

@@ -6,6 +6,7 @@
  */
 #include "common/config_int.h"
 #include "filter/dnsbl_site.h"
+#include "filter/milter.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -67,6 +68,7 @@ static int config_parse_list(struct config_pstate *ps, const struct config_kdef 
 		[KI_IP] = "an IP address",
 		[KI_CIDR] = "a CIDR network (addr/len, no host bits set)",
 		[KI_DNSBL] = "a DNS list: domain[=filter][*weight]",
+		[KI_MILTER] = "inet:ADDR:PORT (a numeric address) or unix:/PATH",
 	};
 	struct dnsbl_site site;
 	char why[128] = "";
@@ -89,6 +91,11 @@ static int config_parse_list(struct config_pstate *ps, const struct config_kdef 
 			break;
 		case KI_CIDR:
 			rc = config_cidr_norm(item, out, sizeof(out));
+			break;
+		case KI_MILTER:
+			rc = milter_addr_check(item);
+			if (rc == 0)
+				snprintf(out, sizeof(out), "%s", item);
 			break;
 		case KI_DNSBL:
 			rc = dnsbl_site_parse(item, strlen(item), &site, why, sizeof(why));

@@ -28,7 +28,39 @@ void hdrf_init(struct hdrf *h, const char *authserv_id)
 	h->len = 0;
 	h->passing = h->dropping = 0;
 	h->dropped = 0;
+	h->field = NULL;
+	h->eoh = NULL;
+	h->farg = NULL;
 	snprintf(h->id, sizeof(h->id), "%s", authserv_id ? authserv_id : "");
+}
+
+/* Report kept fields and the end of the header section. */
+void hdrf_set_fields(struct hdrf *h, hdrf_field_cb field, hdrf_eoh_cb eoh, void *arg)
+{
+	h->field = field;
+	h->eoh = eoh;
+	h->farg = arg;
+}
+
+/* Is the filter past the header section? */
+int hdrf_in_body(const struct hdrf *h)
+{
+	return h->state == HF_BODY;
+}
+
+/* Report a kept, whole field (name up to the colon, value without its CRLF). */
+static void hdrf_report(struct hdrf *h)
+{
+	const char *colon = memchr(h->buf, ':', h->len);
+	if (!h->field || !colon)
+		return;
+	size_t nlen = (size_t)(colon - h->buf), vlen = h->len - nlen - 1;
+	while (nlen && (h->buf[nlen - 1] == ' ' || h->buf[nlen - 1] == '\t'))
+		nlen--;
+	if (vlen >= 2 && colon[vlen - 1] == '\r' && colon[vlen] == '\n')
+		vlen -= 2;
+	if (nlen)
+		h->field(h->farg, h->buf, nlen, colon + 1, vlen);
 }
 
 /* Is the held field (or its start) an Authentication-Results field?  1 or 0. */
@@ -52,8 +84,10 @@ static int hdrf_flush(struct hdrf *h, hdrf_emit emit, void *arg)
 		    authres_header_is_ours(hdrf_ar, colon + 1,
 					   h->len - (size_t)(colon + 1 - h->buf), h->id))
 			h->dropped++;
-		else
+		else {
+			hdrf_report(h);
 			rc = emit(arg, h->buf, h->len);
+		}
 	}
 	h->len = 0;
 	h->passing = h->dropping = 0;
@@ -109,6 +143,8 @@ int hdrf_feed(struct hdrf *h, const uint8_t *p, size_t n, hdrf_emit emit, void *
 				if (hdrf_flush(h, emit, arg) < 0 || emit(arg, "\r\n", 2) < 0)
 					return -1;
 				h->state = HF_BODY;
+				if (h->eoh)
+					h->eoh(h->farg);
 				i++;
 				continue;
 			}
@@ -142,6 +178,8 @@ int hdrf_finish(struct hdrf *h, hdrf_emit emit, void *arg)
 	int rc = hdrf_flush(h, emit, arg);
 	if (rc == 0 && h->state == HF_CR)
 		rc = emit(arg, "\r", 1);
+	if (h->state != HF_BODY && h->eoh)
+		h->eoh(h->farg);   /* a message of headers only */
 	h->state = HF_BODY;
 	return rc;
 }

@@ -22,6 +22,12 @@
 
 /* Where the kept octets go; 0, or -1 to stop. */
 typedef int (*hdrf_emit)(void *arg, const void *p, size_t n);
+/* Each kept header field, once whole: name (no colon), value (after the
+ * colon, folding included, no final CRLF); a field too long to hold is
+ * not reported.  Then the end of the header section. */
+typedef void (*hdrf_field_cb)(void *arg, const char *name, size_t nlen, const char *value,
+			      size_t vlen);
+typedef void (*hdrf_eoh_cb)(void *arg);
 
 struct hdrf {
 	int state;                  /* internal */
@@ -30,11 +36,18 @@ struct hdrf {
 	int passing;                /* a long field: passed on as it comes */
 	int dropping;               /* a long Authentication-Results field: dropped */
 	unsigned dropped;           /* fields removed so far */
+	hdrf_field_cb field;        /* NULL: fields are not reported */
+	hdrf_eoh_cb eoh;
+	void *farg;
 	char buf[HDRF_FIELD_MAX];
 };
 
 /* Start a message; authserv_id is our hostname. */
 void hdrf_init(struct hdrf *h, const char *authserv_id);
+/* Report kept fields and the end of the header section (after hdrf_init). */
+void hdrf_set_fields(struct hdrf *h, hdrf_field_cb field, hdrf_eoh_cb eoh, void *arg);
+/* Is the filter past the header section?  1 or 0. */
+int hdrf_in_body(const struct hdrf *h);
 /* Filter n octets; the kept ones go to emit.  0, or -1 if emit failed. */
 int hdrf_feed(struct hdrf *h, const uint8_t *p, size_t n, hdrf_emit emit, void *arg);
 /* The message ended: pass on a field still held.  0 or -1. */

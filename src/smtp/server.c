@@ -42,6 +42,7 @@
 
 static const char *const smtp_state_name[] = {
 	"greet", "ready", "mail", "rcpt", "rcpt-wait", "data", "commit", "data-wait", "proxy-end",
+	"filter",
 	"tls", "closing",
 };
 
@@ -91,7 +92,7 @@ static void smtp_arm_deadline(struct smtp_session *s)
 	case SS_CLOSING:
 		io_timer_add(s->timer, 0);   /* freed outside the current call chain */
 		break;
-	case SS_RCPT_WAIT: case SS_COMMIT: case SS_DATA_WAIT: case SS_PROXY_END:
+	case SS_RCPT_WAIT: case SS_COMMIT: case SS_DATA_WAIT: case SS_PROXY_END: case SS_FILTER:
 		io_timer_del(s->timer);
 		break;
 	}
@@ -105,11 +106,11 @@ void smtp_enter_state(struct smtp_session *s, enum smtp_sstate st)
 	smtp_arm_deadline(s);
 	switch (st) {
 	case SS_RCPT_WAIT: case SS_COMMIT: case SS_TLS: case SS_CLOSING:
-	case SS_DATA_WAIT: case SS_PROXY_END:
+	case SS_DATA_WAIT: case SS_PROXY_END: case SS_FILTER:
 		io_conn_pause(s->conn);
 		break;
 	case SS_DATA:
-		if (s->proxy_full)
+		if (s->proxy_full || s->milter_full)
 			break;   /* smtp_session_proxy_resume() resumes */
 		io_conn_resume(s->conn);
 		break;
@@ -139,6 +140,9 @@ void smtp_txn_reset(struct smtp_session *s)
 	s->proxy_lost = 0;
 	free(s->hdrf);
 	s->hdrf = NULL;
+	milter_txn_free(s->milter);
+	s->milter = NULL;
+	s->milter_started = s->milter_eoh = s->milter_full = 0;
 	spool_env_clear(&s->env);
 	memset(&s->env, 0, sizeof(s->env));
 	s->have_mail = 0;
@@ -238,7 +242,8 @@ static void smtp_session_event(struct io_conn *c, enum io_event ev, void *arg)
 		break;
 	case IO_EV_DRAINED:
 		if (s->state != SS_RCPT_WAIT && s->state != SS_COMMIT && s->state != SS_TLS &&
-		    s->state != SS_DATA_WAIT && s->state != SS_PROXY_END && !s->proxy_full) {
+		    s->state != SS_DATA_WAIT && s->state != SS_PROXY_END && s->state != SS_FILTER &&
+		    !s->proxy_full && !s->milter_full) {
 			io_conn_resume(s->conn);
 			smtp_session_run(s);
 		}
@@ -426,6 +431,12 @@ void smtp_server_accept(struct smtp_server *srv, int fd, const struct sockaddr *
 		srv->hooks.connected(sa, srv->hooks.arg);
 	smtp_reply(s, "220 %s ESMTP backupmx", srv->cfg->hostname);
 	smtp_enter_state(s, SS_GREET);
+}
+
+/* Filter stored messages with these milters. */
+void smtp_server_set_milters(struct smtp_server *srv, struct milter_set *ms)
+{
+	srv->milters = ms;
 }
 
 /* Score clients with these DNS lists. */

@@ -146,6 +146,7 @@ void smtp_cmd_data(struct smtp_session *s, const struct smtp_cmd *c)
 		return;
 	}
 	smtp_data_begin(s);
+	smtp_milter_start(s);
 }
 
 /* Count Received: headers in the header section of message text. */
@@ -228,6 +229,8 @@ static void smtp_data_end(struct smtp_session *s)
 		reason = "storage";
 		refuse = "452 4.3.1 Insufficient system storage";
 	}
+	if (!refuse && smtp_milter_end(s))
+		return;   /* smtp_milter_done() commits or refuses */
 	if (refuse) {
 		log_info("%s: %s: reject: %s", s->ip, s->env.qid, refuse);
 		smtp_count_reject(s, reason);
@@ -243,10 +246,13 @@ static void smtp_data_end(struct smtp_session *s)
 static int smtp_data_emit(void *arg, const void *p, size_t n)
 {
 	struct smtp_session *s = arg;
-	if (s->proxy)
+	if (s->proxy) {
 		smtp_proxy_body(s, p, n);   /* pausing is its flag, not a failure */
-	else if (s->msg)
+	} else if (s->msg) {
 		spool_msg_write(s->msg, p, n);   /* errors: spool_msg_errno() */
+		if (s->milter && s->hdrf && hdrf_in_body(s->hdrf))
+			smtp_milter_body(s, p, n);
+	}
 	return 0;
 }
 
@@ -263,7 +269,7 @@ static void smtp_data_out(struct smtp_session *s, const uint8_t *p, size_t n)
 int smtp_data_step(struct smtp_session *s)
 {
 	size_t len, outlen = 0, used = 0;
-	if (s->proxy_full)
+	if (s->proxy_full || s->milter_full)
 		return 0;   /* smtp_session_proxy_resume() goes on */
 	const uint8_t *p = io_conn_peek(s->conn, SMTP_DATA_CHUNK, &len);
 	if (!p || len == 0)

@@ -10,6 +10,7 @@
  *   server_commit.c  the group commit and its worker thread
  *   server_proxy.c   the live pass-through to the primary (primary_up = proxy)
  *   server_dnsbl.c   DNSBL scoring of the client (dnsbl_sites)
+ *   server_milter.c  the milters of a stored message (milters)
  *
  * Threads: everything runs on the loop thread, except smtp_commit_worker()
  * in server_commit.c, which touches only the fields of struct smtp_server
@@ -32,6 +33,7 @@
 #include "common/guard.h"
 #include "filter/dnsbl.h"
 #include "filter/hdrfilter.h"
+#include "filter/milter.h"
 #include "smtp/server.h"
 
 #define SMTP_DATA_CHUNK       65536   /* bytes of DATA processed per step */
@@ -48,6 +50,7 @@ enum smtp_sstate {
 	SS_COMMIT,      /* message complete; waiting for the group commit */
 	SS_DATA_WAIT,   /* DATA relayed; waiting for the primary's 354 */
 	SS_PROXY_END,   /* relayed message complete; waiting for the primary's reply */
+	SS_FILTER,      /* stored message complete; waiting for the milters' verdict */
 	SS_TLS,         /* STARTTLS handshake in progress */
 	SS_CLOSING,     /* last reply queued; close when flushed */
 };
@@ -105,6 +108,9 @@ struct smtp_session {
 	int bl_done, bl_waiting;       /* finished; a recipient waits for it */
 	struct dnsbl_result bl_res;
 	struct hdrf *hdrf;             /* DATA: the header filter (allocated at DATA) */
+	/* milters (server_milter.c) */
+	struct milter_txn *milter;     /* the milters' conversation about this message */
+	int milter_started, milter_eoh, milter_full;
 };
 
 struct smtp_server {
@@ -115,6 +121,7 @@ struct smtp_server {
 	struct dns_ctx *dns;
 	struct smtp_ptrcache *ptrs;          /* recent client reverse names */
 	struct dnsbl *dnsbl;                 /* NULL: no dnsbl_sites (not owned) */
+	struct milter_set *milters;          /* NULL: no milters (not owned) */
 	struct rcptmap *rcpts;
 	struct smtp_server_hooks hooks;
 	struct smtp_session *sessions;
@@ -217,6 +224,16 @@ void smtp_bl_start(struct smtp_session *s, const struct sockaddr *sa);
 /* Judge a store-and-forward recipient by the score: 1 = answered or
  * waiting, 0 = go on. */
 int smtp_bl_rcpt(struct smtp_session *s, const struct smtp_rcpt_args *r, const char *addr);
+
+/* ---- server_milter.c: milters ---- */
+
+/* DATA of a stored message: start the milters (none configured: nothing). */
+void smtp_milter_start(struct smtp_session *s);
+/* Body octets (past the header section) for the milters. */
+void smtp_milter_body(struct smtp_session *s, const void *p, size_t n);
+/* The stored message is complete: 1 = answered or waiting for the verdict,
+ * 0 = no milters, go on. */
+int smtp_milter_end(struct smtp_session *s);
 
 /* ---- server_commit.c: the group commit ---- */
 

@@ -242,6 +242,10 @@ static const struct {
 	 "t.conf:1: recipient_verify_down: 'bounce' is not tempfail or accept"},
 	{"primary_up = relay\n", 0,
 	 "t.conf:1: primary_up: 'relay' is not proxy, defer or queue"},
+	{"milters = tcp:127.0.0.1:11332\n", 0,
+	 "t.conf:1: milters: 'tcp:127.0.0.1:11332' is not inet:ADDR:PORT (a numeric address) or unix:/PATH"},
+	{"milters = inet:localhost:11332\n", 0,
+	 "t.conf:1: milters: 'inet:localhost:11332' is not inet:ADDR:PORT (a numeric address) or unix:/PATH"},
 	{"bounce_policy = sometimes\n", 0,
 	 "t.conf:1: bounce_policy: 'sometimes' is not authenticated, always or never"},
 	{"dnsbl_action = drop\n", 0,
@@ -937,6 +941,11 @@ static const char full_conf[] =
 	"dnsbl_action = tempfail\n"
 	"dnsbl_timeout = 5s\n"
 	"bounce_policy = never\n"
+	"milters = inet:127.0.0.1:11332, unix:/run/opendkim/opendkim.sock\n"
+	"milter_default_action = accept\n"
+	"milter_connect_timeout = 5\n"
+	"milter_command_timeout = 10\n"
+	"milter_content_timeout = 2m\n"
 	"verify_positive_ttl = 7d\n"
 	"verify_negative_ttl = 1d\n"
 	"connect_timeout = 10\n"
@@ -989,6 +998,11 @@ static const char full_dump[] =
 	"dnsbl_action = tempfail\n"
 	"dnsbl_timeout = 5\n"
 	"bounce_policy = never\n"
+	"milters = inet:127.0.0.1:11332, unix:/run/opendkim/opendkim.sock\n"
+	"milter_default_action = accept\n"
+	"milter_connect_timeout = 5\n"
+	"milter_command_timeout = 10\n"
+	"milter_content_timeout = 120\n"
 	"verify_positive_ttl = 604800\n"
 	"verify_negative_ttl = 86400\n"
 	"connect_timeout = 10\n"
