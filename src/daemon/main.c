@@ -30,6 +30,7 @@
 #include "dns/dns.h"
 #include "io/io.h"
 #include "filter/dnsbl.h"
+#include "filter/authres.h"
 #include "filter/milter.h"
 #include "relay/relay.h"
 #include "smtp/server.h"
@@ -47,6 +48,7 @@ struct daemon {
 	struct relay *relay;
 	struct dnsbl *dnsbl;              /* NULL without dnsbl_sites */
 	struct milter_set *milters;       /* NULL without milters */
+	struct authres_psl *psl;          /* public suffixes (bounce_policy) */
 	struct io_tls *client_tls;
 	struct control *control;
 	struct status_http *status;
@@ -345,7 +347,9 @@ static int daemon_start_user(struct daemon *d)
 	d->dnsbl = dnsbl_new(d->loop, d->dns, &d->cfg);
 	smtp_server_set_dnsbl(d->srv, d->dnsbl);
 	d->milters = milter_set_new(d->loop, &d->cfg);
-	smtp_server_set_milters(d->srv, d->milters);
+	if (d->milters)
+		d->psl = authres_psl_new(NULL);
+	smtp_server_set_milters(d->srv, d->milters, d->psl);
 	daemon_set_rcpts(d, d->rcpts);   /* loaded by daemon_preflight */
 	d->rcpts = NULL;
 	if (io_signal_add(d->loop, SIGTERM, daemon_sig_stop, d) < 0 ||
@@ -369,6 +373,7 @@ static void daemon_free(struct daemon *d)
 	smtp_server_free(d->srv);
 	dnsbl_free(d->dnsbl);
 	milter_set_free(d->milters);
+	authres_psl_free(d->psl);
 	status_http_free(d->status);
 	alert_free(d->alert);
 	control_free(d->control);

@@ -73,6 +73,8 @@ struct mconn {
 	enum milter_verdict v;
 	char reply[MILTER_LINE_MAX];
 	unsigned changes;
+	struct milter_change chg[MILTER_CHANGES_MAX];
+	size_t nchg;
 };
 
 struct milter_txn {
@@ -83,6 +85,7 @@ struct milter_txn {
 	int ended, reported, full;
 	struct io_timer *kick;
 	char qid[64];
+	struct milter_change all[MILTERS_MAX * MILTER_CHANGES_MAX];   /* the verdict's changes */
 	size_t n;
 	struct mconn c[MILTERS_MAX];
 };
@@ -290,6 +293,29 @@ static void mc_refusal(const struct milter_reply *r, char *out, size_t len)
 	}
 }
 
+/* Keep a header change (while r's strings are still in the input). */
+static void mc_change(struct mconn *c, const struct milter_reply *r)
+{
+	char v[MILTER_HDR_VALUE_MAX + 256];
+	ssize_t vlen = milter_hdr_crlf(r->value.p ? r->value.p : "", r->value.len, v, sizeof(v));
+	if (c->nchg >= MILTER_CHANGES_MAX || vlen < 0) {
+		c->changes++;   /* refused: counted, not applied */
+		return;
+	}
+	struct milter_change *ch = &c->chg[c->nchg];
+	ch->kind = r->cmd;
+	ch->index = r->index;
+	ch->name = strndup(r->name.p, r->name.len);
+	ch->value = strndup(v, (size_t)vlen);
+	if (!ch->name || !ch->value) {
+		free(ch->name);
+		free(ch->value);
+		c->changes++;
+		return;
+	}
+	c->nchg++;
+}
+
 /* Act on one answer of a negotiated milter (line: our reply line for a
  * refusal, made while r's strings were still in the input buffer). */
 static void mc_answer(struct mconn *c, const struct milter_reply *r, const char *line)
@@ -299,6 +325,7 @@ static void mc_answer(struct mconn *c, const struct milter_reply *r, const char 
 		mc_arm(c, c->wcmd);
 		return;
 	case MILTER_REPLY_ADDHEADER: case MILTER_REPLY_INSHEADER: case MILTER_REPLY_CHGHEADER:
+		return;   /* kept by mc_input() already */
 	case MILTER_REPLY_ADDRCPT: case MILTER_REPLY_DELRCPT: case MILTER_REPLY_ADDRCPT_PAR:
 	case MILTER_REPLY_CHGFROM: case MILTER_REPLY_REPLBODY: case MILTER_REPLY_QUARANTINE:
 		c->changes++;   /* not applied yet (DESIGN.md) */
@@ -368,6 +395,9 @@ static void mc_input(struct mconn *c)
 			return;
 		}
 		char line[MILTER_LINE_MAX] = "";
+		if (r.kind == MILTER_REPLY_ADDHEADER || r.kind == MILTER_REPLY_INSHEADER ||
+		    r.kind == MILTER_REPLY_CHGHEADER)
+			mc_change(c, &r);
 		if (r.kind == MILTER_REPLY_REJECT || r.kind == MILTER_REPLY_TEMPFAIL ||
 		    r.kind == MILTER_REPLY_REPLYCODE)
 			mc_refusal(&r, line, sizeof(line));
@@ -418,15 +448,18 @@ static void mt_kick(void *arg)
 	t->reported = 1;
 	for (size_t i = 0; i < t->n; i++) {
 		res.changes += t->c[i].changes;
+		for (size_t k = 0; t->c[i].v == MILTER_V_ACCEPT && k < t->c[i].nchg; k++)
+			t->all[res.nchg++] = t->c[i].chg[k];
 		if (res.v == MILTER_V_ACCEPT && t->c[i].v != MILTER_V_ACCEPT) {
 			res.v = t->c[i].v;
 			snprintf(res.reply, sizeof(res.reply), "%s", t->c[i].reply);
 			snprintf(res.who, sizeof(res.who), "%s", t->c[i].addr->spec);
 		}
 	}
+	res.chg = t->all;
 	if (res.changes)
-		log_info("milter: %s: %u header/body change(s) asked for, not applied", t->qid,
-			 res.changes);
+		log_info("milter: %s: %u recipient/sender/body change(s) asked for, not applied",
+			 t->qid, res.changes);
 	t->done(t, &res, t->arg);   /* may free t */
 }
 
@@ -615,6 +648,10 @@ void milter_txn_free(struct milter_txn *t)
 	for (size_t i = 0; i < t->n; i++) {
 		struct mconn *c = &t->c[i];
 		mc_drop_queue(c);
+		for (size_t k = 0; k < c->nchg; k++) {
+			free(c->chg[k].name);
+			free(c->chg[k].value);
+		}
 		if (c->conn) {
 			struct bmx_buf b = BMX_BUF_INIT;
 			if (c->negotiated && !c->done && milter_put_cmd(&b, MILTER_SMFIC_ABORT) == 0 &&

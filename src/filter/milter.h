@@ -10,9 +10,11 @@
  * in chunks as it arrives, and the end of the message.  The verdict is the
  * first refusal in the order of `milters` (reject, tempfail, a reply code,
  * discard), else accept.  A milter that cannot be reached, is slower than
- * its timeout or speaks garbage gets milter_default_action.  Header
- * changes that a milter asks for are counted and logged but not applied
- * yet (DESIGN.md).  Loop thread only; the codec is milter_proto.c.
+ * its timeout or speaks garbage gets milter_default_action.  The header
+ * changes that accepting milters ask for (add, insert, change, delete) come
+ * with the verdict, for the caller to apply; recipient, sender and body
+ * changes and quarantine are counted and logged, not applied.  Loop thread
+ * only; the codec is milter_proto.c.
  */
 #ifndef BMX_FILTER_MILTER_H
 #define BMX_FILTER_MILTER_H
@@ -25,6 +27,7 @@
 #define MILTERS_MAX        8          /* entries in `milters` */
 #define MILTER_QUEUE_MAX   (1 << 20)  /* octets queued for one milter before the body pauses */
 #define MILTER_LINE_MAX    512        /* our reply line for a refusal */
+#define MILTER_CHANGES_MAX 64         /* header changes kept from one message */
 
 struct milter_set;
 struct milter_txn;
@@ -41,11 +44,21 @@ struct milter_facts {
 
 enum milter_verdict { MILTER_V_ACCEPT = 0, MILTER_V_REJECT, MILTER_V_TEMPFAIL, MILTER_V_DISCARD };
 
+/* One header change ('h' add, 'i' insert, 'm' change; value "" with 'm'
+ * deletes); value is CRLF-folded, without the leading space. */
+struct milter_change {
+	char kind;
+	unsigned index;
+	char *name, *value;
+};
+
 struct milter_result {
 	enum milter_verdict v;
 	char reply[MILTER_LINE_MAX];    /* reject/tempfail: our whole reply line */
 	char who[128];                  /* the milter that decided, "" for accept */
-	unsigned changes;               /* header/body changes asked for (not applied) */
+	unsigned changes;               /* other changes asked for (not applied) */
+	const struct milter_change *chg;   /* accept: header changes, in order (owned by the txn) */
+	size_t nchg;
 };
 
 /* The verdict; t stays valid until milter_txn_free(). */

@@ -143,6 +143,7 @@ void smtp_txn_reset(struct smtp_session *s)
 	milter_txn_free(s->milter);
 	s->milter = NULL;
 	s->milter_started = s->milter_eoh = s->milter_full = 0;
+	s->hdr_stored = 0;
 	spool_env_clear(&s->env);
 	memset(&s->env, 0, sizeof(s->env));
 	s->have_mail = 0;
@@ -433,10 +434,12 @@ void smtp_server_accept(struct smtp_server *srv, int fd, const struct sockaddr *
 	smtp_enter_state(s, SS_GREET);
 }
 
-/* Filter stored messages with these milters. */
-void smtp_server_set_milters(struct smtp_server *srv, struct milter_set *ms)
+/* Filter stored messages with these milters; psl for their SPF/DKIM verdicts. */
+void smtp_server_set_milters(struct smtp_server *srv, struct milter_set *ms,
+			     struct authres_psl *psl)
 {
 	srv->milters = ms;
+	srv->psl = psl;
 }
 
 /* Score clients with these DNS lists. */

@@ -39,6 +39,7 @@ struct smtp_server;
 struct smtp_session;
 struct dnsbl;
 struct milter_set;
+struct authres_psl;
 
 /* An asynchronous recipient decision (recipient verification). */
 struct smtp_rcpt_query {
@@ -136,8 +137,10 @@ struct smtp_server_stats {
 struct smtp_server *smtp_server_new(struct io_loop *loop, const struct config *cfg,
 				    struct spool *sp, struct io_tls *tls, struct dns_ctx *dns,
 				    const struct smtp_server_hooks *hooks);
-/* Filter stored messages with these milters (not owned; NULL = none). */
-void smtp_server_set_milters(struct smtp_server *srv, struct milter_set *ms);
+/* Filter stored messages with these milters, and judge the sender's
+ * authentication with psl's public suffixes (neither owned; NULL = none). */
+void smtp_server_set_milters(struct smtp_server *srv, struct milter_set *ms,
+			     struct authres_psl *psl);
 /* Score clients with these DNS lists (not owned; NULL = none). */
 void smtp_server_set_dnsbl(struct smtp_server *srv, struct dnsbl *d);
 /* Replace the recipient table (takes ownership; NULL = none). */

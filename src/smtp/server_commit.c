@@ -54,7 +54,7 @@ void smtp_commit_queue(struct smtp_session *s)
 	cm->session = s;
 	cm->msg = s->msg;
 	cm->env = s->env;
-	cm->env.size = s->rcv_len + s->rd.total;   /* as stored: our Received: and the DATA */
+	cm->env.size = spool_msg_size(s->msg);   /* as stored: our Received: and the kept DATA */
 	cm->env.body_8bit |= s->rd.saw_8bit;
 	s->msg = NULL;
 	memset(&s->env, 0, sizeof(s->env));

@@ -250,8 +250,12 @@ static int smtp_data_emit(void *arg, const void *p, size_t n)
 		smtp_proxy_body(s, p, n);   /* pausing is its flag, not a failure */
 	} else if (s->msg) {
 		spool_msg_write(s->msg, p, n);   /* errors: spool_msg_errno() */
-		if (s->milter && s->hdrf && hdrf_in_body(s->hdrf))
-			smtp_milter_body(s, p, n);
+		if (s->hdrf && hdrf_in_body(s->hdrf)) {
+			if (s->milter)
+				smtp_milter_body(s, p, n);
+		} else {
+			s->hdr_stored += n;   /* the header section, for a milter's changes */
+		}
 	}
 	return 0;
 }

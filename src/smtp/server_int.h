@@ -111,6 +111,7 @@ struct smtp_session {
 	/* milters (server_milter.c) */
 	struct milter_txn *milter;     /* the milters' conversation about this message */
 	int milter_started, milter_eoh, milter_full;
+	size_t hdr_stored;             /* octets of the client's header section stored */
 };
 
 struct smtp_server {
@@ -122,6 +123,7 @@ struct smtp_server {
 	struct smtp_ptrcache *ptrs;          /* recent client reverse names */
 	struct dnsbl *dnsbl;                 /* NULL: no dnsbl_sites (not owned) */
 	struct milter_set *milters;          /* NULL: no milters (not owned) */
+	struct authres_psl *psl;             /* public suffixes, for bounce_policy (not owned) */
 	struct rcptmap *rcpts;
 	struct smtp_server_hooks hooks;
 	struct smtp_session *sessions;

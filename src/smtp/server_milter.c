@@ -11,13 +11,74 @@
  * the final dot the session waits in SS_FILTER for the verdict: accept goes
  * on to the group commit, reject and tempfail answer the milter's reply,
  * discard answers 250 and keeps nothing (status=discarded).  While a
- * milter's queue is full the session stops reading (s->milter_full).  Loop
- * thread only.
+ * milter's queue is full the session stops reading (s->milter_full).  The
+ * header changes of accepting milters are applied to the queue file before
+ * the commit (its header section is rewritten, src/filter/hdredit.c), and
+ * an Authentication-Results of ours that a milter added tells whether the
+ * sender passed SPF or DKIM (the queue file's A record, bounce_policy).
+ * Loop thread only.
  */
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
+#include "filter/authres.h"
+#include "filter/hdredit.h"
 #include "smtp/server_int.h"
+
+#define SMTP_MILTER_HDRS_MAX (256 * 1024)   /* a header section we rewrite */
+
+/* Did an Authentication-Results of ours in the header section hdr[0..len)
+ * find the sender authenticated (SPF or DKIM pass for its domain)?  1 or 0. */
+static int smtp_milter_auth(struct smtp_session *s, const char *hdr, size_t len)
+{
+	static const char ar[] = "authentication-results:";
+	const char *at = strrchr(s->env.sender, '@');
+	struct authres *a = at ? malloc(sizeof(*a)) : NULL;
+	int ok = 0;
+	for (size_t i = 0; a && !ok && i + sizeof(ar) - 1 < len;) {
+		const char *lf = memchr(hdr + i, '\n', len - i);
+		size_t ll = lf ? (size_t)(lf - (hdr + i)) + 1 : len - i, end = i + ll;
+		while (end < len && (hdr[end] == ' ' || hdr[end] == '\t')) {
+			const char *nl = memchr(hdr + end, '\n', len - end);
+			end = nl ? (size_t)(nl - hdr) + 1 : len;
+		}
+		if (strncasecmp(hdr + i, ar, sizeof(ar) - 1) == 0 &&
+		    authres_parse(hdr + i + sizeof(ar) - 1, end - i - (sizeof(ar) - 1), a) == 0)
+			ok = authres_sender_authenticated(a, s->srv->cfg->hostname, at + 1,
+							  s->srv->psl);
+		i = end;
+	}
+	free(a);
+	return ok;
+}
+
+/* Apply the accepting milters' header changes to the stored message. */
+static void smtp_milter_apply(struct smtp_session *s, const struct milter_change *chg, size_t n)
+{
+	size_t old = s->rcv_len + s->hdr_stored;
+	char *h = old <= SMTP_MILTER_HDRS_MAX ? malloc(old ? old : 1) : NULL;
+	struct bmx_buf out = BMX_BUF_INIT;
+	if (!h || spool_msg_pread(s->msg, h, old, 0) < 0 ||
+	    hdredit_apply(h, old, 1, chg, n, &out) < 0) {
+		log_warn("%s: %s: the milters' %zu header change(s) could not be applied", s->ip,
+			 s->env.qid, n);
+	} else {
+		s->env.sender_auth = smtp_milter_auth(s, out.p, out.len);
+		if (spool_msg_rewrite(s->msg, &s->env, old, out.p, out.len) < 0) {
+			s->env.sender_auth = 0;
+			log_warn("%s: %s: the milters' header changes could not be written", s->ip,
+				 s->env.qid);
+		} else {
+			log_info("%s: %s: %zu header change(s) from the milters applied; sender %s",
+				 s->ip, s->env.qid, n, s->env.sender_auth ? "authenticated"
+									 : "not authenticated");
+		}
+	}
+	bmx_buf_free(&out);
+	free(h);
+}
 
 /* A header field the header filter kept. */
 static void smtp_milter_field(void *arg, const char *name, size_t nlen, const char *value,
@@ -59,12 +120,16 @@ static void smtp_milter_done(struct milter_txn *t, const struct milter_result *r
 	struct smtp_session *s = arg;
 	smtp_session_enter(s);
 	struct milter_result res = *r;
-	milter_txn_free(t);
-	s->milter = NULL;
 	if (s->state != SS_FILTER) {
+		milter_txn_free(t);
+		s->milter = NULL;
 		smtp_session_leave(s);
 		return;
 	}
+	if (res.v == MILTER_V_ACCEPT && res.nchg)
+		smtp_milter_apply(s, res.chg, res.nchg);   /* res.chg lives in t */
+	milter_txn_free(t);
+	s->milter = NULL;
 	switch (res.v) {
 	case MILTER_V_ACCEPT:
 		smtp_commit_queue(s);

@@ -362,6 +362,93 @@ int spool_msg_finish(struct spool_msg *m)
 	return 0;
 }
 
+/* Read len octets of a finished message's text at off; 0 or -1. */
+int spool_msg_pread(struct spool_msg *m, void *buf, size_t len, size_t off)
+{
+	if (!m->finished || m->err || off + len > m->size)
+		return -1;
+	int in = openat(m->sp->tmpfd, m->qid, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (in < 0)
+		return -1;
+	ssize_t r = pread(in, buf, len, (off_t)(m->mrec + MREC_LEN + off));
+	close(in);
+	return r == (ssize_t)len ? 0 : -1;
+}
+
+/* Octets of message text written (our Received: header included). */
+unsigned long long spool_msg_size(const struct spool_msg *m)
+{
+	return m->size;
+}
+
+/* Replace the first old_len octets of a finished message's text with
+ * hdr[0..len) and its envelope with env; the rest of the text is copied
+ * from the old file.  The new file takes the old one's place in tmp/ by a
+ * rename, so the message is never lost half-written.  0, or -1 with the
+ * message as it was. */
+int spool_msg_rewrite(struct spool_msg *m, const struct spool_env *env, size_t old_len,
+		      const void *hdr, size_t len)
+{
+	static const char mrec[] = "M 00000000000000000000\n";
+	char name[SPOOL_QID_LEN + 8];
+	uint8_t chunk[SPOOL_MSG_BUF];
+	struct spool_msg *n;
+	int in, rc = -1;
+
+	if (!m->finished || m->err || old_len > m->size)
+		return -1;
+	snprintf(name, sizeof(name), "%s.rw", m->qid);
+	if ((in = openat(m->sp->tmpfd, m->qid, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return -1;
+	if (!(n = calloc(1, sizeof(*n))) || !(n->buf = malloc(SPOOL_MSG_BUF))) {
+		free(n);
+		close(in);
+		return -1;
+	}
+	n->sp = m->sp;
+	memcpy(n->qid, m->qid, sizeof(n->qid));
+	n->fd = openat(m->sp->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		       0600);
+	if (n->fd < 0)
+		goto out;
+	if (spool_fmt_header(env, msg_put, n, &n->crc, &n->nrec) < 0 && n->err == 0)
+		n->err = EINVAL;
+	n->mrec = n->off;
+	msg_put(n, mrec, MREC_LEN);
+	n->nrec++;
+	spool_msg_write(n, hdr, len);
+	off_t pos = (off_t)(m->mrec + MREC_LEN + old_len);
+	unsigned long long left = m->size - old_len;
+	while (left > 0 && n->err == 0) {
+		ssize_t r = pread(in, chunk, left < sizeof(chunk) ? (size_t)left : sizeof(chunk), pos);
+		if (r <= 0) {
+			n->err = r < 0 ? errno : EIO;
+			break;
+		}
+		spool_msg_write(n, chunk, (size_t)r);
+		pos += r;
+		left -= (unsigned long long)r;
+	}
+	if (n->err == 0 && spool_msg_finish(n) == 0 &&
+	    renameat(m->sp->tmpfd, name, m->sp->tmpfd, m->qid) == 0) {
+		close(m->fd);
+		m->fd = n->fd;
+		n->fd = -1;
+		m->size = n->size;
+		m->crc = n->crc;
+		m->nrec = n->nrec;
+		m->mrec = n->mrec;
+		m->off = n->off;
+		rc = 0;
+	}
+out:
+	if (rc < 0 && n->fd >= 0)
+		unlinkat(m->sp->tmpfd, name, 0);
+	close(in);
+	msg_free(n);
+	return rc;
+}
+
 /* Errno of the first failure, 0 if none. */
 int spool_msg_errno(const struct spool_msg *m)
 {

@@ -48,8 +48,8 @@ struct spool_env {
 	char *envid;               /* or NULL */
 	int body_8bit;             /* BODY=8BITMIME given, or 8-bit octets seen */
 	int smtputf8;
-	int sender_auth;           /* SPF or DKIM passed for the sender at arrival (not yet
-				      stored: set by milter results, issue 14) */
+	int sender_auth;           /* SPF or DKIM passed for the sender at arrival (a
+				      milter's Authentication-Results; the A record) */
 	char *helo;                /* client facts, for logs and DSNs */
 	char *client_addr;
 	char *client_name;
@@ -80,6 +80,15 @@ struct spool_msg *spool_msg_new(struct spool *sp, const struct spool_env *env);
 int spool_msg_write(struct spool_msg *m, const void *buf, size_t len);
 /* Write the END record and flush to the kernel (no sync yet). */
 int spool_msg_finish(struct spool_msg *m);
+/* Read len octets of a finished message's text at off; 0 or -1. */
+int spool_msg_pread(struct spool_msg *m, void *buf, size_t len, size_t off);
+/* Octets of message text written (our Received: header included). */
+unsigned long long spool_msg_size(const struct spool_msg *m);
+/* After spool_msg_finish(): replace the first old_len octets of the text
+ * (the header section) with hdr[0..len) and the envelope with env (a
+ * milter's header changes).  0, or -1 with the message unchanged. */
+int spool_msg_rewrite(struct spool_msg *m, const struct spool_env *env, size_t old_len,
+		      const void *hdr, size_t len);
 /* Errno of the first failure on this message (ENOSPC, EIO...), 0 if none. */
 int spool_msg_errno(const struct spool_msg *m);
 const char *spool_msg_qid(const struct spool_msg *m);

@@ -114,6 +114,7 @@ int spool_env_copy(struct spool_env *dst, const struct spool_env *src)
 	dst->ret = src->ret;
 	dst->body_8bit = src->body_8bit;
 	dst->smtputf8 = src->smtputf8;
+	dst->sender_auth = src->sender_auth;
 	dst->body_off = src->body_off;
 	dst->sender = dup_or_null(src->sender, &ok);
 	dst->envid = dup_or_null(src->envid, &ok);

@@ -29,6 +29,9 @@
  *     H <helo>                   field or -  (client facts)
  *     C <client_addr>            field or -
  *     D <client_name>            field or -
+ *     A 1                        optional: the sender passed SPF or DKIM at
+ *                                arrival (a milter's Authentication-Results;
+ *                                bounce_policy = authenticated)
  *     R <notify> <addr> <orcpt>  one per recipient, in index order:
  *                                NOTIFY bits 0-15, non-empty addr, orcpt or -
  *     M <len>                    body length, exactly 20 digits, zero-padded,
@@ -183,6 +186,11 @@ int spool_fmt_header(const struct spool_env *env, spool_put_fn put, void *ctx, u
 	l_str(l, "D");
 	l_field(l, env->client_name, SPOOL_FIELD_MAX);
 	rc |= l_emit(l, put, ctx, crc, nrec);
+	if (env->sender_auth) {
+		l_str(l, "A");
+		l_num(l, 1);
+		rc |= l_emit(l, put, ctx, crc, nrec);
+	}
 	for (size_t i = 0; rc == 0 && i < env->nrcpt; i++) {
 		l_str(l, "R");
 		l_num(l, env->rcpt[i].notify);

@@ -23,7 +23,8 @@
 /* Bits of the singleton records seen by the parser. */
 enum {
 	SEEN_I = 1 << 0, SEEN_T = 1 << 1, SEEN_S = 1 << 2, SEEN_N = 1 << 3, SEEN_E = 1 << 4,
-	SEEN_F = 1 << 5, SEEN_H = 1 << 6, SEEN_C = 1 << 7, SEEN_D = 1 << 8, SEEN_ALL = (1 << 9) - 1
+	SEEN_F = 1 << 5, SEEN_H = 1 << 6, SEEN_C = 1 << 7, SEEN_D = 1 << 8, SEEN_ALL = (1 << 9) - 1,
+	SEEN_A = 1 << 9   /* optional: not in SEEN_ALL */
 };
 
 /* One token of a record line, pointing into the image. */
@@ -143,7 +144,7 @@ static const char *parse_rec(struct spool_env *env, const char *line, size_t ln,
 	} recs[] = {
 		{'I', SEEN_I, 1}, {'T', SEEN_T, 1}, {'S', SEEN_S, 1}, {'N', SEEN_N, 1},
 		{'E', SEEN_E, 1}, {'F', SEEN_F, 2}, {'H', SEEN_H, 1}, {'C', SEEN_C, 1},
-		{'D', SEEN_D, 1}, {'R', 0, 3},
+		{'D', SEEN_D, 1}, {'A', SEEN_A, 1}, {'R', 0, 3},
 	};
 	struct tok t[QF_TOKENS_MAX];
 	unsigned long long v, w;
@@ -193,6 +194,11 @@ static const char *parse_rec(struct spool_env *env, const char *line, size_t ln,
 									: NULL;
 	case 'D':
 		return field_decode(&t[0], 1, 1, &env->client_name) < 0 ? "bad client name" : NULL;
+	case 'A':
+		if (parse_num(&t[0], 1, &v) < 0)
+			return "bad sender authentication";
+		env->sender_auth = (int)v;
+		return NULL;
 	default: { /* 'R' */
 		char *addr, *orcpt;
 		if (env->nrcpt >= SPOOL_RCPTS_MAX)
@@ -266,7 +272,7 @@ static const char *parse_envelope(const uint8_t *buf, size_t len, struct spool_e
 		(*nrec)++;
 		*pos += *ln + 1;
 	}
-	if (seen != SEEN_ALL)
+	if ((seen & SEEN_ALL) != SEEN_ALL)
 		return "missing envelope record";
 	if (env->nrcpt == 0)
 		return "no recipients";

@@ -13,7 +13,12 @@
 world_init
 [ -x "$BMXD" ] || t_skip_all "backupmxd not built"
 world_have swaks || t_skip_all "swaks is not installed"
-bmxd_world_dns </dev/null
+bmxd_world_dns <<EOD
+local-zone: "client.test." static
+local-data: "client.test. 3600 IN SOA ns.client.test. h.client.test. 1 3600 900 604800 300"
+local-data: "client.test. 3600 IN MX 10 mx.client.test."
+local-data: "mx.client.test. 300 IN A 127.0.0.4"
+EOD
 
 # Start a fake milter in MODE (extra args after it); sets M_PORT, M_LOG.
 milter_start()
@@ -71,8 +76,12 @@ n=$(grep -c '^B ' "$A_LOG")
 [ "$n" -ge 3 ] && t_ok "... the body in chunks of at most 65535 ($n chunks)" ||
 	t_fail "... the body in chunks" "$(grep '^B ' "$A_LOG")"
 t_like "... all of it, then the end of the message" "$ml" '^E body=15[0-9]{4}'
-t_like "the milter's header change is logged as not applied yet" "$(cat "$BMXD_LOG")" \
-	'1 header/body change\(s\) asked for, not applied'
+qf=$(ls -t "$BMX_SPOOL"/queue/* 2>/dev/null | head -1)
+hdrs=$(tr -d '\000' <"$qf" 2>/dev/null | sed -n '/^Received: from/,/^\r\?$/p')
+t_like "the milter's inserted header is in the stored message" "$hdrs" '^X-Fake: checked'
+t_is "... right after our Received: header (index 1)" \
+	"$(printf '%s\n' "$hdrs" | grep -v '^[[:space:]]' | sed -n 2p | tr -d '\r')" "X-Fake: checked"
+t_like "... and the log says so" "$(cat "$BMXD_LOG")" '1 header change\(s\) from the milters applied'
 
 # ---- gtube and discard, rspamd style (answers only at the end) ----------------------
 milter_start gtube --noreply
@@ -147,5 +156,51 @@ t_like "a milter that never answers the end of the message: tempfail" "$(dot_rep
 [ $((SECONDS - t0)) -le 8 ] && t_ok "... after milter_content_timeout ($((SECONDS - t0)) s)" ||
 	t_fail "... after milter_content_timeout" "$((SECONDS - t0)) s"
 t_like "... and the log says why" "$(cat "$BMXD_LOG")" 'no answer in time'
+
+# ---- bounce_policy = authenticated, end to end --------------------------------------
+# the milter authenticates the sender (an Authentication-Results of ours with
+# spf=pass, like rspamd); the primary then refuses a@example.test: the sender
+# gets a DSN.  Without it (the accept mode), the DSN is suppressed.
+world_sink_start 127.0.0.4 "$BMX_PORT"
+DSN_DIR=$SINK_DIR
+milter_start auth --noreply
+AU_PORT=$M_PORT
+start_bmxd <<CF || { t_fail "daemon restart"; t_done; }
+milters = inet:127.0.0.1:$AU_PORT
+CF
+out=$(send "auth")
+t_like "auth: stored" "$(dot_reply "$out")" '^<- +250 2\.0\.0 Ok: queued as'
+qf=$(ls -t "$BMX_SPOOL"/queue/* 2>/dev/null | head -1)
+q=$(tr -d '\000' <"$qf" 2>/dev/null)
+t_like "auth: the milter's Authentication-Results is stored" "$q" \
+	'^Authentication-Results: mx2\.example\.test;'
+t_like "auth: the queue file records the sender as authenticated" "$q" '^A 1'
+t_like "auth: logged" "$(cat "$BMXD_LOG")" 'applied; sender authenticated'
+world_bg "$WORLD_PY" "$WORLD_LIB/mxpeer.py" --listen 127.0.0.2:"$BMX_PORT" \
+	--domain example.test --user alice --pipelining --name mx1.example.test
+PEER_PID=$BG_PID
+world_wait_port 127.0.0.2 "$BMX_PORT" || t_fail "mxpeer did not start"
+start_bmxd <<CF || { t_fail "daemon restart"; t_done; }
+milters = inet:127.0.0.1:$AU_PORT
+primary_up = queue
+CF
+"$BMX" --control "$BMX_SPOOL/control.sock" flush >/dev/null 2>&1
+world_wait_until 20 world_sink_has 1 "$DSN_DIR"
+t_is "auth: the primary refused a@example.test; the authenticated sender got a DSN" \
+	"$(world_sink_count "$DSN_DIR")" 1
+rm -f "$DSN_DIR"/*
+start_bmxd <<CF || { t_fail "daemon restart"; t_done; }
+milters = inet:127.0.0.1:$A_PORT
+primary_up = queue
+CF
+out=$(send "not auth")
+t_like "not authenticated: stored" "$(dot_reply "$out")" '^<- +250 2\.0\.0 Ok: queued as'
+sup() { grep -q 'DSN suppressed: sender not authenticated' "$BMXD_LOG"; }
+world_wait_until 20 sup
+t_like "not authenticated: the refusal's DSN is suppressed" "$(cat "$BMXD_LOG")" \
+	'status=bounced \(DSN suppressed: sender not authenticated\)'
+sleep 1
+t_is "... and no DSN reached the sender's MX" "$(world_sink_count "$DSN_DIR")" 0
+world_kill "$PEER_PID"
 bmxd_stop
 t_done

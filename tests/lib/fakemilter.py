@@ -9,6 +9,9 @@ otherwise flags 0 (an answer to every command: 'c').  Every command it
 gets is logged to FILE, one line each: "CMD detail".  At the end of the
 message ('E') it answers by --mode:
   accept    'i' (an X-Fake header at index 1) then 'a'
+  auth      like rspamd for an SPF pass: 'm' Authentication-Results index 1
+            to "" (delete), 'i' index 1 Authentication-Results "AUTHSERV;
+            spf=pass ... smtp.mailfrom=SENDER" (bare LF folding), then 'a'
   gtube     'y' 554 5.7.1 if the body holds the GTUBE string, else as accept
   reject    'y' 554 5.7.1 Fake says no
   tempfail  't'
@@ -51,6 +54,11 @@ class Milter:
                     self.note("O %d bytes" % len(data))
                     flags = 0xFF080 if self.noreply else 0
                     writer.write(packet(b"O", struct.pack("!III", 6, 0x1FF, flags)))
+                elif cmd == b"M":
+                    self.sender = data.split(b"\0")[0].strip(b"<>")
+                    self.note("M %s" % data.replace(b"\0", b"|").decode("ascii", "replace"))
+                    if not self.noreply:
+                        writer.write(packet(b"c"))
                 elif cmd == b"D":
                     self.note("D %s" % data[:1].decode() +
                               " " + " ".join(x.decode("ascii", "replace")
@@ -87,7 +95,14 @@ class Milter:
         mode = self.mode
         if mode == "gtube":
             mode = "reject" if GTUBE in body else "accept"
-        if mode == "accept":
+        if mode == "auth":
+            ar = (self.authserv.encode() + b";\n\tspf=pass (fake: client designated)"
+                  b" smtp.mailfrom=" + getattr(self, "sender", b""))
+            writer.write(packet(b"m", struct.pack("!I", 1) + b"Authentication-Results\0\0"))
+            writer.write(packet(b"i", struct.pack("!I", 1) + b"Authentication-Results\0" +
+                                ar + b"\0"))
+            writer.write(packet(b"a"))
+        elif mode == "accept":
             writer.write(packet(b"i", struct.pack("!I", 1) + b"X-Fake\0checked\0"))
             writer.write(packet(b"a"))
         elif mode == "reject":
@@ -106,9 +121,11 @@ async def main():
     ap.add_argument("--log", required=True)
     ap.add_argument("--mode", default="accept")
     ap.add_argument("--noreply", action="store_true")
+    ap.add_argument("--authserv", default="mx2.example.test")
     a = ap.parse_args()
     host, port = a.listen.rsplit(":", 1)
     m = Milter(a.mode, a.noreply, a.log)
+    m.authserv = a.authserv
     srv = await asyncio.start_server(m.serve, host, int(port))
     print("fakemilter: listening on %s" % a.listen, flush=True)
     async with srv:
