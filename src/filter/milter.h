@@ -12,7 +12,7 @@
  * discard), else accept.  A milter that cannot be reached, is slower than
  * its timeout or speaks garbage gets milter_default_action.  The header
  * changes that accepting milters ask for (add, insert, change, delete) come
- * with the verdict, for the caller to apply; recipient, sender and body
+ * with the verdict, for the caller to apply (hdredit.c); recipient, sender and body
  * changes and quarantine are counted and logged, not applied.  Loop thread
  * only; the codec is milter_proto.c.
  */
