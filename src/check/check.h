@@ -127,6 +127,7 @@ struct check_smtp {
 	struct check_reply rcpt_relay;
 	char random_rcpt[DNS_NAME_MAX + 32];
 	char relay_rcpt[DNS_NAME_MAX + 32];
+	struct check_reply filter;       /* --filter-probe: the reply to the GTUBE message */
 };
 
 struct check_addr {
@@ -176,6 +177,7 @@ struct check_opts {
 	int family;                      /* 0 any, 4 or 6 */
 	int allow_private;
 	const char *helo_name;           /* NULL = our hostname */
+	int filter_probe;                /* send the GTUBE test message to every MX */
 };
 
 struct check_result {

@@ -227,7 +227,8 @@ static void json_smtp(struct bmx_buf *b, const struct check_smtp *s)
 	json_reply(b, "mail_from", &s->mail_from, NULL, 1);
 	json_reply(b, "rcpt_postmaster", &s->rcpt_postmaster, NULL, 1);
 	json_reply(b, "rcpt_nonexistent", &s->rcpt_random, s->random_rcpt, 1);
-	json_reply(b, "rcpt_foreign", &s->rcpt_relay, s->relay_rcpt, 0);
+	json_reply(b, "rcpt_foreign", &s->rcpt_relay, s->relay_rcpt, 1);
+	json_reply(b, "filter_probe", &s->filter, NULL, 0);
 	bmx_buf_add(b, "}", 1);
 }
 

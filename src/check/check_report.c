@@ -37,7 +37,7 @@ static int sev_rank(enum check_sev s)
 /* Within one severity, findings about mail not flowing come first, most
  * urgent first; every other code keeps the order it was found in. */
 static const char *const check_urgent[] = {
-	"primary_down", "mx_down", "addr_down", "tls_failed", "backup_preferred",
+	"filter_bypass", "primary_down", "mx_down", "addr_down", "tls_failed", "backup_preferred",
 	"postmaster_refused", "null_sender_refused", "backscatter_risk", "no_backup_mx",
 	"single_mx",
 };
@@ -217,6 +217,8 @@ static void text_smtp(struct bmx_buf *b, const struct check_smtp *s)
 	text_reply(b, "RCPT nonexistent user", &s->rcpt_random, "ACCEPTED", "rejected");
 	text_reply(b, "RCPT foreign domain", &s->rcpt_relay, "ACCEPTED: open relay",
 		   "refused: no open relay");
+	text_reply(b, "GTUBE (--filter-probe)", &s->filter, "ACCEPTED by the content filter",
+		   "refused");
 }
 
 /* One MX host with its addresses and findings. */

@@ -111,6 +111,36 @@ static void role_proxy(struct check_result *res)
 	}
 }
 
+/* The class (2, 4, 5) of the GTUBE probe's reply at some address of a host, 0 if none. */
+static int host_filter(const struct check_mx *m)
+{
+	for (size_t j = 0; j < m->naddr; j++) {
+		const struct check_smtp *s = &m->addr[j].smtp;
+		if (s->status == CHECK_SMTP_OK && s->filter.tested && s->filter.code)
+			return s->filter.code / 100;
+	}
+	return 0;
+}
+
+/* --filter-probe: a backup that accepts the GTUBE message the primary
+ * refuses bypasses the primary's content filter (critical). */
+static void role_filter(struct check_result *res)
+{
+	const struct check_mx *refusing = NULL;
+	for (size_t i = 0; i < res->nmx; i++)
+		if (res->mx[i].role == CHECK_ROLE_PRIMARY && host_filter(&res->mx[i]) == 5)
+			refusing = &res->mx[i];
+	for (size_t i = 0; refusing && i < res->nmx; i++) {
+		const struct check_mx *m = &res->mx[i];
+		if (m->role == CHECK_ROLE_BACKUP && host_filter(m) == 2)
+			check_add(res, "filter_bypass", CHECK_SEV_CRITICAL, (int)i, -1,
+				  "backup MX %s bypasses the primary's content filter: it accepted "
+				  "the GTUBE test message that the primary %s refuses (run milters "
+				  "such as rspamd on the backup, or primary_up = proxy)", m->name,
+				  refusing->name);
+	}
+}
+
 /* SMTP parity of backup i with the primary ref: STARTTLS and SIZE. */
 static void parity_smtp(struct check_result *res, const struct check_mx *ref, size_t i)
 {
@@ -174,6 +204,7 @@ void check_role_findings(struct check_result *res)
 	role_availability(res);
 	role_catchall(res);
 	role_proxy(res);
+	role_filter(res);
 	for (size_t i = 0; i < res->nmx; i++) {
 		const struct check_mx *m = &res->mx[i];
 		if (m->role != CHECK_ROLE_PRIMARY)

@@ -52,7 +52,7 @@ struct probe {
 	long ptr_qid;
 	struct fwd fwd[CHECK_PTR_MAX];
 	int nfwd_pending;
-	struct pcmd cmd[4];
+	struct pcmd cmd[5];
 };
 
 struct run {
@@ -166,7 +166,8 @@ static void probe_reply(struct smtp_client *cl, const struct smtp_reply *r, void
 	copy_text(c->r->text, sizeof(c->r->text), r->text);
 }
 
-/* Queue MAIL FROM:<>, the three RCPT probes, RSET and QUIT. */
+/* Queue MAIL FROM:<>, the three RCPT probes, RSET, (--filter-probe) one
+ * GTUBE message to postmaster, and QUIT. */
 static void probe_commands(struct probe *p)
 {
 	struct run *run = p->run;
@@ -191,6 +192,22 @@ static void probe_commands(struct probe *p)
 	bad |= smtp_client_rcpt(p->cl, s->random_rcpt, NULL, probe_reply, &p->cmd[2]);
 	bad |= smtp_client_rcpt(p->cl, s->relay_rcpt, NULL, probe_reply, &p->cmd[3]);
 	bad |= smtp_client_rset(p->cl, NULL, NULL);
+	if (run->o->filter_probe) {
+		/* --filter-probe: one real message, the GTUBE test string, to postmaster */
+		static const char gtube[] =
+			"Subject: backupmx check --filter-probe (GTUBE test message)\r\n"
+			"Auto-Submitted: auto-generated\r\n\r\n"
+			"This message tests whether this MX applies the same content filter as\r\n"
+			"the primary.  Every filter should refuse it:\r\n\r\n"
+			"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n";
+		memset(&s->filter, 0, sizeof(s->filter));
+		s->filter.tested = 1;
+		p->cmd[4].p = p;
+		p->cmd[4].r = &s->filter;
+		bad |= smtp_client_mail(p->cl, "", NULL, NULL, NULL);
+		bad |= smtp_client_rcpt(p->cl, pm, NULL, NULL, NULL);
+		bad |= smtp_client_data(p->cl, gtube, sizeof(gtube) - 1, probe_reply, &p->cmd[4]);
+	}
 	bad |= smtp_client_quit(p->cl, NULL, NULL);
 	if (bad)
 		log_debug("check: could not queue every probe command for %s", p->addr->str);

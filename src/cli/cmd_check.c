@@ -26,8 +26,8 @@ static void check_usage(FILE *f)
 	      "\n"
 	      "Check the MX hosts of DOMAIN the way a sending MTA sees them: the MX set,\n"
 	      "addresses, TTLs, DNSSEC, reverse DNS, SMTP banner and extensions, STARTTLS\n"
-	      "and certificate, postmaster, unknown-user and open-relay probes (never\n"
-	      "DATA), and whether the backup MX matches the primary.\n"
+	      "and certificate, postmaster, unknown-user and open-relay probes (no DATA\n"
+	      "unless --filter-probe), and whether the backup MX matches the primary.\n"
 	      "\n"
 	      "options:\n"
 	      "  --primary HOST   HOST is a primary MX (repeatable; default: best preference)\n"
@@ -35,6 +35,9 @@ static void check_usage(FILE *f)
 	      "  --json           print the JSON document (docs/check-json.md)\n"
 	      "  --nagios         print one plugin line: STATUS: summary | perfdata\n"
 	      "  --no-smtp        DNS checks only, no SMTP probes\n"
+	      "  --filter-probe   also send one real message per MX: the GTUBE test string\n"
+	      "                   to postmaster; a backup that takes what the primary\n"
+	      "                   refuses bypasses its content filter (critical)\n"
 	      "  --timeout S      per-step timeout in seconds, also bounds the run (10)\n"
 	      "  --port N         SMTP port to probe (default 25)\n"
 	      "  --resolver R     ADDR[@PORT] (forward to it), recursive, or system\n"
@@ -79,6 +82,7 @@ static int check_options(struct check_opts *o, struct cli_probe *p, int argc, ch
 		{ "primary", required_argument, NULL, 'P' },
 		{ "backup", required_argument, NULL, 'B' },
 		{ "no-smtp", no_argument, NULL, 'S' },
+		{ "filter-probe", no_argument, NULL, 'G' },
 		CLI_PROBE_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -109,6 +113,7 @@ static int check_options(struct check_opts *o, struct cli_probe *p, int argc, ch
 				return cli_probe_bad(p, "--backup: %s", err);
 			break;
 		case 'S': o->no_smtp = 1; break;
+		case 'G': o->filter_probe = 1; break;
 		case 'h':
 			check_usage(stdout);
 			return 0;

@@ -94,7 +94,7 @@ body_checks = regexp:$PRI/etc/body_checks
 CF
 # a mailbox table that lists its users (nosuch@example.test is unknown)
 {
-	for u in rcpt alice bob carol dave erin frank gina known; do
+	for u in postmaster rcpt alice bob carol dave erin frank gina known; do
 		echo "$u@example.test example.test/"
 	done
 	echo "@other.test other.test/"
@@ -743,6 +743,23 @@ if proxy_start verify; then
 	t_like "CHECK: backupmx check reports the backup that proxies to the primary" "$out" \
 		'"code": *"backup_proxies"'
 	t_unlike "CHECK: ... and no backscatter risk" "$out" '"backscatter_risk"'
+	# --filter-probe: the backup passes the primary's GTUBE refusal on
+	out=$("$BMX" check example.test --json --filter-probe --resolver "$RESOLVER" \
+		--port "$BMX_PORT" --allow-private --timeout 10 2>&1)
+	t_unlike "CHECK: --filter-probe: a proxying backup does not bypass the primary's filter" \
+		"$out" '"filter_bypass"'
+	t_like "CHECK: ... its GTUBE probe got the primary's refusal" "$out" \
+		'"filter_probe": *\{"code": *550,"text": *"5\.7\.1 primary [^"]*said: [^"]*GTUBE'
+fi
+# F --filter-probe against a backup that stores without milters: critical
+proxy_config <<<"primary_up = queue"
+if proxy_start filter-probe; then
+	"$BMX" check example.test --filter-probe --resolver "$RESOLVER" --port "$BMX_PORT" \
+		--allow-private --timeout 10 >"$W/fp.out" 2>&1
+	rc=$?
+	t_is "CHECK: --filter-probe, a backup without milters storing mail: exit 2 (critical)" "$rc" 2
+	t_like "CHECK: ... the finding says it bypasses the primary's content filter" \
+		"$(cat "$W/fp.out")" "bypasses the primary's content filter"
 fi
 bmxd_stop
 world_kill "$DIE_PID"

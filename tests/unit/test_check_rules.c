@@ -283,6 +283,23 @@ static struct check_result *b_proxy(struct check_opts *o)
 	return r;
 }
 
+static struct check_result *b_filter_bypass(struct check_opts *o)
+{
+	struct check_result *r = fx_pair();
+	(void)o;
+	struct check_smtp *p = &r->mx[0].addr[0].smtp, *b = &r->mx[1].addr[0].smtp;
+	p->filter = (struct check_reply){1, 554, "5.7.1 GTUBE test pattern found"};
+	b->filter = (struct check_reply){1, 250, "2.0.0 Ok: queued as X"};
+	return r;
+}
+
+static struct check_result *b_filter_same(struct check_opts *o)
+{
+	struct check_result *r = b_filter_bypass(o);
+	r->mx[1].addr[0].smtp.filter = (struct check_reply){1, 554, "5.7.1 Gtube pattern"};
+	return r;
+}
+
 static struct check_result *b_tls_parity(struct check_opts *o)
 {
 	struct check_result *r = fx_pair();
@@ -473,6 +490,10 @@ static const struct scenario scenarios[] = {
 	  { "accepts_unknown_user" } },
 	{ "catch-all everywhere", b_catchall, CHECK_OK, { { "accepts_unknown_user", I } },
 	  { "backscatter_risk" } },
+	{ "backup takes the GTUBE the primary refuses", b_filter_bypass, CHECK_CRITICAL,
+	  { { "filter_bypass", C } }, { NULL } },
+	{ "backup refuses the GTUBE too", b_filter_same, CHECK_OK, { { NULL } },
+	  { "filter_bypass" } },
 	{ "backup relays the primary's refusal", b_proxy, CHECK_OK,
 	  { { "backup_proxies", I } }, { "backscatter_risk", "accepts_unknown_user" } },
 	{ "backup without STARTTLS", b_tls_parity, CHECK_WARNING,
