@@ -80,7 +80,7 @@ check: deps
 	$(MAKE) SAN=1 BUILD=build/san all tests
 	$(MAKE) all
 	$(MAKE) fuzz
-	FUZZ_SECONDS=30 FUZZ_JOBS=2 tests/run build/san
+	FUZZ_SECONDS=20 FUZZ_JOBS=2 tests/run build/san
 
 demo: deps all
 	DEMO_RUN_ON=$(KEEP) tests/demo/demo.sh $(BUILD)
