@@ -225,23 +225,25 @@ static void mc_finish(struct mconn *c, enum milter_verdict v, const char *reply)
 	mt_check_done(c->t);
 }
 
+/* Our reply line when milters fail (milter_default_action), NULL for accept. */
+const char *milter_default_reply(const struct config *cfg)
+{
+	switch (cfg->milter_default_action) {
+	case CONFIG_MILTER_ACCEPT: return NULL;
+	case CONFIG_MILTER_REJECT: return "550 5.7.1 Command rejected";
+	default: return "451 4.7.1 Service unavailable - try again later";
+	}
+}
+
 /* The milter failed: milter_default_action decides for it. */
 static void mc_fail(struct mconn *c, const char *why)
 {
 	const struct config *cfg = c->t->ms->cfg;
+	const char *reply = milter_default_reply(cfg);
 	log_warn("milter %s: %s: %s (milter_default_action = %s)", c->addr->spec, c->t->qid, why,
 		 config_milter_default_name(cfg->milter_default_action));
-	switch (cfg->milter_default_action) {
-	case CONFIG_MILTER_ACCEPT:
-		mc_finish(c, MILTER_V_ACCEPT, NULL);
-		break;
-	case CONFIG_MILTER_REJECT:
-		mc_finish(c, MILTER_V_REJECT, "550 5.7.1 Command rejected");
-		break;
-	default:
-		mc_finish(c, MILTER_V_TEMPFAIL, "451 4.7.1 Service unavailable - try again later");
-		break;
-	}
+	mc_finish(c, !reply ? MILTER_V_ACCEPT : reply[0] == '4' ? MILTER_V_TEMPFAIL
+							 : MILTER_V_REJECT, reply);
 }
 
 /* Arm the deadline for an answer to cmd. */

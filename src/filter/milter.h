@@ -72,6 +72,8 @@ void milter_set_free(struct milter_set *ms);
 /* Check one `milters` entry ("inet:HOST:PORT" with a numeric host, or
  * "unix:/PATH"); 0 or -1. */
 int milter_addr_check(const char *spec);
+/* Our reply line when milters fail (milter_default_action), NULL for accept. */
+const char *milter_default_reply(const struct config *cfg);
 /* Start a message (connect, negotiate, the envelope); NULL without memory. */
 struct milter_txn *milter_txn_start(struct milter_set *ms, const struct milter_facts *f,
 				    milter_done_cb done, milter_room_cb room, void *arg);

@@ -99,14 +99,19 @@ struct smtp_proxy_txn {
 	size_t nacc;
 };
 
-/* What mode a destination is in now (status, and the route below). */
+/* primary_up as it applies to a destination now: held, down and looping
+ * destinations always queue. */
+static enum config_primary_up relay_dest_primary_up(const struct relay_dest *d)
+{
+	if (d->held || d->state == DEST_DOWN || d->state == DEST_LOOP)
+		return CONFIG_PUP_QUEUE;
+	return d->r->cfg->primary_up;
+}
+
+/* What mode a destination is in now, by name (status). */
 const char *relay_dest_mode(const struct relay_dest *d)
 {
-	if (d->held)
-		return "held";
-	if (d->state == DEST_DOWN || d->state == DEST_LOOP)
-		return "queue";
-	return config_primary_up_name(d->r->cfg->primary_up);
+	return d->held ? "held" : config_primary_up_name(relay_dest_primary_up(d));
 }
 
 /* Count a finished transaction. */
@@ -424,14 +429,14 @@ enum smtp_route relay_hook_proxy_rcpt(const struct smtp_proxy_rcpt *q,
 			return SMTP_ROUTE_BUSY;   /* the failure itself arrives from the loop */
 		return SMTP_ROUTE_PENDING;
 	}
-	const char *mode = relay_dest_mode(d);
-	if (strcmp(mode, "proxy") != 0 && strcmp(mode, "defer") != 0)
+	enum config_primary_up mode = relay_dest_primary_up(d);
+	if (mode == CONFIG_PUP_QUEUE)
 		return SMTP_ROUTE_LOCAL;
 	if (q->local)
-		return mode[0] == 'd' ? SMTP_ROUTE_DEFER : SMTP_ROUTE_SPLIT;
+		return mode == CONFIG_PUP_DEFER ? SMTP_ROUTE_DEFER : SMTP_ROUTE_SPLIT;
 	if (relay_verify_refused(r, q->addr))
 		return SMTP_ROUTE_LOCAL;   /* the cache refuses it at once */
-	if (mode[0] == 'd') {
+	if (mode == CONFIG_PUP_DEFER) {
 		if (d->state == DEST_UNKNOWN)
 			relay_probe_start(d);   /* learn the state: a down primary gets mail */
 		return SMTP_ROUTE_DEFER;

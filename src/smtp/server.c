@@ -110,7 +110,7 @@ void smtp_enter_state(struct smtp_session *s, enum smtp_sstate st)
 		io_conn_pause(s->conn);
 		break;
 	case SS_DATA:
-		if (s->proxy_full || s->milter_full)
+		if (s->body_full)
 			break;   /* smtp_session_proxy_resume() resumes */
 		io_conn_resume(s->conn);
 		break;
@@ -142,7 +142,7 @@ void smtp_txn_reset(struct smtp_session *s)
 	s->hdrf = NULL;
 	milter_txn_free(s->milter);
 	s->milter = NULL;
-	s->milter_started = s->milter_eoh = s->milter_full = 0;
+	s->milter_started = s->milter_eoh = 0;
 	s->hdr_stored = 0;
 	spool_env_clear(&s->env);
 	memset(&s->env, 0, sizeof(s->env));
@@ -244,7 +244,7 @@ static void smtp_session_event(struct io_conn *c, enum io_event ev, void *arg)
 	case IO_EV_DRAINED:
 		if (s->state != SS_RCPT_WAIT && s->state != SS_COMMIT && s->state != SS_TLS &&
 		    s->state != SS_DATA_WAIT && s->state != SS_PROXY_END && s->state != SS_FILTER &&
-		    !s->proxy_full && !s->milter_full) {
+		    !s->body_full) {
 			io_conn_resume(s->conn);
 			smtp_session_run(s);
 		}

@@ -269,12 +269,26 @@ static void smtp_data_out(struct smtp_session *s, const uint8_t *p, size_t n)
 		smtp_data_emit(s, p, n);
 }
 
+/* The body's taker can take more: clear body_full and read on. */
+void smtp_body_room(struct smtp_session *s)
+{
+	if (!s->body_full)
+		return;
+	smtp_session_enter(s);
+	s->body_full = 0;
+	if (s->state == SS_DATA) {
+		io_conn_resume(s->conn);
+		smtp_session_run(s);
+	}
+	smtp_session_leave(s);
+}
+
 /* Process buffered DATA; 1 = progress, 0 = need more input or stopped. */
 int smtp_data_step(struct smtp_session *s)
 {
 	size_t len, outlen = 0, used = 0;
-	if (s->proxy_full || s->milter_full)
-		return 0;   /* smtp_session_proxy_resume() goes on */
+	if (s->body_full)
+		return 0;   /* smtp_body_room() goes on */
 	const uint8_t *p = io_conn_peek(s->conn, SMTP_DATA_CHUNK, &len);
 	if (!p || len == 0)
 		return 0;

@@ -100,7 +100,8 @@ struct smtp_session {
 	char pending_addr[SMTP_PATH_MAX + 8];
 	/* live pass-through (server_proxy.c) */
 	struct smtp_proxy_txn *proxy;  /* the transaction goes to the primary */
-	int proxy_full;                /* the primary's socket is full: stop reading */
+	int body_full;                 /* the body's taker (the primary, a milter) is full:
+					  stop reading until smtp_body_room() */
 	int proxy_lost;                /* the primary failed while we were not waiting */
 	int port;                      /* the client's port */
 	/* DNSBL scoring (server_dnsbl.c) */
@@ -110,7 +111,7 @@ struct smtp_session {
 	struct hdrf *hdrf;             /* DATA: the header filter (allocated at DATA) */
 	/* milters (server_milter.c) */
 	struct milter_txn *milter;     /* the milters' conversation about this message */
-	int milter_started, milter_eoh, milter_full;
+	int milter_started, milter_eoh;
 	size_t hdr_stored;             /* octets of the client's header section stored */
 };
 
@@ -189,6 +190,8 @@ void smtp_rcpt_local(struct smtp_session *s, const struct smtp_rcpt_args *r, con
 
 /* DATA: open the spool file and switch to the message reader. */
 void smtp_cmd_data(struct smtp_session *s, const struct smtp_cmd *c);
+/* The body's taker can take more: clear body_full and read on. */
+void smtp_body_room(struct smtp_session *s);
 /* Process buffered DATA; 1 = progress, 0 = need more input or stopped. */
 int smtp_data_step(struct smtp_session *s);
 

@@ -11,7 +11,7 @@
  * the final dot the session waits in SS_FILTER for the verdict: accept goes
  * on to the group commit, reject and tempfail answer the milter's reply,
  * discard answers 250 and keeps nothing (status=discarded).  While a
- * milter's queue is full the session stops reading (s->milter_full).  The
+ * milter's queue is full the session stops reading (s->body_full).  The
  * header changes of accepting milters are applied to the queue file before
  * the commit (its header section is rewritten, src/filter/hdredit.c), and
  * an Authentication-Results of ours that a milter added tells whether the
@@ -102,16 +102,7 @@ static void smtp_milter_eoh(void *arg)
 /* The milters can take more of the body. */
 static void smtp_milter_room(void *arg)
 {
-	struct smtp_session *s = arg;
-	if (!s->milter_full)
-		return;
-	smtp_session_enter(s);
-	s->milter_full = 0;
-	if (s->state == SS_DATA) {
-		io_conn_resume(s->conn);
-		smtp_session_run(s);
-	}
-	smtp_session_leave(s);
+	smtp_body_room(arg);
 }
 
 /* The milters' verdict on a complete message. */
@@ -180,7 +171,7 @@ void smtp_milter_start(struct smtp_session *s)
 void smtp_milter_body(struct smtp_session *s, const void *p, size_t n)
 {
 	if (s->milter && milter_txn_body(s->milter, p, n) == 1) {
-		s->milter_full = 1;
+		s->body_full = 1;
 		io_conn_pause(s->conn);
 	}
 }
@@ -193,10 +184,7 @@ int smtp_milter_end(struct smtp_session *s)
 		return 0;
 	if (!s->milter) {
 		/* the conversation could not start: as if every milter failed */
-		const char *reply = s->srv->cfg->milter_default_action == CONFIG_MILTER_ACCEPT ? NULL :
-				    s->srv->cfg->milter_default_action == CONFIG_MILTER_REJECT ?
-				    "550 5.7.1 Command rejected" :
-				    "451 4.7.1 Service unavailable - try again later";
+		const char *reply = milter_default_reply(s->srv->cfg);
 		if (!reply)
 			return 0;
 		smtp_count_reject(s, "milter");

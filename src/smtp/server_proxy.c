@@ -11,7 +11,7 @@
  * reply); smtp_session_proxy_reply() ends each wait.  The body passes
  * through our own DATA reader (dot-unstuffed, CRLF, smuggling rules) after
  * our Received: header, and reading pauses while the primary's socket is
- * full (s->proxy_full).  If the primary fails while the session does not
+ * full (s->body_full).  If the primary fails while the session does not
  * wait for it, s->proxy_lost makes the next step answer SMTP_PROXY_LOST.
  * Nothing here touches the spool.  Loop thread only.
  */
@@ -103,7 +103,7 @@ int smtp_proxy_body(struct smtp_session *s, const void *p, size_t n)
 		return 0;
 	}
 	if (rc == 1) {
-		s->proxy_full = 1;
+		s->body_full = 1;
 		io_conn_pause(s->conn);
 		return -1;
 	}
@@ -133,7 +133,7 @@ void smtp_proxy_drop(struct smtp_session *s)
 {
 	struct smtp_proxy_txn *t = s->proxy;
 	s->proxy = NULL;
-	s->proxy_full = 0;
+	s->body_full = 0;
 	if (t)
 		s->srv->hooks.proxy_free(t);
 }
@@ -218,13 +218,5 @@ void smtp_session_proxy_reply(struct smtp_session *s, const char *reply, int txn
 /* A relayed body may take more bytes again. */
 void smtp_session_proxy_resume(struct smtp_session *s)
 {
-	if (!s->proxy_full)
-		return;
-	smtp_session_enter(s);
-	s->proxy_full = 0;
-	if (s->state == SS_DATA) {
-		io_conn_resume(s->conn);
-		smtp_session_run(s);
-	}
-	smtp_session_leave(s);
+	smtp_body_room(s);
 }
