@@ -55,6 +55,9 @@ struct drill_send {
 	char fstatus[16];       /* sent, deferred, bounced, expired, timeout, "" */
 	char frelay[256];
 	char freply[DRILL_TEXT_MAX];
+	int filtered;           /* the backup's milters judged it ("received" entry) */
+	char ffilter[DRILL_TEXT_MAX];   /* their verdicts */
+	char fauthres[DRILL_TEXT_MAX];  /* our Authentication-Results they added */
 	double e2e_s;           /* send -> seen delivered */
 	double fdelay;          /* the daemon's own delay */
 };

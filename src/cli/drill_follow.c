@@ -62,9 +62,18 @@ static int drill_history_parse(struct drill_send *s, const char *doc, double sin
 		char id[DRILL_QID_MAX], st[16];
 		if (!e)
 			break;
-		if (drill_json_str(p, e, "id", id, sizeof(id)) == 0 && strcmp(id, s->qid) == 0 &&
-		    drill_json_str(p, e, "status", st, sizeof(st)) == 0) {
-			found = 1;
+		if (drill_json_str(p, e, "id", id, sizeof(id)) < 0 || strcmp(id, s->qid) != 0 ||
+		    drill_json_str(p, e, "status", st, sizeof(st)) < 0) {
+			p = e + 1;
+			continue;
+		}
+		found = 1;
+		if (strcmp(st, "received") == 0) {
+			/* arrival through the milters: their verdicts, not a delivery */
+			s->filtered = 1;
+			drill_json_str(p, e, "filter", s->ffilter, sizeof(s->ffilter));
+			drill_json_str(p, e, "authres", s->fauthres, sizeof(s->fauthres));
+		} else {
 			/* "sent" wins over an earlier deferral */
 			if (strcmp(s->fstatus, "sent") != 0) {
 				snprintf(s->fstatus, sizeof(s->fstatus), "%s", st);

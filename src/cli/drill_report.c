@@ -90,6 +90,27 @@ enum check_state drill_verdict(const struct drill *d, char *sum, size_t len)
 	return CHECK_OK;
 }
 
+/* Whether the message went live to the primary ("relayed as" in the 250). */
+static int drill_relayed(const struct drill_send *s)
+{
+	return s->accepted && strstr(s->reply, "relayed as ") != NULL;
+}
+
+/* What judged the message at the backup: its milters' verdicts and our
+ * Authentication-Results, or why there are none (human report). */
+static void drill_text_filter(struct bmx_buf *b, const struct drill_send *s)
+{
+	if (drill_relayed(s)) {
+		bmx_buf_fmt(b, "    filtering: passed live to the primary, judged by its filters\n");
+	} else if (s->filtered) {
+		bmx_buf_fmt(b, "    filtering: passed the backup's milters: %s\n", s->ffilter);
+		bmx_buf_fmt(b, "    Authentication-Results: %s\n",
+				 s->fauthres[0] ? s->fauthres : "(none of ours)");
+	} else if (s->followed) {
+		bmx_buf_fmt(b, "    filtering: none at the backup (no milters configured)\n");
+	}
+}
+
 /* Human report. */
 static void drill_text(struct bmx_buf *b, const struct drill *d, enum check_state st,
 		       const char *sum)
@@ -120,6 +141,7 @@ static void drill_text(struct bmx_buf *b, const struct drill *d, enum check_stat
 		if (s->held_queued)
 			bmx_buf_fmt(b, "    queued at the backup while %s was held\n",
 					 d->domain);
+		drill_text_filter(b, s);
 		if (s->followed)
 			bmx_buf_fmt(b, "    delivery to the primary: %s after %.1f s"
 					 "%s%s%s%s\n",
@@ -169,6 +191,14 @@ static void drill_json(struct bmx_buf *b, const struct drill *d, enum check_stat
 		check_json_str(b, s->qid);
 		bmx_buf_fmt(b, ",\"connect_ms\":%.1f,\"total_ms\":%.1f", s->connect_ms,
 				 s->total_ms);
+		if (s->accepted && (s->followed || drill_relayed(s))) {
+			bmx_buf_fmt(b, ",\"filter\":{\"judged_by\":\"%s\",\"milters\":",
+					 drill_relayed(s) ? "primary" : s->filtered ? "milters" : "none");
+			check_json_str(b, s->ffilter);
+			bmx_buf_fmt(b, ",\"authentication_results\":");
+			check_json_str(b, s->fauthres);
+			bmx_buf_fmt(b, "}");
+		}
 		if (s->followed) {
 			bmx_buf_fmt(b, ",\"delivery\":{\"status\":");
 			check_json_str(b, s->fstatus[0] ? s->fstatus : "pending");

@@ -65,6 +65,7 @@ struct mconn {
 	struct io_conn *conn;
 	struct io_timer *timer;
 	int connected, negotiated, done, skip_body;
+	int failed;             /* the default action stood in for its verdict */
 	uint32_t flags;
 	struct mpkt *head, *tail;
 	size_t queued;
@@ -242,6 +243,7 @@ static void mc_fail(struct mconn *c, const char *why)
 	const char *reply = milter_default_reply(cfg);
 	log_warn("milter %s: %s: %s (milter_default_action = %s)", c->addr->spec, c->t->qid, why,
 		 config_milter_default_name(cfg->milter_default_action));
+	c->failed = 1;
 	mc_finish(c, !reply ? MILTER_V_ACCEPT : reply[0] == '4' ? MILTER_V_TEMPFAIL
 							 : MILTER_V_REJECT, reply);
 }
@@ -440,6 +442,26 @@ static void mc_timeout(void *arg)
 						      : "no answer in time");
 }
 
+/* One line naming every milter and its verdict, for the history and drills:
+ * "inet:127.0.0.1:11332 accept, unix:/run/x.sock failed (default accept)". */
+static void mt_summary(const struct milter_txn *t, char *out, size_t len)
+{
+	static const char *names[] = {"accept", "reject", "tempfail", "discard"};
+	size_t o = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < t->n && o < len; i++) {
+		const struct mconn *c = &t->c[i];
+		const char *v = (unsigned)c->v < 4 ? names[c->v] : "?";
+		int k = c->failed ? snprintf(out + o, len - o, "%s%s failed (default %s)",
+					     i ? ", " : "", c->addr->spec, v)
+				  : snprintf(out + o, len - o, "%s%s %s", i ? ", " : "",
+					     c->addr->spec, v);
+		if (k < 0)
+			break;
+		o += (size_t)k;
+	}
+}
+
 /* Report the verdict from the loop. */
 static void mt_kick(void *arg)
 {
@@ -459,6 +481,7 @@ static void mt_kick(void *arg)
 		}
 	}
 	res.chg = t->all;
+	mt_summary(t, res.summary, sizeof(res.summary));
 	if (res.changes)
 		log_info("milter: %s: %u recipient/sender/body change(s) asked for, not applied",
 			 t->qid, res.changes);

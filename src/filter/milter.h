@@ -28,6 +28,7 @@
 #define MILTER_QUEUE_MAX   (1 << 20)  /* octets queued for one milter before the body pauses */
 #define MILTER_LINE_MAX    512        /* our reply line for a refusal */
 #define MILTER_CHANGES_MAX 64         /* header changes kept from one message */
+#define MILTER_SUMMARY_MAX 512        /* the verdict summary line (history, drills) */
 
 struct milter_set;
 struct milter_txn;
@@ -57,6 +58,7 @@ struct milter_result {
 	char reply[MILTER_LINE_MAX];    /* reject/tempfail: our whole reply line */
 	char who[128];                  /* the milter that decided, "" for accept */
 	unsigned changes;               /* other changes asked for (not applied) */
+	char summary[MILTER_SUMMARY_MAX];   /* every milter and its verdict, in order */
 	const struct milter_change *chg;   /* accept: header changes, in order (owned by the txn) */
 	size_t nchg;
 };

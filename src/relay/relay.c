@@ -637,6 +637,9 @@ int relay_hook_trusted(const struct sockaddr *peer, void *rp)
 /* A message was committed by the SMTP server. */
 void relay_hook_queued(const struct spool_env *env, void *rp)
 {
+	if (env->arrival_filter)   /* the milters judged it: one "received" entry */
+		relay_history_add(rp, env->qid, "", "received", env->arrival_filter,
+				  env->arrival_authres ? env->arrival_authres : "", 0);
 	relay_add(rp, env);
 }
 

@@ -132,9 +132,10 @@ struct relay_dest {
 struct relay_hist {
 	char qid[SPOOL_QID_LEN + 1];
 	char rcpt[SMTP_PATH_MAX + 8];
-	char status[12];                  /* sent, deferred, bounced, expired, rejected, suppressed */
-	char relay[DNS_NAME_MAX + 80];
-	char reply[256];
+	char status[12];                  /* sent, deferred, bounced, expired, rejected, suppressed,
+					     received (arrival through the milters) */
+	char relay[512];                  /* received: the milters' verdicts (MILTER_SUMMARY_MAX) */
+	char reply[400];                  /* received: our Authentication-Results */
 	time_t when;
 	double delay;
 };

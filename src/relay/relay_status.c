@@ -263,8 +263,9 @@ void relay_json_history(struct relay *r, const char *qid, FILE *f)
 		json_kv_str(f, &first, "id", h->qid);
 		json_kv_str(f, &first, "recipient", h->rcpt);
 		json_kv_str(f, &first, "status", h->status);
-		json_kv_str(f, &first, "relay", h->relay);
-		json_kv_str(f, &first, "reply", h->reply);
+		int rcv = strcmp(h->status, "received") == 0;
+		json_kv_str(f, &first, rcv ? "filter" : "relay", h->relay);
+		json_kv_str(f, &first, rcv ? "authres" : "reply", h->reply);
 		json_kv_num(f, &first, "time", (double)h->when);
 		json_kv_num(f, &first, "delay", h->delay);
 		fputc('}', f);

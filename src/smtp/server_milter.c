@@ -28,26 +28,55 @@
 #include "smtp/server_int.h"
 
 #define SMTP_MILTER_HDRS_MAX (256 * 1024)   /* a header section we rewrite */
+#define SMTP_MILTER_AR_NOTE_MAX 400         /* our Authentication-Results kept as a note */
+
+/* Keep an Authentication-Results value of ours, unfolded into one line, as
+ * the message's arrival note (history, drills); the first one wins. */
+static void smtp_milter_note_authres(struct smtp_session *s, const char *v, size_t len)
+{
+	if (s->env.arrival_authres)
+		return;
+	char *o = malloc(SMTP_MILTER_AR_NOTE_MAX + 1);
+	if (!o)
+		return;   /* no note, no harm */
+	size_t n = 0;
+	for (size_t i = 0; i < len && n < SMTP_MILTER_AR_NOTE_MAX; i++) {
+		char c = v[i] == '\r' || v[i] == '\n' || v[i] == '\t' ? ' ' : v[i];
+		if (c == ' ' && (n == 0 || o[n - 1] == ' '))
+			continue;
+		o[n++] = (unsigned char)c < 0x20 || c == 0x7f ? '?' : c;
+	}
+	while (n && o[n - 1] == ' ')
+		n--;
+	o[n] = '\0';
+	s->env.arrival_authres = o;
+}
 
 /* Did an Authentication-Results of ours in the header section hdr[0..len)
- * find the sender authenticated (SPF or DKIM pass for its domain)?  1 or 0. */
+ * find the sender authenticated (SPF or DKIM pass for its domain)?  1 or 0.
+ * The first of ours is kept as the arrival note. */
 static int smtp_milter_auth(struct smtp_session *s, const char *hdr, size_t len)
 {
 	static const char ar[] = "authentication-results:";
 	const char *at = strrchr(s->env.sender, '@');
-	struct authres *a = at ? malloc(sizeof(*a)) : NULL;
+	struct authres *a = malloc(sizeof(*a));
 	int ok = 0;
-	for (size_t i = 0; a && !ok && i + sizeof(ar) - 1 < len;) {
+	for (size_t i = 0; a && i + sizeof(ar) - 1 < len;) {
 		const char *lf = memchr(hdr + i, '\n', len - i);
 		size_t ll = lf ? (size_t)(lf - (hdr + i)) + 1 : len - i, end = i + ll;
 		while (end < len && (hdr[end] == ' ' || hdr[end] == '\t')) {
 			const char *nl = memchr(hdr + end, '\n', len - end);
 			end = nl ? (size_t)(nl - hdr) + 1 : len;
 		}
-		if (strncasecmp(hdr + i, ar, sizeof(ar) - 1) == 0 &&
-		    authres_parse(hdr + i + sizeof(ar) - 1, end - i - (sizeof(ar) - 1), a) == 0)
-			ok = authres_sender_authenticated(a, s->srv->cfg->hostname, at + 1,
-							  s->srv->psl);
+		const char *v = hdr + i + sizeof(ar) - 1;
+		size_t vlen = end - i - (sizeof(ar) - 1);
+		if (strncasecmp(hdr + i, ar, sizeof(ar) - 1) == 0 && authres_parse(v, vlen, a) == 0 &&
+		    authres_is_ours(a, s->srv->cfg->hostname)) {
+			smtp_milter_note_authres(s, v, vlen);
+			if (at && !ok)
+				ok = authres_sender_authenticated(a, s->srv->cfg->hostname, at + 1,
+								  s->srv->psl);
+		}
 		i = end;
 	}
 	free(a);
@@ -119,6 +148,8 @@ static void smtp_milter_done(struct milter_txn *t, const struct milter_result *r
 	}
 	if (res.v == MILTER_V_ACCEPT && res.nchg)
 		smtp_milter_apply(s, res.chg, res.nchg);   /* res.chg lives in t */
+	if (res.v == MILTER_V_ACCEPT && !s->env.arrival_filter)
+		s->env.arrival_filter = strdup(res.summary);   /* NULL: no note, no harm */
 	milter_txn_free(t);
 	s->milter = NULL;
 	switch (res.v) {

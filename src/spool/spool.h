@@ -56,6 +56,10 @@ struct spool_env {
 	size_t nrcpt;
 	struct spool_rcpt *rcpt;
 	size_t body_off;           /* offset of the body inside the queue file */
+	/* arrival notes from the session to the delivery side (history, drills):
+	   in memory only, never written, not copied by spool_env_copy() */
+	char *arrival_filter;      /* the milters' verdicts, or NULL (no milters) */
+	char *arrival_authres;     /* our Authentication-Results value, or NULL */
 };
 
 struct spool;

@@ -93,6 +93,8 @@ void spool_env_clear(struct spool_env *env)
 	free(env->helo);
 	free(env->client_addr);
 	free(env->client_name);
+	free(env->arrival_filter);
+	free(env->arrival_authres);
 	for (size_t i = 0; i < env->nrcpt; i++) {
 		free(env->rcpt[i].addr);
 		free(env->rcpt[i].orcpt);

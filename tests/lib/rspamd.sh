@@ -17,6 +17,8 @@
 #                            when the milter port listens (1 if it did not);
 #                            after rspamd_stop, it starts again on the same ports
 #   rspamd_stop              stop it (TERM to the main process, KILL after 2 s)
+#   rspamd_kill              crash it: KILL to its workers, then to the main
+#                            process (connections drop mid-conversation)
 #   rspamd_check FILE [rspamc options]   scan FILE over HTTP with rspamc
 #                            (`symbols`): diagnostics, not the milter path.
 #                            Useful options: -i IP, -F MAILFROM, -r RCPT,
@@ -271,6 +273,20 @@ rspamd_stop()
 {
     [ -n "${RSPAMD_PID:-}" ] || return 0
     world_kill "$RSPAMD_PID"
+    RSPAMD_PID=""
+    world_wait_until 5 _rspamd_closed
+    return 0
+}
+
+# Crash it: SIGKILL to every worker first (the milter connections drop at
+# once, as in a crash), then to the main process, by PID.
+rspamd_kill()
+{
+    [ -n "${RSPAMD_PID:-}" ] || return 0
+    local kids
+    kids=$(pgrep -P "$RSPAMD_PID")
+    [ -n "$kids" ] && kill -KILL $kids 2>/dev/null
+    kill -KILL "$RSPAMD_PID" 2>/dev/null
     RSPAMD_PID=""
     world_wait_until 5 _rspamd_closed
     return 0

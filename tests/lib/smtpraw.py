@@ -23,6 +23,9 @@ adjacent literals concatenate: b"MAIL FROM:<a@b>\\r\\n" "RCPT TO:<c@d>\\r\\n".
   expect_silence SEC        nothing at all (neither data nor close) may
                             arrive during SEC seconds
   sleep SEC                 pause
+  mark PATH                 create the (empty) file PATH: tell the test a
+                            step was reached
+  wait_file PATH [SEC]      wait until PATH exists (default 10 s; unmet after)
   timeout SEC               set the timeout of later reads (default 10)
   starttls                  start TLS on the connection (no certificate
                             verification); fails if unread bytes are pending,
@@ -36,6 +39,7 @@ expectation was met, 1 on an unmet expectation, 2 on a usage or script error,
 3 when the connection could not be made.
 """
 import ast
+import os
 import re
 import socket
 import ssl
@@ -232,6 +236,15 @@ def run_line(conn, words, rest, sni):
         do_close_or_silence(conn, float(rest), False)
     elif cmd == "sleep":
         time.sleep(float(rest))
+    elif cmd == "mark":
+        open(rest.strip(), "w").close()
+    elif cmd == "wait_file":
+        path, _, sec = rest.strip().partition(" ")
+        end = time.monotonic() + float(sec or 10)
+        while not os.path.exists(path):
+            if time.monotonic() > end:
+                raise Unmet("wait_file: %s did not appear" % path)
+            time.sleep(0.05)
     elif cmd == "timeout":
         conn.timeout = float(rest)
     elif cmd == "starttls":
