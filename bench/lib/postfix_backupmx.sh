@@ -14,6 +14,7 @@
 # holds it, so accepted mail just queues, as on a backup MX whose primary is
 # down.  Postfix fsyncs every queue file before its 250, as it always does.
 # Logging goes to syslog, and there is no /dev/log in the bench namespace.
+# PFBMX_EXTRA: more main.cf lines (smtpd_milters, smtpd_client_restrictions).
 
 # Write main.cf/master.cf and start the instance on ADDR:PORT.
 pfbmx_start()
@@ -46,6 +47,7 @@ smtp_dns_support_level = disabled
 biff = no
 maillog_file = $PFBMX_DIR/maillog
 maillog_file_prefixes = $PFBMX_DIR
+${PFBMX_EXTRA:-}
 EOF
 	# Debian's master.cf with the smtpd line on ADDR:PORT and chroot off everywhere
 	awk -v hp="$addr:$port" '
