@@ -12,6 +12,8 @@
  * close; "in use" is not an error, it may be a running backupmxd); and, for
  * both, bind_address and bind_address6 are addresses of this host.  The
  * spool's mode is only reported: the daemon sets 0700 when it starts.
+ * bounce_policy = authenticated without milters is a warning (no sender
+ * can then be authenticated), on stdout for -n, in the log at start.
  */
 #include "daemon/daemon.h"
 
@@ -22,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/rcptmap.h"
 
 #define PREFLIGHT_GROUPS_MAX 256   /* supplementary groups saved around a user switch */
@@ -170,6 +173,16 @@ int daemon_preflight(const struct config *cfg, int bind, FILE *notes, struct rcp
 	    preflight_src(cfg, notes, err, errlen) < 0) {
 		rcptmap_free(m);
 		return -1;
+	}
+	if (cfg->bounce_policy == CONFIG_BOUNCE_AUTH && cfg->milters.n == 0) {
+		static const char w[] = "bounce_policy = authenticated but no milters: no sender "
+					"can be authenticated, so stored mail that the primary "
+					"refuses or that expires gets no DSN (set milters, or "
+					"bounce_policy = always)";
+		if (notes)
+			fprintf(notes, "# warning: %s\n", w);
+		else
+			log_warn("%s", w);
 	}
 	if (notes && stat(cfg->spool, &st) == 0 && (st.st_mode & 077))
 		fprintf(notes, "# note: spool %s has mode %04o; backupmxd sets 0700 when it "

@@ -219,7 +219,10 @@ static void mc_finish(struct mconn *c, enum milter_verdict v, const char *reply)
 				io_conn_write(c->conn, b.p, b.len);
 			bmx_buf_free(&b);
 		}
-		io_conn_flush_free(c->conn);
+		if (!c->connected || c->failed)
+			io_conn_free(c->conn);   /* nothing can be flushed to it */
+		else
+			io_conn_flush_free(c->conn);
 		c->conn = NULL;
 	}
 	mt_check_room(c->t);
@@ -683,7 +686,10 @@ void milter_txn_free(struct milter_txn *t)
 			    milter_put_cmd(&b, MILTER_SMFIC_QUIT) == 0)
 				io_conn_write(c->conn, b.p, b.len);
 			bmx_buf_free(&b);
-			io_conn_flush_free(c->conn);
+			if (!c->connected || c->failed)
+				io_conn_free(c->conn);   /* nothing can be flushed to it */
+			else
+				io_conn_flush_free(c->conn);
 		}
 		io_timer_free(c->timer);
 	}

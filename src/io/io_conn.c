@@ -62,6 +62,14 @@
 /* Free the connection now: events, bufferevent (closes fd, frees SSL), memory. */
 static void conn_destroy(struct io_conn *c)
 {
+	if (c->closing) {   /* off the loop's list of flushing connections */
+		if (c->close_prev)
+			c->close_prev->close_next = c->close_next;
+		else
+			c->loop->closing = c->close_next;
+		if (c->close_next)
+			c->close_next->close_prev = c->close_prev;
+	}
 	if (c->idle)
 		event_free(c->idle);
 	if (c->async)
@@ -86,6 +94,18 @@ static void conn_destroy(struct io_conn *c)
 	else if (c->fd >= 0)
 		close(c->fd);
 	free(c);
+}
+
+/* At the loop's end: free the connections still flushing (their peers
+ * never took the last bytes). */
+void io_loop_free_closing(struct io_loop *loop)
+{
+	while (loop->closing) {
+		struct io_conn *c = loop->closing;
+		if (bmx_guard_dead(&c->guard))
+			break;   /* already on the dead list: the reaper frees it */
+		conn_destroy(c);   /* unlinks c */
+	}
 }
 
 /* Free every connection waiting in the loop's dead list. */
@@ -496,6 +516,11 @@ void io_conn_flush_free(struct io_conn *c)
 		return;
 	}
 	c->closing = 1;
+	c->close_prev = NULL;
+	c->close_next = c->loop->closing;
+	if (c->close_next)
+		c->close_next->close_prev = c;
+	c->loop->closing = c;
 	c->cb = NULL;
 	bufferevent_disable(c->bev, EV_READ);
 	c->flush_ent = evbuffer_add_cb(bufferevent_get_output(c->sock_bev), conn_closing_cb, c);

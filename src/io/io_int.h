@@ -31,6 +31,8 @@ struct io_loop {
 	struct io_sig *sigs;        /* freed with the loop */
 	struct event *reaper;       /* frees connections closed inside their callback */
 	struct io_conn *dead;       /* list of connections waiting for the reaper */
+	struct io_conn *closing;    /* connections flushing before they close
+				       (io_conn_flush_free), freed with the loop */
 };
 
 struct io_conn {
@@ -48,6 +50,7 @@ struct io_conn {
 	uint64_t timeout_ms;
 	struct bmx_guard guard;     /* in use by io code that may call back; killed by io_conn_free() */
 	int closing;                /* io_conn_flush_free(): free once output drained */
+	struct io_conn *close_prev, *close_next;   /* in loop->closing while closing */
 	int connecting;
 	int paused;
 	int eof_pending;            /* EOF read while paused, not reported yet */
@@ -74,6 +77,7 @@ static inline void io_conn_leave(struct io_conn *c)
 	(void)bmx_guard_leave(&c->guard);
 }
 void io_loop_reap(struct io_loop *loop);
+void io_loop_free_closing(struct io_loop *loop);
 /* Fill c->err from the OpenSSL error queue of the filter; 0 if none was found. */
 int io_tls_error_text(struct io_conn *c);
 /* Create a bound, listening, non-blocking socket for ss; -1 with errno on failure. */

@@ -70,6 +70,7 @@ void io_loop_free(struct io_loop *loop)
 	if (!loop)
 		return;
 	io_loop_reap(loop);
+	io_loop_free_closing(loop);
 	while (loop->sigs) {
 		struct io_sig *s = loop->sigs;
 		loop->sigs = s->next;

@@ -70,6 +70,21 @@ CF
 t_like "-n refuses a malformed dnsbl_sites entry, naming it" "$out" \
 	"dnsbl_sites: 'bl\\.example\\.org=127\\.0\\.0\\.\\[2;4'"
 
+# bounce_policy = authenticated (the default) needs a milter to authenticate
+# anyone: -n warns without one, and not with one or with another policy
+ncfg() { printf 'hostname = mx2.example.test\nrelay_domains = example.test\nspool = %s\n%s\n%s\n' \
+	"$W/nospool" "$([ "$(id -u)" = 0 ] && echo "user = nobody")" "$1" |
+	"$BMXD" -n -c /dev/stdin 2>&1; }
+t_like "-n warns: bounce_policy = authenticated without milters authenticates no one" \
+	"$(ncfg '')" '^# warning: bounce_policy = authenticated but no milters: no sender can be authenticated'
+out=$(ncfg 'milters = inet:127.0.0.1:11332')
+t_like "-n accepts a config with a milter" "$out" '^milters = inet:127\.0\.0\.1:11332$'
+t_unlike "-n: no such warning with a milter" "$out" 'bounce_policy = authenticated but no milters'
+out=$(ncfg 'bounce_policy = always')
+t_like "-n accepts bounce_policy = always" "$out" '^bounce_policy = always$'
+t_unlike "-n: no such warning with bounce_policy = always" "$out" \
+	'bounce_policy = authenticated but no milters'
+
 start_bmxd reject || { t_fail "daemon start"; t_done; }
 # 127.0.0.66: bl.test (+2) -> 2: refused, naming the list
 out=$(send 127.0.0.66 --to a@example.test)

@@ -72,6 +72,13 @@ bmxd_stop()
     wait "$BMXD_PID" 2>/dev/null
     BMXD_RC=$?
     BMXD_PID=""
+    # a sanitizer report (a leak found at exit, UB on the way) fails the test
+    # that stopped the daemon, whatever its own checks said
+    if [ "$BMXD_RC" != 0 ] && [ -n "${BMXD_LOG:-}" ] &&
+        grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$BMXD_LOG" 2>/dev/null; then
+        t_fail "backupmxd stopped without a sanitizer report (exit status $BMXD_RC)" \
+            "$(grep -E -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$BMXD_LOG" | head -30)"
+    fi
 }
 
 # Kill -9 now.
