@@ -422,10 +422,13 @@ int main(int argc, char **argv)
 	}
 	if (check) {
 		int rc = daemon_preflight(&d.cfg, 1, stdout, NULL, err, sizeof(err));
-		if (rc < 0)
+		if (rc < 0) {
 			fprintf(stderr, "%s: %s\n", path, err);
-		else
+		} else {
+			printf("# checked: relay_domains: %zu domains, %zu per-domain rules\n",
+			       config_relay_count(&d.cfg), d.cfg.ndomain_rules);
 			config_dump(&d.cfg, stdout);
+		}
 		config_free(&d.cfg);
 		return rc < 0 ? 1 : 0;
 	}
