@@ -15,7 +15,9 @@
 #   - a started daemon (in its own network namespace, on 127.0.0.3): the
 #     time until its port accepts, and VmRSS / VmHWM once it serves.
 # Every figure is also given as the difference to a baseline config with
-# one inline domain and no recipients.  Needs root (unshare -n, user nobody).
+# one inline domain and no recipients.  Last, bench/table_lookup.c (built
+# here against BUILD_DIR/libbackupmx.a) times the loads apart and one
+# lookup of each kind.  Needs root (unshare -n, user nobody).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(realpath -m "${1:-$ROOT/build}")
@@ -98,7 +100,7 @@ start()
 	awk -v a="$t0" -v b="$t1" -v r="$rss" -v h="$hwm" 'BEGIN { printf "%.2f %d %d\n", b - a, r, h }'
 }
 
-echo "# machine: $(nproc) CPUs, $(uname -sr), $(awk '/MemTotal/ { print $2 " KiB RAM" }' /proc/meminfo)"
+echo "# machine: $(nproc) CPUs, $(uname -sr), $(awk '/MemTotal/ { print $2 " KiB RAM" }' /proc/meminfo), load average $(cut -d" " -f1-3 /proc/loadavg)"
 conf base "relay_domains = example.test"
 read -r BT BM < <(check base)
 read -r BST BSR BSH < <(start base)
@@ -131,4 +133,13 @@ recipients = file:r100000
 route_maps = file:routes100000
 tls_policy_maps = file:tls100000"
 row "same + 100000 routes, tls policies" rules
+
+# in-process: load times apart, and the cost of one lookup (bench/table_lookup.c)
+PKGS="libevent libevent_openssl openssl libunbound libidn2 libpsl"
+# shellcheck disable=SC2046
+cc -O2 -D_GNU_SOURCE -I"$ROOT/src" -o "$W/table_lookup" "$ROOT/bench/table_lookup.c" \
+	"$BUILD/libbackupmx.a" $(pkg-config --libs $PKGS) -lm || exit 1
+echo "# in-process, 100000 domains, 1000000 recipients, 100000 routes (bench/table_lookup.c;"
+echo "# a lookup's time includes formatting its name with snprintf)"
+"$W/table_lookup" "$W/rules.conf" 100000 || FAIL=1
 exit $FAIL
