@@ -102,15 +102,15 @@ start()
 
 echo "# machine: $(nproc) CPUs, $(uname -sr), $(awk '/MemTotal/ { print $2 " KiB RAM" }' /proc/meminfo), load average $(cut -d" " -f1-3 /proc/loadavg)"
 conf base "relay_domains = example.test"
-read -r BT BM < <(check base)
-read -r BST BSR BSH < <(start base)
+read -r _ BM < <(check base)
+read -r _ BSR _ < <(start base)
 printf '%-34s %8s %9s %9s | %8s %9s %9s\n' "tables" "-n s" "-n MiB" "+MiB" "start s" \
 	"RSS MiB" "+MiB"
 row()
 {
-	local label=$1 name=$2 t m st sr sh
+	local label=$1 name=$2 t m st sr
 	read -r t m < <(check "$name")
-	read -r st sr sh < <(start "$name")
+	read -r st sr _ < <(start "$name")
 	awk -v l="$label" -v t="$t" -v m="$m" -v bm="$BM" -v st="$st" -v sr="$sr" -v bsr="$BSR" \
 		'BEGIN { printf "%-34s %8.2f %9.1f %9.1f | %8.2f %9.1f %9.1f\n", l, t, m / 1024,
 			(m - bm) / 1024, st, sr / 1024, (sr - bsr) / 1024 }'
@@ -136,7 +136,7 @@ row "same + 100000 routes, tls policies" rules
 
 # in-process: load times apart, and the cost of one lookup (bench/table_lookup.c)
 PKGS="libevent libevent_openssl openssl libunbound libidn2 libpsl"
-# shellcheck disable=SC2046
+# shellcheck disable=SC2046,SC2086
 cc -O2 -D_GNU_SOURCE -I"$ROOT/src" -o "$W/table_lookup" "$ROOT/bench/table_lookup.c" \
 	"$BUILD/libbackupmx.a" $(pkg-config --libs $PKGS) -lm || exit 1
 echo "# in-process, 100000 domains, 1000000 recipients, 100000 routes (bench/table_lookup.c;"
