@@ -36,8 +36,8 @@ const struct config_kdef config_keys[] = {
 	{"hostname", KT_HOSTNAME, KOFF(hostname), 0, KI_NONE, 0, 0},
 	{"listen", KT_LIST, KOFF(listen), 0, KI_LISTEN, 0, 0},
 	{"spool", KT_PATH, KOFF(spool), 0, KI_NONE, 0, 0},
-	{"relay_domains", KT_LIST, KOFF(relay_domains), 0, KI_RELAY, 0, 0},
-	{"recipients", KT_PATH, KOFF(recipients), KF_OPTIONAL, KI_NONE, 0, 0},
+	{"relay_domains", KT_LIST, KOFF(relay_domains), KF_FILES, KI_RELAY, 0, 0},
+	{"recipients", KT_PATH, KOFF(recipients), KF_OPTIONAL | KF_FILES, KI_NONE, 0, 0},
 	{"max_message_size", KT_SIZE, KOFF(max_message_size), 0, KI_NONE, 1, ULLONG_MAX},
 	{"max_recipients", KT_UINT, KOFF(max_recipients), 0, KI_NONE, 1, 1000000},
 	{"max_connections", KT_UINT, KOFF(max_connections), 0, KI_NONE, 1, 1000000},
@@ -57,9 +57,11 @@ const struct config_kdef config_keys[] = {
 	{"proxy_interfaces", KT_LIST, KOFF(proxy_interfaces), 0, KI_IP, 0, 0},
 	{"bind_address", KT_IP, KOFF(bind_address), KF_OPTIONAL, KI_NONE, 4, 0},
 	{"bind_address6", KT_IP, KOFF(bind_address6), KF_OPTIONAL, KI_NONE, 6, 0},
-	{"etrn_networks", KT_LIST, KOFF(etrn_networks), 0, KI_CIDR, 0, 0},
+	{"etrn_networks", KT_LIST, KOFF(etrn_networks), KF_FILES, KI_CIDR, 0, 0},
 	{"tls_policy", KT_TLS, KOFF(tls_policy), KF_DOMAIN, KI_NONE, 0, 0},
 	{"route", KT_ROUTE, 0, KF_DOMAIN | KF_NOGLOBAL, KI_NONE, 0, 0},
+	{"route_maps", KT_LIST, KOFF(route_maps), KF_FILES, KI_FILE, 0, 0},
+	{"tls_policy_maps", KT_LIST, KOFF(tls_policy_maps), KF_FILES, KI_FILE, 0, 0},
 	{"probe_interval", KT_DURATION, KOFF(probe_interval), 0, KI_NONE, 0, 0},
 	{"max_concurrency", KT_UINT, KOFF(max_concurrency), 0, KI_NONE, 1, 1000},
 	{"retry_min", KT_DURATION, KOFF(retry_min), 0, KI_NONE, 0, 0},
@@ -337,20 +339,27 @@ void config_free(struct config *cfg)
 		config_list_clear(&cfg->domain_rules[i].hosts);
 	}
 	free(cfg->domain_rules);
+	config_tables_free(cfg);
 	free(cfg->path);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
 /* ---- per-domain rules ---- */
 
-/* The rule for a normalised domain, created if create is set; NULL if absent or full. */
+/* The rule for a normalised domain, created if create is set; NULL if absent or
+ * out of memory.  The rules index (config_table.c) maps a domain to its slot. */
 struct config_domain_rule *config_rule_get(struct config *cfg, const char *domain,
 						  int create)
 {
-	for (size_t i = 0; i < cfg->ndomain_rules; i++)
-		if (strcmp(cfg->domain_rules[i].domain, domain) == 0)
-			return &cfg->domain_rules[i];
-	if (!create || cfg->ndomain_rules >= CONFIG_RULES_MAX)
+	struct config_tables *t = config_tables_get(cfg);
+	size_t dl = strlen(domain);
+	uint32_t idx;
+
+	if (!t)
+		return NULL;
+	if (strtab_get(t->rules, domain, dl, &idx))
+		return &cfg->domain_rules[idx];
+	if (!create || cfg->ndomain_rules >= UINT32_MAX)
 		return NULL;
 	size_t n = cfg->ndomain_rules;
 	if ((n & (n - 1)) == 0) {
@@ -364,21 +373,13 @@ struct config_domain_rule *config_rule_get(struct config *cfg, const char *domai
 	memset(r, 0, sizeof(*r));
 	if (!(r->domain = strdup(domain)))
 		return NULL;
+	if (strtab_put(t->rules, domain, dl, (uint32_t)n, NULL) < 0) {
+		free(r->domain);
+		r->domain = NULL;
+		return NULL;
+	}
 	cfg->ndomain_rules++;
 	return r;
-}
-
-/* The rule for a domain (any case, trailing dot ignored), or NULL. */
-const struct config_domain_rule *config_domain_rule(const struct config *cfg, const char *domain)
-{
-	char norm[CONFIG_DOMAIN_MAX + 1];
-
-	if (!cfg || config_domain_norm(domain, norm, sizeof(norm)) < 0)
-		return NULL;
-	for (size_t i = 0; i < cfg->ndomain_rules; i++)
-		if (strcmp(cfg->domain_rules[i].domain, norm) == 0)
-			return &cfg->domain_rules[i];
-	return NULL;
 }
 
 /* Parse one line (NUL-terminated, len octets, no newline). */
@@ -459,28 +460,35 @@ static int config_finish(struct config_pstate *ps)
 		free(cfg->control_socket);
 		cfg->control_socket = cs;
 	}
-	for (size_t i = 0; i < cfg->ndomain_rules; i++) {
-		struct config_list *h = &cfg->domain_rules[i].hosts;
-		for (size_t j = 0; j < h->n; j++) {
-			const char *e = h->v[j];
-			size_t n = strlen(e);
-			int noport = e[0] == '[' ? e[n - 1] == ']' : !strchr(e, ':');
-			if (!noport)
-				continue;
-			char *d = malloc(n + 8);
-			if (!d)
-				return config_perr(ps, "out of memory");
-			snprintf(d, n + 8, "%s:%u", e, cfg->relay_port);
-			free(h->v[j]);
-			h->v[j] = d;
-		}
+	for (size_t i = 0; i < cfg->ndomain_rules; i++)
+		if (config_rule_ports(&cfg->domain_rules[i], cfg->relay_port) < 0)
+			return config_perr(ps, "out of memory");
+	return config_tables_index(ps);
+}
+
+/* Give every port-less host of a route rule the port; 0 or -1 (out of memory). */
+int config_rule_ports(struct config_domain_rule *r, unsigned port)
+{
+	struct config_list *h = &r->hosts;
+	for (size_t j = 0; j < h->n; j++) {
+		const char *e = h->v[j];
+		size_t n = strlen(e);
+		int noport = e[0] == '[' ? e[n - 1] == ']' : !strchr(e, ':');
+		if (!noport)
+			continue;
+		char *d = malloc(n + 8);
+		if (!d)
+			return -1;
+		snprintf(d, n + 8, "%s:%u", e, port);
+		free(h->v[j]);
+		h->v[j] = d;
 	}
 	return 0;
 }
 
-/* Parse a buffer of config lines into cfg (which holds defaults). */
-int config_parse(struct config *cfg, const char *name, const char *buf, size_t len, char *err,
-		 size_t errlen)
+/* Parse a buffer of config lines into cfg; relative file: paths against dir (NULL: kept). */
+static int config_parse_in(struct config *cfg, const char *name, const char *dir,
+			   const char *buf, size_t len, char *err, size_t errlen)
 {
 	struct config_pstate ps;
 	char line[CONFIG_LINE_MAX + 1];
@@ -488,6 +496,7 @@ int config_parse(struct config *cfg, const char *name, const char *buf, size_t l
 
 	memset(&ps, 0, sizeof(ps));
 	ps.cfg = cfg;
+	ps.dir = dir;
 	ps.name = name ? name : "config";
 	ps.err = err;
 	ps.errlen = errlen;
@@ -513,6 +522,27 @@ int config_parse(struct config *cfg, const char *name, const char *buf, size_t l
 			return -1;
 	}
 	return config_finish(&ps);
+}
+
+/* The directory part of path into out ("" for "/x", NULL when path has no '/'). */
+static const char *config_dirname(const char *path, char *out, size_t outlen)
+{
+	const char *slash = path ? strrchr(path, '/') : NULL;
+	if (!slash || (size_t)(slash - path) >= outlen)
+		return NULL;
+	memcpy(out, path, (size_t)(slash - path));
+	out[slash - path] = '\0';
+	return out;
+}
+
+/* Parse a buffer of config lines into cfg (which holds defaults); relative
+ * file: paths are taken against the directory of name (kept when it has none). */
+int config_parse(struct config *cfg, const char *name, const char *buf, size_t len, char *err,
+		 size_t errlen)
+{
+	char dir[PATH_MAX];
+	return config_parse_in(cfg, name, config_dirname(name, dir, sizeof(dir)), buf, len, err,
+			       errlen);
 }
 
 /* Defaults, then read and parse path. */
@@ -550,7 +580,16 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	rc = config_parse(cfg, path, buf, n, err, errlen);
+	{
+		/* relative file: paths: against the config's directory, made absolute */
+		char dir[PATH_MAX], cwd[PATH_MAX], abs[2 * PATH_MAX + 2];
+		const char *d = config_dirname(path, dir, sizeof(dir));
+		if (path[0] != '/' && getcwd(cwd, sizeof(cwd))) {
+			snprintf(abs, sizeof(abs), "%s%s%s", cwd, d ? "/" : "", d ? d : "");
+			d = abs;
+		}
+		rc = config_parse_in(cfg, path, d, buf, n, err, errlen);
+	}
 out:
 	free(buf);
 	close(fd);
@@ -587,7 +626,8 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
 				   strerror(errno));
 	if (cfg->listen.n == 0)
 		return config_ferr(p, err, errlen, "listen is empty: nothing would be received");
-	if (cfg->relay_domains.n == 0)
+	if (cfg->relay_domains.n == 0 ||
+	    (cfg->tables && cfg->tables->loaded && config_relay_count(cfg) == 0))
 		return config_ferr(p, err, errlen,
 				   "relay_domains is empty: nothing would be accepted");
 	if (cfg->retry_min > cfg->retry_max)

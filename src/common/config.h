@@ -9,6 +9,12 @@
  * separated.  Durations take s/m/h/d suffixes (plain = seconds); sizes take
  * k/M/G suffixes (plain = octets).  config_parse() is pure over a buffer
  * and has a libFuzzer target.
+ *
+ * Tables of any size: relay_domains and etrn_networks also take entries
+ * "file:PATH" (one entry a line), route_maps and tls_policy_maps take
+ * "file:PATH" tables of "DOMAIN VALUE" lines, and recipients = file:PATH
+ * means recipients = PATH.  config_parse() only records the (resolved)
+ * paths; config_tables_load() reads the files (config_table.c).
  */
 #ifndef BMX_CONFIG_H
 #define BMX_CONFIG_H
@@ -18,11 +24,10 @@
 #include <sys/socket.h>
 
 #define CONFIG_LINE_MAX    4096  /* longest config line */
-#define CONFIG_LIST_MAX    256   /* entries in one list key */
+#define CONFIG_LIST_MAX    256   /* entries in one list key (not relay_domains, etrn_networks) */
 #define CONFIG_DEFAULT_PATH "/etc/backupmx/backupmx.conf"
 #define CONFIG_DEFAULT_SPOOL "/var/spool/backupmx"
 #define CONFIG_FILE_MAX    (4 * 1024 * 1024)  /* largest config file config_load reads */
-#define CONFIG_RULES_MAX   4096  /* per-domain rules (distinct route/tls_policy domains) */
 #define CONFIG_DURATION_MAX (3650U * 86400U)  /* longest duration: 3650 days, in seconds */
 
 enum config_tls_policy { CONFIG_TLS_MAY = 0, CONFIG_TLS_ENCRYPT, CONFIG_TLS_VERIFY };
@@ -49,7 +54,11 @@ struct config_domain_rule {
 	enum config_tls_policy tls_policy;
 	unsigned route_line;          /* config line of the route (0 = none) */
 	unsigned tls_policy_line;     /* config line of the tls_policy (0 = none) */
+	const char *route_file;       /* route_maps file of the route, NULL = the config */
+	const char *tls_policy_file;  /* tls_policy_maps file of the tls_policy, NULL = the config */
 };
+
+struct config_tables;   /* the lookup indexes (config_table.c) */
 
 struct config {
 	char *path;
@@ -57,8 +66,9 @@ struct config {
 	char *hostname;                 /* default: gethostname() */
 	struct config_list listen;      /* default: "0.0.0.0:25" */
 	char *spool;                    /* default: /var/spool/backupmx */
-	struct config_list relay_domains;  /* lower-case; ".example.com" covers subdomains */
-	char *recipients;               /* file path, or NULL */
+	struct config_list relay_domains;  /* lower-case; ".example.com" covers subdomains;
+					    * "file:PATH" entries name table files */
+	char *recipients;               /* file path, or NULL ("file:PATH" is stored as PATH) */
 	unsigned long long max_message_size;  /* 10240000 */
 	unsigned max_recipients;        /* 1000 */
 	unsigned max_connections;       /* 1000 */
@@ -78,10 +88,13 @@ struct config {
 	struct config_list proxy_interfaces;
 	char *bind_address;             /* IPv4 source of outgoing connections; NULL = any */
 	char *bind_address6;            /* IPv6 source of outgoing connections; NULL = any */
-	struct config_list etrn_networks;  /* CIDRs */
+	struct config_list etrn_networks;  /* CIDRs, and "file:PATH" table files */
 	enum config_tls_policy tls_policy; /* global default: may */
 	size_t ndomain_rules;
-	struct config_domain_rule *domain_rules;
+	struct config_domain_rule *domain_rules;  /* inline and from the *_maps files */
+	struct config_list route_maps;      /* "file:PATH" tables of "DOMAIN HOSTS" */
+	struct config_list tls_policy_maps; /* "file:PATH" tables of "DOMAIN POLICY" */
+	struct config_tables *tables;       /* lookup indexes, owned (config_table.c) */
 	unsigned probe_interval;        /* seconds, 30 */
 	unsigned max_concurrency;       /* 10 */
 	unsigned retry_min;             /* seconds, 60 */
@@ -118,6 +131,13 @@ int config_parse(struct config *cfg, const char *name, const char *buf, size_t l
 		 size_t errlen);
 /* Defaults, then read and parse path.  0 or -1 (err filled). */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+/* Read the table files that cfg names (file: entries of relay_domains,
+ * etrn_networks, route_maps, tls_policy_maps) into its lookup indexes; once.
+ * 0 or -1 with err "path:line: message" or "path: message".  The daemon
+ * calls it after config_load; the command line need not. */
+int config_tables_load(struct config *cfg, char *err, size_t errlen);
+/* Number of distinct relay_domains entries known (inline and loaded). */
+size_t config_relay_count(const struct config *cfg);
 /* Cross-key checks after parsing (tls_cert without tls_key, ...). */
 int config_validate(const struct config *cfg, char *err, size_t errlen);
 /* Is s a resolver value ("system", "recursive", ADDR[@PORT])?  0, or -1 with

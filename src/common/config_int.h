@@ -7,7 +7,9 @@
  *   config_value.c  value syntax: numbers, durations, sizes, names,
  *                   addresses, routes, the resolver
  *   config_set.c    setting one key from its value (lists, per-domain keys)
- *   config_dump.c   config_dump() and the run-time lookups
+ *   config_dump.c   config_dump()
+ *   config_table.c  the file: tables, the lookup indexes and the run-time
+ *                   lookups (relay domain, per-domain rule, ETRN network)
  */
 #ifndef BMX_CONFIG_INT_H
 #define BMX_CONFIG_INT_H
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "common/config.h"
+#include "common/strtab.h"
 
 #define CONFIG_DOMAIN_MAX  253   /* octets in a domain name, without the trailing dot */
 #define CONFIG_LABEL_MAX   63    /* octets in one label */
@@ -44,12 +47,26 @@ enum config_ktype {
 };
 
 /* What one list entry must look like. */
-enum config_kitem { KI_NONE = 0, KI_LISTEN, KI_RELAY, KI_IP, KI_CIDR, KI_DNSBL, KI_MILTER };
+enum config_kitem { KI_NONE = 0, KI_LISTEN, KI_RELAY, KI_IP, KI_CIDR, KI_DNSBL, KI_MILTER,
+		   KI_FILE /* only file:PATH */ };
 
 #define KF_OPTIONAL 0x1   /* an empty value unsets the key (NULL) */
 #define KF_ZERO     0x2   /* duration: 0 is allowed and means off */
 #define KF_DOMAIN   0x4   /* "key DOMAIN = value" is allowed */
 #define KF_NOGLOBAL 0x8   /* only "key DOMAIN = value" is allowed */
+#define KF_FILES    0x10  /* list: also file:PATH entries, no count limit; path: file:PATH too */
+
+#define CONFIG_FILE_PREFIX "file:"
+#define CONFIG_FILE_PREFIX_LEN 5
+
+/* The lookup indexes of one config (config_table.c). */
+struct config_tables {
+	struct strtab *relay;   /* every relay_domains entry ("x.y", ".x.y"), inline and loaded */
+	struct strtab *rules;   /* domain -> index in cfg->domain_rules */
+	struct strtab *etrn;    /* every etrn_networks entry, canonical "addr/len" */
+	unsigned char etrn_len4[33], etrn_len6[129];  /* the prefix lengths present */
+	int loaded;             /* config_tables_load ran */
+};
 
 struct config_kdef {
 	const char *name;
@@ -92,6 +109,8 @@ struct config_pstate {
 	char *err;
 	size_t errlen;
 	unsigned seen[CONFIG_KEYS_MAX];    /* line where each global key was set, 0 = not yet */
+	const char *dir;   /* relative file: paths are resolved against it; NULL = kept */
+	const char *file;  /* the table file being read (config_table.c), NULL = the config */
 };
 
 /* Field of cfg at a table offset. */
@@ -142,6 +161,21 @@ int config_parse_domain_key(struct config_pstate *ps, const struct config_kdef *
 				   const char *domain, char *value);
 /* Set a global (not per-domain) key from its trimmed value. */
 int config_set_value(struct config_pstate *ps, const struct config_kdef *k, char *value);
+
+/* The indexes of cfg, made on first use; NULL when out of memory. */
+struct config_tables *config_tables_get(struct config *cfg);
+/* Free the indexes of cfg. */
+void config_tables_free(struct config *cfg);
+/* Index the inline relay_domains and etrn_networks entries (after parsing); 0 or -1. */
+int config_tables_index(struct config_pstate *ps);
+/* Add one normalised etrn_networks entry ("addr/len") to the index; 0 or -1. */
+int config_etrn_index(struct config_tables *t, const char *cidr);
+/* Check a file: path and resolve a relative one against ps->dir into out; 0 or -1
+ * (error reported). */
+int config_file_norm(struct config_pstate *ps, const char *kname, const char *path, char *out,
+		     size_t outlen);
+/* Give every port-less host of a route rule the port; 0 or -1 (out of memory). */
+int config_rule_ports(struct config_domain_rule *r, unsigned port);
 
 /* Is a key of this type a char * (freed, dumped as is)?  1 or 0. */
 int config_ktype_is_str(enum config_ktype t);

@@ -57,6 +57,24 @@ static char *config_next_item(char **cursor)
 }
 
 
+/* Add a file:PATH entry (path resolved, a repeat dropped) to the list l of key k. */
+static int config_list_file(struct config_pstate *ps, const struct config_kdef *k,
+			    struct config_list *l, const char *path)
+{
+	char out[PATH_MAX + CONFIG_FILE_PREFIX_LEN + 1];
+
+	memcpy(out, CONFIG_FILE_PREFIX, CONFIG_FILE_PREFIX_LEN);
+	if (config_file_norm(ps, k->name, path, out + CONFIG_FILE_PREFIX_LEN,
+			     sizeof(out) - CONFIG_FILE_PREFIX_LEN) < 0)
+		return -1;
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], out) == 0)
+			return 0;
+	if (config_list_add(l, out) < 0)
+		return config_perr(ps, "out of memory");
+	return 0;
+}
+
 /* Parse list entries of value into l (appending). */
 static int config_parse_list(struct config_pstate *ps, const struct config_kdef *k,
 			     struct config_list *l, char *value)
@@ -69,6 +87,7 @@ static int config_parse_list(struct config_pstate *ps, const struct config_kdef 
 		[KI_CIDR] = "a CIDR network (addr/len, no host bits set)",
 		[KI_DNSBL] = "a DNS list: domain[=filter][*weight]",
 		[KI_MILTER] = "inet:ADDR:PORT (a numeric address) or unix:/PATH",
+		[KI_FILE] = "a table file, file:PATH",
 	};
 	struct dnsbl_site site;
 	char why[128] = "";
@@ -77,6 +96,15 @@ static int config_parse_list(struct config_pstate *ps, const struct config_kdef 
 
 	while ((item = config_next_item(&cur))) {
 		int rc;
+		if ((k->flags & KF_FILES) &&
+		    strncmp(item, CONFIG_FILE_PREFIX, CONFIG_FILE_PREFIX_LEN) == 0) {
+			if (config_list_file(ps, k, l, item + CONFIG_FILE_PREFIX_LEN) < 0)
+				return -1;
+			continue;
+		}
+		if ((k->item == KI_RELAY || k->item == KI_FILE) && strchr(item, ':'))
+			return config_perr(ps, "%s: '%.*s': only file: tables are supported "
+					   "(file:PATH)", k->name, CONFIG_QUOTE(item));
 		switch (k->item) {
 		case KI_LISTEN:
 			rc = config_addrport_valid(item) ? 0 : -1;
@@ -112,7 +140,7 @@ static int config_parse_list(struct config_pstate *ps, const struct config_kdef 
 		if (rc < 0)
 			return config_perr(ps, "%s: '%.*s' is not %s", k->name, CONFIG_QUOTE(item),
 					   what[k->item]);
-		if (l->n >= CONFIG_LIST_MAX)
+		if (l->n >= CONFIG_LIST_MAX && !(k->flags & KF_FILES))
 			return config_perr(ps, "%s: too many entries (max %d)", k->name,
 					   CONFIG_LIST_MAX);
 		if (config_list_add(l, out) < 0)
@@ -152,6 +180,16 @@ static int config_parse_enum(struct config_pstate *ps, const struct config_kdef 
 	return config_perr(ps, "%s: '%.*s' is not %s", k->name, CONFIG_QUOTE(value), alts);
 }
 
+/* Report a per-domain key set twice; where it was first set is file:line
+ * (file NULL = the config), or just the line when in the same file. */
+static int config_dup(struct config_pstate *ps, const char *kn, const char *file, unsigned line)
+{
+	if (file == ps->file)
+		return config_perr(ps, "duplicate key '%s' (first set on line %u)", kn, line);
+	return config_perr(ps, "duplicate key '%s' (first set at %s:%u)", kn,
+			   file ? file : ps->cfg->path, line);
+}
+
 /* Handle "route DOMAIN = hosts" and "tls_policy DOMAIN = policy". */
 int config_parse_domain_key(struct config_pstate *ps, const struct config_kdef *k,
 				   const char *domain, char *value)
@@ -168,11 +206,9 @@ int config_parse_domain_key(struct config_pstate *ps, const struct config_kdef *
 	config_kname(k, norm, kn, sizeof(kn));
 	r = config_rule_get(ps->cfg, norm, 0);
 	if (r && k->type == KT_ROUTE && r->route_line)
-		return config_perr(ps, "duplicate key '%s' (first set on line %u)", kn,
-				   r->route_line);
+		return config_dup(ps, kn, r->route_file, r->route_line);
 	if (r && k->type == KT_TLS && r->tls_policy_line)
-		return config_perr(ps, "duplicate key '%s' (first set on line %u)", kn,
-				   r->tls_policy_line);
+		return config_dup(ps, kn, r->tls_policy_file, r->tls_policy_line);
 	if (!*value)
 		return config_perr(ps, "missing value for '%s'", kn);
 	if (k->type == KT_TLS) {
@@ -197,16 +233,17 @@ int config_parse_domain_key(struct config_pstate *ps, const struct config_kdef *
 		return config_perr(ps, "missing value for '%s'", kn);
 	if (!r && !(r = config_rule_get(ps->cfg, norm, 1))) {
 		config_list_clear(&hosts);
-		return config_perr(ps, "%s: too many per-domain rules (max %d)", kn,
-				   CONFIG_RULES_MAX);
+		return config_perr(ps, "out of memory");
 	}
 	if (k->type == KT_TLS) {
 		r->has_tls_policy = 1;
 		r->tls_policy = pol;
 		r->tls_policy_line = ps->line;
+		r->tls_policy_file = ps->file;
 	} else {
 		r->hosts = hosts;
 		r->route_line = ps->line;
+		r->route_file = ps->file;
 	}
 	return 0;
 }
@@ -238,6 +275,16 @@ int config_set_value(struct config_pstate *ps, const struct config_kdef *k, char
 		v = norm;
 		break;
 	case KT_PATH:
+		if ((k->flags & KF_FILES) &&
+		    strncmp(value, CONFIG_FILE_PREFIX, CONFIG_FILE_PREFIX_LEN) == 0) {
+			char path[PATH_MAX];
+			if (config_file_norm(ps, k->name, value + CONFIG_FILE_PREFIX_LEN, path,
+					     sizeof(path)) < 0)
+				return -1;
+			if (config_set_str(f, path) < 0)
+				return config_perr(ps, "out of memory");
+			return 0;
+		}
 		if (!config_path_valid(value))
 			return config_perr(ps, "%s: '%.*s' is not an absolute path without "
 					   "spaces", k->name, CONFIG_QUOTE(value));

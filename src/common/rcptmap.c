@@ -1,6 +1,8 @@
 /*
  * rcptmap.c - the table of valid recipients, an open-addressing hash set.
  *
+ * The set is a struct strtab (keys in an arena: a million recipients take
+ * about 55 MiB); the file is read in 256 KiB chunks, never whole.
  * Keys are stored as "local@domain" with the domain lower-cased, and as
  * "@domain" for domain wildcards.  Local parts are compared exactly, and
  * additionally lower-cased (entries are stored lower-cased as well when they
@@ -8,76 +10,33 @@
  * entry "alice@x" but an entry "Alice@x" only matches "Alice@x".
  */
 #include "common/rcptmap.h"
+#include "common/strtab.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define RCPTMAP_CHUNK (256 * 1024)   /* octets read from the file at a time */
 
 struct rcptmap {
-	size_t cap;     /* power of two */
-	size_t n;
-	char **slot;
+	struct strtab *t;   /* the keys; values unused */
 };
-
-/* FNV-1a hash of a string. */
-static uint64_t rcptmap_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-/* Find the slot for key (existing or empty). */
-static size_t rcptmap_slot(const struct rcptmap *m, const char *key)
-{
-	size_t i = rcptmap_hash(key) & (m->cap - 1);
-	while (m->slot[i] && strcmp(m->slot[i], key) != 0)
-		i = (i + 1) & (m->cap - 1);
-	return i;
-}
-
-/* Grow the table to twice its size. */
-static int rcptmap_grow(struct rcptmap *m)
-{
-	struct rcptmap nm = {m->cap ? m->cap * 2 : 64, 0, NULL};
-	nm.slot = calloc(nm.cap, sizeof(char *));
-	if (!nm.slot)
-		return -1;
-	for (size_t i = 0; i < m->cap; i++) {
-		if (m->slot[i]) {
-			nm.slot[rcptmap_slot(&nm, m->slot[i])] = m->slot[i];
-			nm.n++;
-		}
-	}
-	free(m->slot);
-	*m = nm;
-	return 0;
-}
 
 /* Insert a key (copied); duplicates are ignored. */
 static int rcptmap_insert(struct rcptmap *m, const char *key)
 {
-	if ((m->n + 1) * 2 > m->cap && rcptmap_grow(m) < 0)
-		return -1;
-	size_t i = rcptmap_slot(m, key);
-	if (m->slot[i])
-		return 0;
-	if (!(m->slot[i] = strdup(key)))
-		return -1;
-	m->n++;
-	return 0;
+	return strtab_put(m->t, key, strlen(key), 0, NULL) < 0 ? -1 : 0;
 }
 
 /* Is key in the set? */
 static int rcptmap_has(const struct rcptmap *m, const char *key)
 {
-	return m->cap && m->slot[rcptmap_slot(m, key)] != NULL;
+	return strtab_get(m->t, key, strlen(key), NULL);
 }
 
 /* Validate and normalise one entry into out; 0 or -1 with *why. */
@@ -109,88 +68,147 @@ static int rcptmap_norm(const char *s, size_t len, char *out, size_t outlen, con
 	return 0;
 }
 
-/* Build from a buffer. */
-struct rcptmap *rcptmap_parse(const char *name, const char *buf, size_t len, char *err,
-			      size_t errlen)
+/* An empty table, or NULL when out of memory. */
+static struct rcptmap *rcptmap_new(void)
 {
 	struct rcptmap *m = calloc(1, sizeof(*m));
-	size_t lineno = 0, pos = 0;
+	if (m && !(m->t = strtab_new())) {
+		free(m);
+		m = NULL;
+	}
+	return m;
+}
+
+/* One line (len octets, no newline) of the table: skipped, added, or an
+ * error (*why set); -1 only when out of memory. */
+static int rcptmap_line(struct rcptmap *m, const char *line, size_t ll, const char **why)
+{
 	char key[RCPTMAP_LINE_MAX + 1];
 
-	if (!m || rcptmap_grow(m) < 0)
-		goto oom;
+	if (ll > RCPTMAP_LINE_MAX) {
+		*why = "line too long";
+		return 0;
+	}
+	if (memchr(line, 0, ll)) {
+		*why = "NUL byte in line";
+		return 0;
+	}
+	while (ll && isspace((unsigned char)*line))
+		line++, ll--;
+	const char *hash = memchr(line, '#', ll);
+	if (hash)
+		ll = (size_t)(hash - line);
+	while (ll && isspace((unsigned char)line[ll - 1]))
+		ll--;
+	if (ll == 0 || rcptmap_norm(line, ll, key, sizeof(key), why) < 0)
+		return 0;
+	if (strtab_count(m->t) >= RCPTMAP_ENTRIES_MAX) {
+		*why = "too many entries";
+		return 0;
+	}
+	return rcptmap_insert(m, key);
+}
+
+/* Feed the complete lines of buf[0..len) to m (the last one too when last);
+ * returns the octets used, or -1 with err filled. */
+static long rcptmap_feed(struct rcptmap *m, const char *name, size_t *lineno, const char *buf,
+			 size_t len, int last, char *err, size_t errlen)
+{
+	size_t pos = 0;
+
 	while (pos < len) {
 		const char *line = buf + pos, *nl = memchr(line, '\n', len - pos);
 		size_t ll = nl ? (size_t)(nl - line) : len - pos;
 		const char *why = NULL;
+		if (!nl && !last)
+			break;
 		pos += ll + (nl ? 1 : 0);
-		lineno++;
-		if (ll > RCPTMAP_LINE_MAX)
-			why = "line too long";
-		else if (memchr(line, 0, ll))
-			why = "NUL byte in line";
-		if (!why) {
-			while (ll && isspace((unsigned char)*line))
-				line++, ll--;
-			const char *hash = memchr(line, '#', ll);
-			if (hash)
-				ll = (size_t)(hash - line);
-			while (ll && isspace((unsigned char)line[ll - 1]))
-				ll--;
-			if (ll == 0)
-				continue;
-			if (rcptmap_norm(line, ll, key, sizeof(key), &why) == 0) {
-				if (m->n >= RCPTMAP_ENTRIES_MAX)
-					why = "too many entries";
-				else if (rcptmap_insert(m, key) < 0)
-					goto oom;
-			}
+		++*lineno;
+		if (rcptmap_line(m, line, ll, &why) < 0) {
+			snprintf(err, errlen, "%s: out of memory", name);
+			return -1;
 		}
 		if (why) {
-			snprintf(err, errlen, "%s:%zu: %s", name, lineno, why);
-			rcptmap_free(m);
-			return NULL;
+			snprintf(err, errlen, "%s:%zu: %s", name, *lineno, why);
+			return -1;
 		}
 	}
-	return m;
-oom:
-	snprintf(err, errlen, "%s: out of memory", name);
-	rcptmap_free(m);
-	return NULL;
+	return (long)pos;
 }
 
-/* Load a recipients file. */
+/* Build from a buffer. */
+struct rcptmap *rcptmap_parse(const char *name, const char *buf, size_t len, char *err,
+			      size_t errlen)
+{
+	struct rcptmap *m = rcptmap_new();
+	size_t lineno = 0;
+
+	if (!m) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		return NULL;
+	}
+	if (rcptmap_feed(m, name, &lineno, buf, len, 1, err, errlen) < 0) {
+		rcptmap_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* Load a recipients file, chunk by chunk (a line longer than RCPTMAP_LINE_MAX
+ * is an error, so the carry-over stays small). */
 struct rcptmap *rcptmap_load(const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "re");
-	if (!f) {
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *mem = open_memstream(&buf, &len);
-	char chunk[65536];
-	size_t r;
-	while (mem && (r = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		fwrite(chunk, 1, r, mem);
-	int rerr = ferror(f);
-	fclose(f);
-	if (!mem || fclose(mem) != 0 || rerr) {
-		free(buf);
-		snprintf(err, errlen, "%s: read error", path);
-		return NULL;
+	struct rcptmap *m = rcptmap_new();
+	char *buf = malloc(RCPTMAP_CHUNK);
+	size_t have = 0, lineno = 0;
+	int eof = 0;
+
+	if (!m || !buf) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
 	}
-	struct rcptmap *m = rcptmap_parse(path, buf, len, err, errlen);
+	while (!eof || have) {
+		if (!eof) {
+			ssize_t r = read(fd, buf + have, RCPTMAP_CHUNK - have);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0) {
+				snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
+				goto fail;
+			}
+			eof = r == 0;
+			have += (size_t)r;
+		}
+		long used = rcptmap_feed(m, path, &lineno, buf, have, eof, err, errlen);
+		if (used < 0)
+			goto fail;
+		memmove(buf, buf + used, have - (size_t)used);
+		have -= (size_t)used;
+		if (have > RCPTMAP_LINE_MAX) {
+			snprintf(err, errlen, "%s:%zu: line too long", path, lineno + 1);
+			goto fail;
+		}
+	}
 	free(buf);
+	close(fd);
 	return m;
+fail:
+	free(buf);
+	close(fd);
+	rcptmap_free(m);
+	return NULL;
 }
 
 /* Is local@domain a valid recipient? */
 int rcptmap_match(const struct rcptmap *m, const char *local, const char *domain)
 {
 	char key[RCPTMAP_LINE_MAX + 2];
-	if (!m)
+	if (!m || !m->t)
 		return 0;
 	if (snprintf(key, sizeof(key), "@%s", domain) >= (int)sizeof(key))
 		return 0;
@@ -208,7 +226,7 @@ int rcptmap_match(const struct rcptmap *m, const char *local, const char *domain
 /* Number of entries. */
 size_t rcptmap_count(const struct rcptmap *m)
 {
-	return m ? m->n : 0;
+	return m ? strtab_count(m->t) : 0;
 }
 
 /* Free the table. */
@@ -216,8 +234,6 @@ void rcptmap_free(struct rcptmap *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->cap; i++)
-		free(m->slot[i]);
-	free(m->slot);
+	strtab_free(m->t);
 	free(m);
 }

@@ -357,7 +357,7 @@ static int daemon_start_user(struct daemon *d)
 	    io_signal_add(d->loop, SIGHUP, daemon_sig_hup, d) < 0)
 		return -1;
 	log_info("backupmxd started as %s, relay_domains: %zu", d->cfg.hostname,
-		 d->cfg.relay_domains.n);
+		 config_relay_count(&d->cfg));
 	return 0;
 }
 
@@ -414,6 +414,7 @@ int main(int argc, char **argv)
 	if (optind != argc)
 		usage(1);
 	if (config_load(&d.cfg, path, err, sizeof(err)) < 0 ||
+	    config_tables_load(&d.cfg, err, sizeof(err)) < 0 ||
 	    config_validate(&d.cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		config_free(&d.cfg);
@@ -421,10 +422,13 @@ int main(int argc, char **argv)
 	}
 	if (check) {
 		int rc = daemon_preflight(&d.cfg, 1, stdout, NULL, err, sizeof(err));
-		if (rc < 0)
+		if (rc < 0) {
 			fprintf(stderr, "%s: %s\n", path, err);
-		else
+		} else {
+			printf("# checked: relay_domains: %zu domains, %zu per-domain rules\n",
+			       config_relay_count(&d.cfg), d.cfg.ndomain_rules);
 			config_dump(&d.cfg, stdout);
+		}
 		config_free(&d.cfg);
 		return rc < 0 ? 1 : 0;
 	}

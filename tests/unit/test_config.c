@@ -94,6 +94,13 @@ static const struct {
 	{"relay_domains = a.test,, b.test ,c.test\n", "relay_domains = a.test, b.test, c.test"},
 	{"relay_domains = xn--bcher-kva.example\n", "relay_domains = xn--bcher-kva.example"},
 	{"relay_domains =\n", "relay_domains ="},
+	{"relay_domains = a.test, file:/etc/backupmx/d file:/etc/backupmx/d\n",
+	 "relay_domains = a.test, file:/etc/backupmx/d"},
+	{"relay_domains = file:d\n", "relay_domains = file:d"},   /* no directory in "t.conf" */
+	{"etrn_networks = file:/n, 10.0.0.0/8\n", "etrn_networks = file:/n, 10.0.0.0/8"},
+	{"route_maps = file:/r\nroute_maps = file:/s, file:/r\n", "route_maps = file:/r, file:/s"},
+	{"tls_policy_maps = file:/etc/t\n", "tls_policy_maps = file:/etc/t"},
+	{"recipients = file:/etc/r\n", "recipients = /etc/r"},
 	{"hostname = MX2.Example.Test.\n", "hostname = mx2.example.test"},
 	{"hostname = localhost\n", "hostname = localhost"},
 	{"  spool   =   /var/tmp/s   # comment\n", "spool = /var/tmp/s"},
@@ -287,6 +294,14 @@ static const struct {
 	{"listen = 127.1:25\n", 0, "t.conf:1: listen: '127.1:25' is not"},
 	{"status_listen = 127.0.0.1\n", 0, "t.conf:1: status_listen: '127.0.0.1' is not"},
 	{"relay_domains = a..b\n", 0, "t.conf:1: relay_domains: 'a..b' is not a domain or .domain"},
+	{"relay_domains = hash:/etc/d\n", 0,
+	 "t.conf:1: relay_domains: 'hash:/etc/d': only file: tables are supported (file:PATH)"},
+	{"relay_domains = file:\n", 0, "t.conf:1: relay_domains: 'file:' needs a path"},
+	{"route_maps = /etc/r\n", 0, "t.conf:1: route_maps: '/etc/r' is not a table file, file:PATH"},
+	{"tls_policy_maps = cdb:/etc/t\n", 0, "t.conf:1: tls_policy_maps: 'cdb:/etc/t': only file:"},
+	{"etrn_networks = hash:/n\n", 0, "t.conf:1: etrn_networks: 'hash:/n' is not a CIDR"},
+	{"recipients = file:\n", 0, "t.conf:1: recipients: 'file:' needs a path"},
+	{"recipients = file:/a b\n", 0, "t.conf:1: recipients: 'file:/a b': a path without spaces"},
 	{"relay_domains = -a.test\n", 0, "t.conf:1: relay_domains: '-a.test' is not"},
 	{"relay_domains = a-.test\n", 0, "t.conf:1: relay_domains: 'a-.test' is not"},
 	{"relay_domains = a_b.test\n", 0, "t.conf:1: relay_domains: 'a_b.test' is not"},
@@ -416,7 +431,8 @@ static void test_url_max(void **state)
 	free(buf);
 }
 
-/* A list key takes CONFIG_LIST_MAX entries, over one or several lines, and no more. */
+/* A list key takes CONFIG_LIST_MAX entries, over one or several lines, and no
+ * more; relay_domains and etrn_networks (tables) have no limit. */
 static void test_list_max(void **state)
 {
 	char *buf = malloc(64 * (CONFIG_LIST_MAX + 2));
@@ -426,44 +442,68 @@ static void test_list_max(void **state)
 
 	(void)state;
 	assert_non_null(buf);
-	o += (size_t)sprintf(buf + o, "relay_domains =");
+	o += (size_t)sprintf(buf + o, "proxy_interfaces =");
 	for (int i = 0; i < CONFIG_LIST_MAX; i++) {
 		if (i == 100)
-			o += (size_t)sprintf(buf + o, "\nrelay_domains =");
-		o += (size_t)sprintf(buf + o, " d%d.test", i);
+			o += (size_t)sprintf(buf + o, "\nproxy_interfaces =");
+		o += (size_t)sprintf(buf + o, " 10.0.%d.%d", i / 200, i % 200);
 	}
 	buf[o++] = '\n';
 	assert_int_equal(parse(&cfg, buf, o, err), 0);
-	assert_int_equal(cfg.relay_domains.n, CONFIG_LIST_MAX);
-	assert_string_equal(cfg.relay_domains.v[CONFIG_LIST_MAX - 1], "d255.test");
+	assert_int_equal(cfg.proxy_interfaces.n, CONFIG_LIST_MAX);
+	assert_string_equal(cfg.proxy_interfaces.v[CONFIG_LIST_MAX - 1], "10.0.1.55");
 	config_free(&cfg);
-	o += (size_t)sprintf(buf + o, "relay_domains = one-more.test\n");
+	o += (size_t)sprintf(buf + o, "proxy_interfaces = 10.9.9.9\n");
 	assert_int_equal(parse(&cfg, buf, o, err), -1);
-	assert_string_equal(err, "t.conf:3: relay_domains: too many entries (max 256)");
+	assert_string_equal(err, "t.conf:3: proxy_interfaces: too many entries (max 256)");
+	config_free(&cfg);
+	free(buf);
+
+	/* 5,000 inline relay_domains and etrn_networks entries */
+	size_t cap = 40 * 10000, n = 0;
+	buf = malloc(cap);
+	assert_non_null(buf);
+	for (int i = 0; i < 5000; i++)
+		n += (size_t)sprintf(buf + n, "relay_domains = d%d.test\netrn_networks = 10.%d.%d.0/24\n",
+				     i, i / 256, i % 256);
+	assert_int_equal(parse(&cfg, buf, n, err), 0);
+	assert_int_equal(cfg.relay_domains.n, 5000);
+	assert_int_equal(config_relay_count(&cfg), 5000);
+	assert_true(config_relay_domain(&cfg, "D4999.test"));
+	assert_false(config_relay_domain(&cfg, "d5000.test"));
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	inet_pton(AF_INET, "10.19.136.7", &sin.sin_addr);   /* 5000 = 19 * 256 + 136: not */
+	assert_false(config_etrn_network(&cfg, (struct sockaddr *)&sin));
+	inet_pton(AF_INET, "10.19.135.7", &sin.sin_addr);
+	assert_true(config_etrn_network(&cfg, (struct sockaddr *)&sin));
 	config_free(&cfg);
 	free(buf);
 }
 
-/* At most CONFIG_RULES_MAX per-domain rules. */
+/* Per-domain rules have no count limit: 10,000 of them, each found. */
 static void test_rules_max(void **state)
 {
-	size_t cap = 48 * (CONFIG_RULES_MAX + 2), o = 0;
+	size_t cap = 48 * 10002, o = 0;
 	char *buf = malloc(cap);
 	struct config cfg;
 	char err[ERRLEN];
 
 	(void)state;
 	assert_non_null(buf);
-	for (int i = 0; i < CONFIG_RULES_MAX; i++)
+	for (int i = 0; i < 10000; i++)
 		o += (size_t)sprintf(buf + o, "tls_policy d%d.test = verify\n", i);
 	o += (size_t)sprintf(buf + o, "route d7.test = mx.d7.test\n");
 	assert_int_equal(parse(&cfg, buf, o, err), 0);
-	assert_int_equal(cfg.ndomain_rules, CONFIG_RULES_MAX);
-	config_free(&cfg);
-	o += (size_t)sprintf(buf + o, "route new.test = mx.new.test\n");
-	assert_int_equal(parse(&cfg, buf, o, err), -1);
-	assert_string_equal(err, "t.conf:4098: route new.test: too many per-domain rules "
-			    "(max 4096)");
+	assert_int_equal(cfg.ndomain_rules, 10000);
+	for (int i = 0; i < 10000; i += 999) {
+		char d[32];
+		snprintf(d, sizeof(d), "D%d.Test.", i);
+		const struct config_domain_rule *r = config_domain_rule(&cfg, d);
+		assert_non_null(r);
+		assert_int_equal(r->tls_policy, CONFIG_TLS_VERIFY);
+	}
+	assert_string_equal(config_domain_rule(&cfg, "d7.test")->hosts.v[0], "mx.d7.test:25");
+	assert_null(config_domain_rule(&cfg, "d10000.test"));
 	config_free(&cfg);
 	free(buf);
 }
@@ -984,6 +1024,8 @@ static const char full_dump[] =
 	"tls_policy example.test = verify\n"
 	"route example.test = [127.0.0.2]:2526, mx1.example.test:25\n"
 	"route other.test = [::1]:2527\n"
+	"route_maps =\n"
+	"tls_policy_maps =\n"
 	"probe_interval = 2\n"
 	"max_concurrency = 20\n"
 	"retry_min = 30\n"
