@@ -110,7 +110,7 @@ void relay_json_status(struct relay *r, FILE *f)
 }
 
 /* One message as a JSON object. */
-static void relay_json_msg(FILE *f, const struct relay_msg *m)
+void relay_json_msg(FILE *f, const struct relay_msg *m)
 {
 	static const char *const st[] = {"pending", "sent", "bounced", "deferred"};
 	int first = 1;
@@ -132,18 +132,6 @@ static void relay_json_msg(FILE *f, const struct relay_msg *m)
 		json_kv_str(f, &rf, "state", st[m->env.rcpt[i].state & 3]);
 		json_kv_str(f, &rf, "last_reply", m->env.rcpt[i].last_reply);
 		fputc('}', f);
-	}
-	fputs("]}", f);
-}
-
-/* The whole queue, in arrival order. */
-void relay_json_queue(struct relay *r, FILE *f)
-{
-	fputs("{\"messages\":[", f);
-	for (const struct relay_msg *m = r->head; m; m = m->next) {
-		if (m != r->head)
-			fputc(',', f);
-		relay_json_msg(f, m);
 	}
 	fputs("]}", f);
 }

@@ -46,7 +46,7 @@ t_like "/metrics is text/plain 0.0.4" "$(cat "$W/metrics.h")" \
 out=$("$PY" - "$W/metrics" "$W/queue.json" <<'PY' 2>&1
 import json, re, sys
 text = open(sys.argv[1]).read()
-queue = json.load(open(sys.argv[2]))
+queue = [json.loads(l) for l in open(sys.argv[2])]   # JSON lines: one message each
 types, vals = {}, {}
 for line in text.splitlines():
     m = re.match(r'# TYPE (\S+) (\S+)$', line)
@@ -68,7 +68,7 @@ bad = [n for n, t in want.items() if types.get(n) != t]
 if bad:
     print("wrong or missing TYPE:", bad)
 d = '{domain="example.test"}'
-size = sum(m['size'] for m in queue['messages'])
+size = sum(m['size'] for m in queue)
 checks = [
     ('backupmx_queue_messages' + d, lambda v: v == 3),
     ('backupmx_queue_bytes' + d, lambda v: v == size and v > 0),
