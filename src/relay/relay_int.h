@@ -215,6 +215,7 @@ struct relay_dstat {
 	size_t msgs;
 	unsigned long long bytes;
 	time_t oldest;
+	int shown;                        /* relay_metrics(): has per-domain series */
 };
 void relay_dest_totals(const struct relay_dest *d, struct relay_dstat *st);
 #define RELAY_SHOW_HEADERS_MAX 16384   /* octets of headers `queue show` reads */
