@@ -126,7 +126,9 @@ struct relay_list *relay_list_new(struct relay *r, const char *domain, unsigned 
 int relay_list_step(struct relay_list *l, FILE *out);
 void relay_list_free(struct relay_list *l);
 
-/* The HTML status page (self-contained, every field escaped): relay_status.c. */
-void relay_html(struct relay *r, FILE *out);
+/* The HTML status page (self-contained, every field escaped): relay_html.c.
+ * filter ("" or NULL: none): show only destinations whose domain contains it
+ * (case-insensitive). */
+void relay_html(struct relay *r, const char *filter, FILE *out);
 
 #endif

@@ -190,6 +190,7 @@ time_t relay_backoff(const struct relay *r, unsigned attempts);
 const char *relay_dest_state_name(const struct relay_dest *d);
 /* relay_status.c, relay_text.c: one message of the queue listing (relay_list.c) */
 void relay_json_msg(FILE *f, const struct relay_msg *m);
+unsigned long long relay_queue_bytes(const struct relay *r);
 void relay_text_queue_head(FILE *f);
 void relay_text_queue_msg(struct relay *r, const struct relay_msg *m, FILE *f);
 void relay_history_add(struct relay *r, const char *qid, const char *rcpt, const char *status,

@@ -183,14 +183,21 @@ static int relay_metrics_shown(const struct relay_dest *d, const struct relay_ds
 	return st->msgs > 0 || d->held || d->state == DEST_DOWN || d->state == DEST_LOOP;
 }
 
+/* Octets queued over all messages (a message for two domains counts once). */
+unsigned long long relay_queue_bytes(const struct relay *r)
+{
+	unsigned long long bytes = 0;
+	for (const struct relay_msg *m = r->head; m; m = m->next)
+		bytes += m->env.size;
+	return bytes;
+}
+
 /* The totals over the whole queue and the destination count by state. */
 static void relay_metrics_totals(struct relay *r, FILE *f, time_t now)
 {
-	unsigned long long bytes = 0;
+	unsigned long long bytes = relay_queue_bytes(r);
 	size_t bystate[5] = {0};   /* unknown, up, down, loop (enum order), held */
 	static const char *const names[5] = {"unknown", "up", "down", "loop", "held"};
-	for (const struct relay_msg *m = r->head; m; m = m->next)
-		bytes += m->env.size;
 	for (const struct relay_dest *d = r->dest_list; d; d = d->next)
 		bystate[d->held ? 4 : (size_t)d->state & 3]++;
 	time_t oldest = relay_oldest_arrival(r);
