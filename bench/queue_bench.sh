@@ -4,6 +4,9 @@
 #   bench/queue_bench.sh [BUILD_DIR] [MESSAGES]     (default: build 100000)
 #   BASE_BUILD=DIR bench/queue_bench.sh ...          also the same full listing
 #                                                    with the backupmx(d) in DIR
+#   DOMAINS=N bench/queue_bench.sh ...               also N destinations: N/1000
+#                                                    messages of 1000 recipients,
+#                                                    u@dI.sub.example.test
 #
 # In its own network namespace (it re-executes itself under `unshare -n`, so
 # it needs root):
@@ -23,6 +26,10 @@ RUNS=${RUNS:-5}
 if [ -z "${BMX_BENCH_NS:-}" ]; then
 	exec unshare -n env BMX_BENCH_NS=1 bash -c 'ip link set lo up && exec "$0" "$@"' \
 		"$0" "$BUILD" "$N"
+fi
+if [ -n "${DOMAINS:-}" ] && { [ "$DOMAINS" -lt 1000 ] || [ $((DOMAINS % 1000)) != 0 ]; }; then
+	echo "DOMAINS: a multiple of 1000" >&2
+	exit 3
 fi
 export BMX_ROOT=$ROOT BMX_BUILD=$BUILD
 . "$ROOT/tests/lib/world.sh"
@@ -48,9 +55,23 @@ smtp-source -s 20 -m "$N" -l 512 -f s@client.test -t r@example.test \
 	127.0.0.3:"$BMX_PORT" >"$W/source.log" 2>&1 || { echo "smtp-source failed"; exit 1; }
 smtp-source -s 1 -m 10 -l 512 -f s@client.test -t r@x.sub.example.test \
 	127.0.0.3:"$BMX_PORT" >>"$W/source.log" 2>&1
+if [ -n "${DOMAINS:-}" ]; then
+	"$WORLD_PY" - 127.0.0.3 "$BMX_PORT" "$DOMAINS" <<'PY' || { echo "submission failed"; exit 1; }
+import smtplib, sys
+host, port, nd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = smtplib.SMTP(host, port)
+for k in range(0, nd, 1000):
+    s.sendmail("s@client.test", ["u@d%d.sub.example.test" % i for i in range(k, min(nd, k + 1000))],
+               "Subject: many\r\n\r\nx\r\n")
+s.quit()
+PY
+	sleep 5
+fi
 queued=$("$BMX" status --json "${CTL[@]}" | "$WORLD_PY" -c \
 	'import json,sys; print(json.load(sys.stdin)["queued_messages"])')
-echo "# queue_bench: $BUILD, $(nproc) cores; $queued messages queued in $((SECONDS - t0)) s"
+ndest=$(curl -s "http://127.0.0.3:$HP/metrics" | awk '/^backupmx_destinations\{/ {n += $2} END {print n}')
+echo "# queue_bench: $BUILD, $(nproc) cores; $queued messages queued in $((SECONDS - t0)) s;" \
+	"$ndest destinations"
 
 # Median wall time in ms of RUNS runs of the command "$@" (stdout to /dev/null).
 ms() {
@@ -87,6 +108,7 @@ row "GET /metrics" "$(ms curl -s "http://127.0.0.3:$HP/metrics")" \
 row "GET / (status page)" "$(ms curl -s "http://127.0.0.3:$HP/")" \
 	"$(curl -s "http://127.0.0.3:$HP/" | wc -c) octets"
 row "status --json" "$(ms "${B[@]}" status --json "${CTL[@]}")"
+echo "# daemon VmRSS $(drss) MiB"
 
 if [ -n "${BASE_BUILD:-}" ]; then
 	bmxd_stop

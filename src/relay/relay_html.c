@@ -16,6 +16,7 @@
 
 #define RELAY_HTML_MSGS 50   /* newest queued messages shown on the status page */
 #define RELAY_HTML_DESTS 50  /* destinations shown on the status page (the top ones) */
+#define RELAY_HTML_RCPTS 10  /* recipients shown per message on the status page */
 #define RELAY_HTML_HIST 20   /* newest outcomes shown on the status page */
 
 /* Write s HTML-escaped (text and attribute safe); control bytes become '?'. */
@@ -237,6 +238,10 @@ static void relay_html_msg(const struct relay_msg *m, FILE *f)
 	relay_html_esc(f, m->env.sender[0] ? m->env.sender : "<>");
 	fputs("</td><td>", f);
 	for (size_t i = 0; i < m->env.nrcpt; i++) {
+		if (i == RELAY_HTML_RCPTS) {
+			fprintf(f, "<br>... and %zu more", m->env.nrcpt - i);
+			break;
+		}
 		if (i)
 			fputs("<br>", f);
 		relay_html_esc(f, m->env.rcpt[i].addr);

@@ -3,7 +3,8 @@
 # top 50 destinations (most mail queued first, then those not up) and "N more
 # destination(s) not shown"; the ?domain= filter (case-insensitive
 # substring), its "no destination matches", an escaped filter value, and 400
-# for a filter over 253 octets.
+# for a filter over 253 octets; a message's recipients cut at 10 ("... and
+# N more").
 #
 # World: no DNS, so the 61 destinations (d1..d60 and hot under
 # .sub.example.test) never deliver: one message for d1..d60, three for hot.
@@ -96,6 +97,8 @@ t_like "?domain=nomatch: says so" "$out" '^destinations: No destination matches 
 raw=$(curl -s "${URL}?domain=%3Cscript%3Ex%22")
 t_like "an evil filter is escaped in the form" "$raw" 'value="&lt;script&gt;x&quot;"'
 t_unlike "... and nowhere raw" "$raw" '<script'
+t_like "a message for 60 domains shows 10 recipients and the count of the rest" \
+	"$(curl -s "$URL")" 'u@d10\.sub\.example\.test \([a-z]+\)<br>\.\.\. and 50 more</td>'
 code=$(curl -s -o /dev/null -w '%{http_code}' "${URL}?domain=$(printf 'a%.0s' $(seq 1 254))")
 t_is "a filter over 253 octets: 400" "$code" 400
 code=$(curl -s -o /dev/null -w '%{http_code}' "${URL}?domain=$(printf 'a%.0s' $(seq 1 253))")
