@@ -3,8 +3,9 @@
 # --domain D, --json as JSON lines (one message per line, every line parses),
 # the mailq summary line; the daemon sends the listing in parts as the reader
 # takes them, so a listing survives messages deleted while it is being read
-# (no duplicate, nothing that stayed is missed, arrival order kept) and a
-# reader that stalls holds back nobody else.
+# (no duplicate, nothing that stayed is missed, arrival order kept), a
+# reader that stalls holds back nobody else and is dropped after 10 s, and
+# readers that hang up or outlive the daemon leave nothing behind.
 #
 # World: no DNS; example.test and a.sub.example.test are routed to a port
 # where nothing listens, so the 2,003 messages stay queued.
@@ -105,6 +106,28 @@ print(s.recv(4096).decode().strip())' "$SOCK")
 t_is "the socket: limit is for queue only" "$out" '{"error":"only queue takes a limit"}'
 
 # --- the raw stream: the end line, a stalled reader, deletions while reading --
+# Read one line of a listing, wait $2 s, then say how the rest ended.
+stall_reader() {
+	"$PY" - "$SOCK" "$1" <<'PY'
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"queue\n")
+f = s.makefile("rb")
+json.loads(f.readline())
+time.sleep(float(sys.argv[2]))
+end = False
+try:
+    for line in f:
+        end = end or b'"end":true' in line
+except OSError:
+    pass
+print("complete" if end else "cut")
+PY
+}
+stall_reader 12 >"$W/stall.out" 2>&1 &   # the whole listing does not fit in the socket
+STALL=$!
+sleep 0.5
 out=$("$PY" - "$SOCK" "$W/q.jsonl" <<'PY' 2>&1
 import json, socket, subprocess, sys, time
 sock, first = sys.argv[1], sys.argv[2]
@@ -158,6 +181,23 @@ t_diag "stream: $out"
 "$BMX" queue --json "${CTL[@]}" | wc -l >"$W/n"
 t_is "after the deletions: $((TOTAL - 1500)) messages" "$(cat "$W/n")" $((TOTAL - 1500))
 
+# --- readers that go away, stall for good, or outlive the daemon -------------
+"$PY" - "$SOCK" <<'PY'
+import socket, sys
+for i in range(20):   # readers that hang up after 100 octets
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"queue\n")
+    s.recv(100); s.close()
+PY
+t_is "readers that hang up mid-listing: the daemon answers the next one" \
+	"$("$BMX" queue --limit 1 --json "${CTL[@]}" | wc -l)" 1
+wait "$STALL"
+t_is "a reader that stalls over 10 s is dropped (its listing ends without the end line)" \
+	"$(cat "$W/stall.out")" "cut"
+stall_reader 30 >/dev/null 2>&1 &
+STALL=$!
+world_track "$STALL"
+sleep 1
 bmxd_stop
-t_is "daemon stops cleanly" "${BMXD_RC:-x}" 0
+t_is "daemon stops cleanly, with a stalled listing open" "${BMXD_RC:-x}" 0
+kill "$STALL" 2>/dev/null
 t_done
