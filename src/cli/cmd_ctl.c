@@ -11,9 +11,9 @@
  * Lines for a person by default, the documents of docs/control.md with
  * --json; errors go to stderr.  The queue listing is printed as it arrives
  * (one JSON object per message per line with --json), never held whole: a
- * listing that ends without the daemon's end mark is an error (exit 3).  The socket path comes from --control, or
- * from control_socket in the config (-c, default
- * /etc/backupmx/backupmx.conf).  Exit codes: 0 done, 1 the daemon refused
+ * listing that ends without the daemon's end mark is an error (exit 3).
+ * The socket path comes from --control, or from control_socket in the
+ * config (-c, default /etc/backupmx/backupmx.conf).  Exit codes: 0 done, 1 the daemon refused
  * the request (no such message, not held, ...), 3 bad arguments or no
  * daemon.
  */

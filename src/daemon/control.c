@@ -65,7 +65,7 @@ static void control_run(struct control *ctl, const struct ctl_req *req, FILE *f)
 		}
 		relay_json_status(ctl->relay, f);
 		break;
-	case CTL_QUEUE:   /* control_stream_start(); only a bad domain gets here */
+	case CTL_QUEUE:   /* streamed by control_stream_start(): it refused the domain */
 		control_error(f, "bad domain");
 		break;
 	case CTL_SHOW:
@@ -193,15 +193,17 @@ static void control_stream_event(struct io_conn *c, enum io_event ev, void *arg)
 	}
 }
 
-/* Answer "queue" with a stream; -1 (nothing started) on a bad domain or no memory. */
+/* Answer "queue" with a stream (out of memory: close); -1, nothing done, on a bad domain. */
 static int control_stream_start(struct control *ctl, struct io_conn *c, const struct ctl_req *req)
 {
 	char dom[256] = "";
 	if (req->arg[0] && config_domain_norm(req->arg, dom, sizeof(dom)) < 0)
 		return -1;
 	struct control_stream *st = calloc(1, sizeof(*st));
-	if (!st)
-		return -1;
+	if (!st) {
+		io_conn_free(c);
+		return 0;
+	}
 	st->ctl = ctl;
 	st->c = c;
 	st->list = relay_list_new(ctl->relay, dom, req->limit, !req->text);
@@ -210,7 +212,8 @@ static int control_stream_start(struct control *ctl, struct io_conn *c, const st
 		relay_list_free(st->list);
 		io_timer_free(st->timer);
 		free(st);
-		return -1;
+		io_conn_free(c);
+		return 0;
 	}
 	st->next = ctl->streams;
 	if (st->next)

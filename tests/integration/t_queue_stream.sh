@@ -97,6 +97,9 @@ for bad in "--limit 0" "--limit -1" "--limit 5x" "--domain a@b" "--limit 3 show 
 	"$BMX" queue $bad "${CTL[@]}" >/dev/null 2>&1
 	t_is "queue $bad: exit 3" "$?" 3
 done
+"$BMX" queue --domain a..b "${CTL[@]}" >/dev/null 2>"$W/e"
+t_is "queue --domain a..b: refused by the daemon, exit 1" "$?" 1
+t_is "... bad domain" "$(cat "$W/e")" "backupmx: bad domain"
 "$BMX" status --limit 3 "${CTL[@]}" >/dev/null 2>&1
 t_is "status --limit: exit 3" "$?" 3
 out=$(printf 'limit 3 status\n' | "$PY" -c '
