@@ -1,8 +1,9 @@
 /*
  * relay_status.c - what the delivery engine shows: JSON documents for the
- * control socket (`backupmx queue`, `status`) and the status page, and the
- * Prometheus metrics of the queue and destinations.  The human reports are
- * in relay_text.c, the HTML status page in relay_html.c.
+ * control socket (`backupmx status`, `queue show`, the message objects of
+ * `queue --json`) and the status page, and the Prometheus metrics of the
+ * queue and destinations.  The human reports are in relay_text.c, the HTML
+ * status page in relay_html.c, the streamed queue listing in relay_list.c.
  *
  * Every string from a peer goes through json_str(), so an envelope address
  * can never break a document.  Documents are stable: docs/control.md.
