@@ -10,7 +10,7 @@ static const struct {
 	enum ctl_verb verb;
 	int arg;   /* 0 none, 1 required, 2 optional */
 } ctl_verbs[] = {
-	{"status", CTL_STATUS, 0}, {"queue", CTL_QUEUE, 0},   {"show", CTL_SHOW, 1},
+	{"status", CTL_STATUS, 0}, {"queue", CTL_QUEUE, 2},   {"show", CTL_SHOW, 1},
 	{"delete", CTL_DELETE, 1}, {"flush", CTL_FLUSH, 2},   {"hold", CTL_HOLD, 1},
 	{"release", CTL_RELEASE, 1}, {"metrics", CTL_METRICS, 0}, {"history", CTL_HISTORY, 2},
 };
@@ -20,6 +20,23 @@ static int ctl_arg_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 	       c == '.' || c == '-' || c == '_';
+}
+
+/* Parse "limit N " (1 to CTL_LIMIT_MAX) off the front of *line; 0 or -1. */
+static int ctl_parse_limit(const char **line, size_t *len, struct ctl_req *req)
+{
+	size_t k = 6;
+	unsigned long n = 0;
+	while (k < *len && (*line)[k] >= '0' && (*line)[k] <= '9' && k < 6 + 10) {
+		n = n * 10 + (unsigned long)((*line)[k] - '0');
+		k++;
+	}
+	if (k == 6 || k >= *len || (*line)[k] != ' ' || n == 0 || n > CTL_LIMIT_MAX)
+		return -1;
+	req->limit = n;
+	*line += k + 1;
+	*len -= k + 1;
+	return 0;
 }
 
 /* Parse one request line. */
@@ -41,6 +58,10 @@ int ctl_parse(const char *line, size_t len, struct ctl_req *req, const char **er
 		line += 6;
 		len -= 6;
 		req->force = 1;
+	}
+	if (len >= 6 && memcmp(line, "limit ", 6) == 0 && ctl_parse_limit(&line, &len, req) < 0) {
+		*err = "bad limit";
+		return -1;
 	}
 	size_t vlen = 0;
 	while (vlen < len && line[vlen] != ' ')
@@ -71,6 +92,10 @@ int ctl_parse(const char *line, size_t len, struct ctl_req *req, const char **er
 		if (req->text && ctl_verbs[i].verb != CTL_STATUS && ctl_verbs[i].verb != CTL_QUEUE &&
 		    ctl_verbs[i].verb != CTL_SHOW) {
 			*err = "no text form for this request";
+			return -1;
+		}
+		if (req->limit && ctl_verbs[i].verb != CTL_QUEUE) {
+			*err = "only queue takes a limit";
 			return -1;
 		}
 		if (req->force && ctl_verbs[i].verb != CTL_HOLD) {

@@ -2,10 +2,13 @@
  * ctl.h - the control-socket protocol between `backupmx` and backupmxd.
  *
  * Over the UNIX socket named by `control_socket` (mode 0600) the client
- * sends ONE request line "[text ][force ]VERB [ARG]\n"; the daemon answers
- * with one JSON document (or, with the "text" prefix, the human-readable
- * report of status, queue and show) and closes.  "force hold D" holds a
- * domain that is not in relay_domains.  Verbs: status, queue, show QID, delete QID,
+ * sends ONE request line "[text ][force ][limit N ]VERB [ARG]\n"; the daemon
+ * answers with one JSON document (or, with the "text" prefix, the
+ * human-readable report of status, queue and show) and closes.  "force hold
+ * D" holds a domain that is not in relay_domains.  "queue" streams: JSON
+ * lines, one message per line and an {"end":...} line; "queue D" keeps the
+ * messages for domain D, "limit N queue" stops after N messages.
+ * Verbs: status, queue [DOMAIN], show QID, delete QID,
  * flush [DOMAIN], hold DOMAIN, release DOMAIN, metrics (Prometheus text),
  * history [QID] (recent recipient outcomes).
  * ctl_parse() is pure and fuzzed: anything else is refused.
@@ -18,7 +21,9 @@
 
 #define CTL_LINE_MAX   1024   /* longest request line */
 #define CTL_ARG_MAX    255    /* longest argument (a domain or a queue ID) */
-#define CTL_TIMEOUT_MS 10000  /* a request must arrive within this time */
+#define CTL_TIMEOUT_MS 10000  /* a request must arrive within this time, and
+			       * a streamed answer drain at least this often */
+#define CTL_LIMIT_MAX  1000000000UL   /* largest "limit N" */
 
 enum ctl_verb {
 	CTL_STATUS = 0, CTL_QUEUE, CTL_SHOW, CTL_DELETE, CTL_FLUSH, CTL_HOLD, CTL_RELEASE,
@@ -29,6 +34,7 @@ struct ctl_req {
 	enum ctl_verb verb;
 	int text;                    /* "text VERB": human-readable answer (status, queue, show) */
 	int force;                   /* "force hold D": D need not be in relay_domains */
+	unsigned long limit;         /* "limit N queue": at most N messages (0: all) */
 	char arg[CTL_ARG_MAX + 1];   /* "" when absent */
 };
 

@@ -5,6 +5,12 @@
  * line per connection, parsed by ctl_parse(), and answers with one JSON
  * document (or Prometheus text for "metrics"), then closes.  A request must
  * arrive within CTL_TIMEOUT_MS and fit in CTL_LINE_MAX octets.
+ *
+ * "queue" is streamed: a control_stream owns a relay_list and writes the
+ * next part each time the previous one has left (IO_EV_DRAINED), so the
+ * answer is never whole in memory and a slow reader holds back only itself.
+ * A reader that takes nothing for CTL_TIMEOUT_MS is dropped.  The control
+ * owns its streams and frees them before the relay goes (control_free).
  */
 #include "daemon/daemon.h"
 
@@ -17,6 +23,8 @@
 #include "common/json.h"
 #include "common/log.h"
 
+struct control_stream;
+
 struct control {
 	struct io_loop *loop;
 	const struct config *cfg;
@@ -24,6 +32,16 @@ struct control {
 	struct io_listener *l;
 	daemon_stats_fn stats;
 	void *stats_arg;
+	struct control_stream *streams;   /* queue listings being sent */
+};
+
+/* One queue listing being sent on a control connection. */
+struct control_stream {
+	struct control_stream *next, *prev;
+	struct control *ctl;
+	struct io_conn *c;
+	struct relay_list *list;
+	struct io_timer *timer;           /* the next step when a step wrote nothing */
 };
 
 /* Answer with an error document. */
@@ -47,12 +65,8 @@ static void control_run(struct control *ctl, const struct ctl_req *req, FILE *f)
 		}
 		relay_json_status(ctl->relay, f);
 		break;
-	case CTL_QUEUE:
-		if (req->text) {
-			relay_text_queue(ctl->relay, f);
-			return;
-		}
-		relay_json_queue(ctl->relay, f);
+	case CTL_QUEUE:   /* streamed by control_stream_start(): it refused the domain */
+		control_error(f, "bad domain");
 		break;
 	case CTL_SHOW:
 		if (req->text && relay_text_show(ctl->relay, req->arg, f) == 0)
@@ -118,6 +132,100 @@ static void control_run(struct control *ctl, const struct ctl_req *req, FILE *f)
 	fputc('\n', f);
 }
 
+/* Stop a stream: unlink it and free it, its listing and (if close) its connection. */
+static void control_stream_free(struct control_stream *st, int close)
+{
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		st->ctl->streams = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	if (close)
+		io_conn_free(st->c);
+	else
+		io_conn_flush_free(st->c);
+	io_timer_free(st->timer);
+	relay_list_free(st->list);
+	free(st);
+}
+
+/* Write the next part of a listing; the last part closes the connection. */
+static void control_stream_step(struct control_stream *st)
+{
+	char *doc = NULL;
+	size_t dlen = 0;
+	FILE *f = open_memstream(&doc, &dlen);
+	if (!f) {
+		control_stream_free(st, 1);
+		return;
+	}
+	int more = relay_list_step(st->list, f);
+	if (fclose(f) != 0 || (dlen && io_conn_write(st->c, doc, dlen) < 0)) {
+		free(doc);
+		control_stream_free(st, 1);
+		return;
+	}
+	free(doc);
+	if (!more)
+		control_stream_free(st, 0);
+	else if (!dlen)
+		io_timer_add(st->timer, 0);   /* nothing to drain: go on next iteration */
+}
+
+/* The timer of a stream whose last step wrote nothing. */
+static void control_stream_timer(void *arg)
+{
+	control_stream_step(arg);
+}
+
+/* Events of a connection that is sent a listing. */
+static void control_stream_event(struct io_conn *c, enum io_event ev, void *arg)
+{
+	struct control_stream *st = arg;
+	if (ev == IO_EV_READ) {
+		io_conn_drop_input(c);
+	} else if (ev == IO_EV_DRAINED) {
+		io_conn_set_timeout(c, CTL_TIMEOUT_MS);   /* the reader keeps up */
+		control_stream_step(st);
+	} else {
+		control_stream_free(st, 1);   /* EOF, error, or a reader that stalled */
+	}
+}
+
+/* Answer "queue" with a stream (out of memory: close); -1, nothing done, on a bad domain. */
+static int control_stream_start(struct control *ctl, struct io_conn *c, const struct ctl_req *req)
+{
+	char dom[256] = "";
+	if (req->arg[0] && config_domain_norm(req->arg, dom, sizeof(dom)) < 0)
+		return -1;
+	struct control_stream *st = calloc(1, sizeof(*st));
+	if (!st) {
+		io_conn_free(c);
+		return 0;
+	}
+	st->ctl = ctl;
+	st->c = c;
+	st->list = relay_list_new(ctl->relay, dom, req->limit, !req->text);
+	st->timer = io_timer_new(ctl->loop, control_stream_timer, st);
+	if (!st->list || !st->timer) {
+		relay_list_free(st->list);
+		io_timer_free(st->timer);
+		free(st);
+		io_conn_free(c);
+		return 0;
+	}
+	st->next = ctl->streams;
+	if (st->next)
+		st->next->prev = st;
+	ctl->streams = st;
+	io_conn_drop_input(c);
+	io_conn_set_cb(c, control_stream_event, st);
+	io_conn_set_timeout(c, CTL_TIMEOUT_MS);
+	control_stream_step(st);
+	return 0;
+}
+
 /* Events of one control connection. */
 static void control_event(struct io_conn *c, enum io_event ev, void *arg)
 {
@@ -136,6 +244,12 @@ static void control_event(struct io_conn *c, enum io_event ev, void *arg)
 	const uint8_t *nl = p ? memchr(p, '\n', len) : NULL;
 	if (!nl && len <= CTL_LINE_MAX)
 		return;   /* wait for the rest of the line */
+	int parsed = nl && ctl_parse((const char *)p, (size_t)(nl - p), &req, &err) == 0;
+	if (parsed && req.verb == CTL_QUEUE) {
+		log_debug("control: queue %s", req.arg);
+		if (control_stream_start(ctl, c, &req) == 0)
+			return;
+	}
 	char *doc = NULL;
 	size_t dlen = 0;
 	FILE *f = open_memstream(&doc, &dlen);
@@ -143,7 +257,7 @@ static void control_event(struct io_conn *c, enum io_event ev, void *arg)
 		io_conn_free(c);
 		return;
 	}
-	if (!nl || ctl_parse((const char *)p, (size_t)(nl - p), &req, &err) < 0) {
+	if (!parsed) {
 		control_error(f, err ? err : "request too long");
 		fputc('\n', f);
 	} else {
@@ -194,6 +308,8 @@ void control_free(struct control *ctl)
 {
 	if (!ctl)
 		return;
+	while (ctl->streams)
+		control_stream_free(ctl->streams, 1);
 	io_listener_free(ctl->l);
 	free(ctl);
 }

@@ -3,7 +3,9 @@
  *
  *   GET /              self-contained HTML status page (relay_html): no
  *                      script, no external asset, every field escaped,
- *                      refreshes itself every 5 s, CSP in a <meta> tag
+ *                      refreshes itself every 5 s, CSP in a <meta> tag;
+ *                      the totals and the top destinations, narrowed by
+ *                      ?domain=TEXT (at most STATUS_FILTER_MAX octets, else 400)
  *   GET /metrics       Prometheus text exposition: the daemon's SMTP
  *                      counters followed by relay_metrics()
  *   GET /status.json   the document `backupmx status --json` prints
@@ -22,12 +24,14 @@
 #define STATUS_CT_HTML    "text/html; charset=utf-8"
 #define STATUS_CT_JSON    "application/json"
 #define STATUS_CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
+#define STATUS_FILTER_MAX 253   /* longest ?domain= filter of the status page */
 
 struct status_http {
 	struct io_http *http;
 	struct relay *relay;
 	daemon_stats_fn stats;
 	void *stats_arg;
+	char filter[STATUS_FILTER_MAX + 1];   /* the page's ?domain= of this request */
 };
 
 /* Build a document with fn into memory and send it. */
@@ -54,7 +58,7 @@ static void status_reply(struct io_http_req *req, const char *ctype,
 /* GET /: the HTML page. */
 static void status_doc_html(struct status_http *s, FILE *f)
 {
-	relay_html(s->relay, f);
+	relay_html(s->relay, s->filter, f);
 }
 
 /* GET /metrics: daemon counters, then queue and destinations. */
@@ -84,13 +88,17 @@ static void status_cb(struct io_http_req *req, const char *path, void *arg)
 {
 	static const char nf[] = "not found\n";
 	static const char starting[] = "starting\n";
+	static const char badq[] = "bad query\n";
 	struct status_http *s = arg;
 
 	if (!s->relay)
 		io_http_reply(req, 503, "text/plain", starting, sizeof(starting) - 1);
-	else if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0)
-		status_reply(req, STATUS_CT_HTML, status_doc_html, s);
-	else if (strcmp(path, "/metrics") == 0)
+	else if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
+		if (io_http_query_get(req, "domain", s->filter, sizeof(s->filter)) < 0)
+			io_http_reply(req, 400, "text/plain", badq, sizeof(badq) - 1);
+		else
+			status_reply(req, STATUS_CT_HTML, status_doc_html, s);
+	} else if (strcmp(path, "/metrics") == 0)
 		status_reply(req, STATUS_CT_METRICS, status_doc_metrics, s);
 	else if (strcmp(path, "/status.json") == 0)
 		status_reply(req, STATUS_CT_JSON, status_doc_json, s);

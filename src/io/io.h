@@ -182,6 +182,9 @@ struct io_http *io_http_new(struct io_loop *loop, const char *addrport, io_http_
 void io_http_reply(struct io_http_req *req, int code, const char *content_type, const char *body,
 		   size_t len);
 void io_http_free(struct io_http *h);
+/* The value of query parameter key (percent-decoded) in buf: "" when
+ * absent; 0, or -1 for a malformed query or a value of len octets or more. */
+int io_http_query_get(struct io_http_req *req, const char *key, char *buf, size_t len);
 /* Actual bound address (port 0 resolved). */
 int io_http_addr(struct io_http *h, struct sockaddr_storage *ss, socklen_t *len);
 

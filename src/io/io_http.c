@@ -21,6 +21,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
 
 #define IO_HTTP_PATH_MAX 1024   /* longest request path passed to the callback */
 
@@ -94,6 +95,31 @@ static void http_gen_cb(struct evhttp_request *req, void *arg)
 	h->cb(&r, path, h->arg);
 	if (!r.replied)
 		http_send(req, 500, "text/plain", "no reply\n", 9);
+}
+
+/* The value of a query parameter (percent-decoded), "" when absent. */
+int io_http_query_get(struct io_http_req *req, const char *key, char *buf, size_t len)
+{
+	struct evkeyvalq q;
+	const char *uri = evhttp_request_get_uri(req->req);
+	const char *qs = uri ? strchr(uri, '?') : NULL;
+	int rc = 0;
+
+	buf[0] = '\0';
+	if (!qs)
+		return 0;
+	TAILQ_INIT(&q);
+	if (evhttp_parse_query_str(qs + 1, &q) < 0) {
+		evhttp_clear_headers(&q);
+		return -1;
+	}
+	const char *v = evhttp_find_header(&q, key);
+	if (v && strlen(v) >= len)
+		rc = -1;
+	else if (v)
+		memcpy(buf, v, strlen(v) + 1);
+	evhttp_clear_headers(&q);
+	return rc;
 }
 
 /* Send a complete response (from inside the callback). */

@@ -398,6 +398,7 @@ void relay_add(struct relay *r, const struct spool_env *env)
 		r->head = m;
 	r->tail = m;
 	r->nmsgs++;
+	m->seq = ++r->msg_seq;
 	relay_msg_schedule(r, m);
 	if (m->njobs == 0) {
 		log_info("%s: no pending recipients; removed", m->env.qid);

@@ -97,7 +97,6 @@ void relay_get_stats(const struct relay *r, struct relay_stats *out);
 
 /* JSON documents for the control socket and the status page. */
 void relay_json_status(struct relay *r, FILE *out);
-void relay_json_queue(struct relay *r, FILE *out);
 /* 0, or -1 if the message is unknown. */
 int relay_json_show(struct relay *r, const char *qid, FILE *out);
 /* Recent recipient outcomes (newest last), optionally of one queue ID. */
@@ -106,7 +105,6 @@ void relay_json_history(struct relay *r, const char *qid, FILE *out);
 time_t relay_oldest_arrival(const struct relay *r);
 /* Human-readable forms of status and queue. */
 void relay_text_status(struct relay *r, FILE *out);
-void relay_text_queue(struct relay *r, FILE *out);
 /* One message for a person; -1 if there is no such message. */
 int relay_text_show(struct relay *r, const char *qid, FILE *out);
 /* Is domain held (backupmx hold)?  1 or 0. */
@@ -114,7 +112,23 @@ int relay_held(const struct relay *r, const char *domain);
 /* Prometheus text exposition of the queue and destinations. */
 void relay_metrics(struct relay *r, FILE *out);
 
-/* The HTML status page (self-contained, every field escaped): relay_status.c. */
-void relay_html(struct relay *r, FILE *out);
+/* The queue listing (`backupmx queue`), produced step by step so that a
+ * million messages never sit in one buffer (relay_list.c).  The cursor
+ * survives messages leaving the queue between steps; the caller frees it
+ * before the relay.  domain ("" or NULL: all) keeps the messages with a
+ * recipient in it still to deliver; limit 0 means no limit; json gives one
+ * object per message per line and a final {"end":...} line. */
+struct relay_list;
+struct relay_list *relay_list_new(struct relay *r, const char *domain, unsigned long limit,
+				  int json);
+/* Write the next part (about RELAY_LIST_CHUNK octets) to out: 1 when more
+ * follows, 0 when the listing is complete. */
+int relay_list_step(struct relay_list *l, FILE *out);
+void relay_list_free(struct relay_list *l);
+
+/* The HTML status page (self-contained, every field escaped): relay_html.c.
+ * filter ("" or NULL: none): show only destinations whose domain contains it
+ * (case-insensitive). */
+void relay_html(struct relay *r, const char *filter, FILE *out);
 
 #endif

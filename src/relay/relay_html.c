@@ -3,12 +3,20 @@
  * HTML document, refreshed by the browser every 5 s, with no script and no
  * external asset (its Content-Security-Policy forbids both).  Every field
  * from a peer or the queue goes through relay_html_esc().
+ *
+ * It scales to 100,000 destinations: the totals, then only the top
+ * RELAY_HTML_DESTS destinations (most mail queued first, then those not up),
+ * picked in one pass with a bounded insertion list, and "N more destinations
+ * not shown".  A filter (`/?domain=TEXT`, a case-insensitive substring of
+ * the domain) narrows the table to the destinations that match.
  */
 #include "relay/relay_int.h"
 
 #include <string.h>
 
 #define RELAY_HTML_MSGS 50   /* newest queued messages shown on the status page */
+#define RELAY_HTML_DESTS 50  /* destinations shown on the status page (the top ones) */
+#define RELAY_HTML_RCPTS 10  /* recipients shown per message on the status page */
 #define RELAY_HTML_HIST 20   /* newest outcomes shown on the status page */
 
 /* Write s HTML-escaped (text and attribute safe); control bytes become '?'. */
@@ -78,10 +86,10 @@ static void relay_html_head(struct relay *r, FILE *f, time_t now)
 }
 
 /* One destination's row. */
-static void relay_html_dest(const struct relay_dest *d, FILE *f, time_t now)
+static void relay_html_dest(const struct relay_dest *d, const struct relay_dstat *dsp, FILE *f,
+			    time_t now)
 {
-	struct relay_dstat ds;
-	relay_dest_totals(d, &ds);
+	struct relay_dstat ds = *dsp;
 	const char *state = relay_dest_state_name(d);
 	fputs("<tr><td class=\"domain\">", f);
 	relay_html_esc(f, d->domain);
@@ -118,20 +126,104 @@ static void relay_html_dest(const struct relay_dest *d, FILE *f, time_t now)
 	fputs("</td></tr>\n", f);
 }
 
-/* The destinations table. */
-static void relay_html_dests(struct relay *r, FILE *f, time_t now)
+/* One candidate row of the destinations table. */
+struct relay_html_row {
+	const struct relay_dest *d;
+	struct relay_dstat st;
+	int trouble;                      /* down, loop or held */
+};
+
+/* The top destinations so far, best first. */
+struct relay_html_top {
+	struct relay_html_row row[RELAY_HTML_DESTS];
+	size_t n;
+};
+
+/* Order of the table: most queued first, then not up, then by name. */
+static int relay_html_cmp(const struct relay_html_row *a, const struct relay_html_row *b)
 {
+	if (a->st.msgs != b->st.msgs)
+		return a->st.msgs > b->st.msgs ? -1 : 1;
+	if (a->trouble != b->trouble)
+		return a->trouble ? -1 : 1;
+	return strcmp(a->d->domain, b->d->domain);
+}
+
+/* Offer a row to the top list (kept sorted, at most RELAY_HTML_DESTS). */
+static void relay_html_top_add(struct relay_html_top *t, const struct relay_html_row *row)
+{
+	if (t->n == RELAY_HTML_DESTS && relay_html_cmp(row, &t->row[t->n - 1]) >= 0)
+		return;
+	size_t i = t->n < RELAY_HTML_DESTS ? t->n++ : RELAY_HTML_DESTS - 1;
+	for (; i > 0 && relay_html_cmp(row, &t->row[i - 1]) < 0; i--)
+		t->row[i] = t->row[i - 1];
+	t->row[i] = *row;
+}
+
+/* The filter form and the totals over every destination. */
+static void relay_html_totals(struct relay *r, const char *filter, FILE *f, time_t now,
+			      const size_t bystate[5], unsigned long long bytes)
+{
+	static const char *const names[5] = {"unknown", "up", "down", "loop", "held"};
+	size_t n = 0;
+	for (size_t i = 0; i < 5; i++)
+		n += bystate[i];
+	time_t oldest = relay_oldest_arrival(r);
+	fprintf(f, "<p id=\"totals\">%zu destination(s):", n);
+	for (size_t i = 0; i < 5; i++)
+		fprintf(f, "%s <span class=\"%s\">%zu %s</span>", i ? "," : "", names[i],
+			bystate[i], names[i]);
+	fprintf(f, "; %llu bytes queued; oldest message ", bytes);
+	if (oldest)
+		relay_html_age(f, (long)(now - oldest));
+	else
+		fputc('-', f);
+	fputs(".</p>\n<form id=\"filter\" method=\"get\"><label>Domain contains "
+	      "<input name=\"domain\" maxlength=\"253\" value=\"", f);
+	relay_html_esc(f, filter);
+	fputs("\"></label> <button>Filter</button></form>\n", f);
+}
+
+/* The destinations table: the top ones of those matching the filter. */
+static void relay_html_dests(struct relay *r, const char *filter, FILE *f, time_t now)
+{
+	struct relay_html_top top = {.n = 0};
+	size_t bystate[5] = {0}, nmatch = 0;
+	unsigned long long bytes = relay_queue_bytes(r);
+
+	for (const struct relay_dest *d = r->dest_list; d; d = d->next) {
+		struct relay_html_row row = {.d = d};
+		relay_dest_totals(d, &row.st);
+		bystate[d->held ? 4 : (size_t)d->state & 3]++;
+		if (filter[0] && !strcasestr(d->domain, filter))
+			continue;
+		row.trouble = d->held || d->state == DEST_DOWN || d->state == DEST_LOOP;
+		nmatch++;
+		relay_html_top_add(&top, &row);
+	}
 	fputs("<h2>Destinations</h2>\n", f);
-	if (!r->dest_list) {
-		fputs("<p id=\"destinations\">No destinations yet.</p>\n", f);
+	relay_html_totals(r, filter, f, now, bystate, bytes);
+	if (!top.n) {
+		fputs("<p id=\"destinations\">", f);
+		if (filter[0]) {
+			fputs("No destination matches &quot;", f);
+			relay_html_esc(f, filter);
+			fputs("&quot;.</p>\n", f);
+		} else {
+			fputs("No destinations yet.</p>\n", f);
+		}
 		return;
 	}
 	fputs("<table id=\"destinations\"><tr><th>Domain</th><th>State</th><th>Since</th>"
 	      "<th>Queued</th><th>Bytes</th><th>Oldest</th><th>Next hops</th>"
 	      "<th>Last error</th></tr>\n", f);
-	for (struct relay_dest *d = r->dest_list; d; d = d->next)
-		relay_html_dest(d, f, now);
+	for (size_t i = 0; i < top.n; i++)
+		relay_html_dest(top.row[i].d, &top.row[i].st, f, now);
 	fputs("</table>\n", f);
+	if (nmatch > top.n)
+		fprintf(f, "<p id=\"more\">%zu more destination(s) not shown: the table has the "
+			   "%d with the most mail queued, then those not up.</p>\n",
+			nmatch - top.n, RELAY_HTML_DESTS);
 }
 
 /* One queued message's row. */
@@ -146,6 +238,10 @@ static void relay_html_msg(const struct relay_msg *m, FILE *f)
 	relay_html_esc(f, m->env.sender[0] ? m->env.sender : "<>");
 	fputs("</td><td>", f);
 	for (size_t i = 0; i < m->env.nrcpt; i++) {
+		if (i == RELAY_HTML_RCPTS) {
+			fprintf(f, "<br>... and %zu more", m->env.nrcpt - i);
+			break;
+		}
 		if (i)
 			fputs("<br>", f);
 		relay_html_esc(f, m->env.rcpt[i].addr);
@@ -211,12 +307,13 @@ static void relay_html_history(struct relay *r, FILE *f)
 	fputs("</table>\n", f);
 }
 
-/* The self-contained HTML status page (no script, no external assets). */
-void relay_html(struct relay *r, FILE *f)
+/* The self-contained HTML status page (no script, no external assets);
+ * filter ("" or NULL: none) narrows the destinations. */
+void relay_html(struct relay *r, const char *filter, FILE *f)
 {
 	time_t now = time(NULL);
 	relay_html_head(r, f, now);
-	relay_html_dests(r, f, now);
+	relay_html_dests(r, filter ? filter : "", f, now);
 	relay_html_msgs(r, f);
 	relay_html_history(r, f);
 	fputs("</body></html>\n", f);

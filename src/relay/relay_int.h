@@ -10,6 +10,7 @@
  *   relay_bounce.c  DSNs (failures and delay warnings) into the spool
  *   relay_status.c  JSON documents and metrics
  *   relay_text.c    the human reports: status, queue, one message
+ *   relay_list.c    the queue listing, produced in steps (a cursor that survives changes)
  *   relay_html.c    the HTML status page
  */
 #ifndef BMX_RELAY_INT_H
@@ -60,6 +61,7 @@ struct relay_msg {
 	unsigned njobs;                   /* jobs (msg x destination) alive */
 	unsigned nactive;                 /* jobs on a connection now */
 	int deleted;                      /* removed by the admin; jobs drain */
+	unsigned long long seq;           /* order of arrival in r->head (relay_list.c) */
 };
 
 /* The pending recipients of one message for one destination. */
@@ -153,6 +155,7 @@ struct relay {
 	struct relay_msg *msgs[RELAY_MSG_BUCKETS];
 	struct relay_msg *head, *tail;
 	size_t nmsgs;
+	unsigned long long msg_seq;       /* last relay_msg.seq given */
 	struct relay_dest *dests[RELAY_DEST_BUCKETS];
 	struct relay_dest *dest_list;
 	size_t nholds;
@@ -186,6 +189,11 @@ void relay_msg_record(struct relay *r, struct relay_msg *m);
 void relay_msg_drop(struct relay *r, struct relay_msg *m);
 time_t relay_backoff(const struct relay *r, unsigned attempts);
 const char *relay_dest_state_name(const struct relay_dest *d);
+/* relay_status.c, relay_text.c: one message of the queue listing (relay_list.c) */
+void relay_json_msg(FILE *f, const struct relay_msg *m);
+unsigned long long relay_queue_bytes(const struct relay *r);
+void relay_text_queue_head(FILE *f);
+void relay_text_queue_msg(struct relay *r, const struct relay_msg *m, FILE *f);
 void relay_history_add(struct relay *r, const char *qid, const char *rcpt, const char *status,
 		       const char *relay, const char *reply, double delay);
 
@@ -209,6 +217,7 @@ struct relay_dstat {
 	size_t msgs;
 	unsigned long long bytes;
 	time_t oldest;
+	int shown;                        /* relay_metrics(): has per-domain series */
 };
 void relay_dest_totals(const struct relay_dest *d, struct relay_dstat *st);
 #define RELAY_SHOW_HEADERS_MAX 16384   /* octets of headers `queue show` reads */

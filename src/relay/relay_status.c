@@ -1,8 +1,9 @@
 /*
  * relay_status.c - what the delivery engine shows: JSON documents for the
- * control socket (`backupmx queue`, `status`) and the status page, and the
- * Prometheus metrics of the queue and destinations.  The human reports are
- * in relay_text.c, the HTML status page in relay_html.c.
+ * control socket (`backupmx status`, `queue show`, the message objects of
+ * `queue --json`) and the status page, and the Prometheus metrics of the
+ * queue and destinations.  The human reports are in relay_text.c, the HTML
+ * status page in relay_html.c, the streamed queue listing in relay_list.c.
  *
  * Every string from a peer goes through json_str(), so an envelope address
  * can never break a document.  Documents are stable: docs/control.md.
@@ -110,7 +111,7 @@ void relay_json_status(struct relay *r, FILE *f)
 }
 
 /* One message as a JSON object. */
-static void relay_json_msg(FILE *f, const struct relay_msg *m)
+void relay_json_msg(FILE *f, const struct relay_msg *m)
 {
 	static const char *const st[] = {"pending", "sent", "bounced", "deferred"};
 	int first = 1;
@@ -132,18 +133,6 @@ static void relay_json_msg(FILE *f, const struct relay_msg *m)
 		json_kv_str(f, &rf, "state", st[m->env.rcpt[i].state & 3]);
 		json_kv_str(f, &rf, "last_reply", m->env.rcpt[i].last_reply);
 		fputc('}', f);
-	}
-	fputs("]}", f);
-}
-
-/* The whole queue, in arrival order. */
-void relay_json_queue(struct relay *r, FILE *f)
-{
-	fputs("{\"messages\":[", f);
-	for (const struct relay_msg *m = r->head; m; m = m->next) {
-		if (m != r->head)
-			fputc(',', f);
-		relay_json_msg(f, m);
 	}
 	fputs("]}", f);
 }
@@ -189,42 +178,94 @@ int relay_json_show(struct relay *r, const char *qid, FILE *f)
 	return 0;
 }
 
-/* Prometheus exposition of the queue and the destinations. */
+/* Does destination d get per-domain series (mail queued, or not up)?  1 or 0. */
+static int relay_metrics_shown(const struct relay_dest *d, const struct relay_dstat *st)
+{
+	return st->msgs > 0 || d->held || d->state == DEST_DOWN || d->state == DEST_LOOP;
+}
+
+/* Octets queued over all messages (a message for two domains counts once). */
+unsigned long long relay_queue_bytes(const struct relay *r)
+{
+	unsigned long long bytes = 0;
+	for (const struct relay_msg *m = r->head; m; m = m->next)
+		bytes += m->env.size;
+	return bytes;
+}
+
+/* The totals over the whole queue and the destination count by state. */
+static void relay_metrics_totals(struct relay *r, FILE *f, time_t now)
+{
+	unsigned long long bytes = relay_queue_bytes(r);
+	size_t bystate[5] = {0};   /* unknown, up, down, loop (enum order), held */
+	static const char *const names[5] = {"unknown", "up", "down", "loop", "held"};
+	for (const struct relay_dest *d = r->dest_list; d; d = d->next)
+		bystate[d->held ? 4 : (size_t)d->state & 3]++;
+	time_t oldest = relay_oldest_arrival(r);
+	fprintf(f, "# HELP backupmx_queue_messages_all Messages queued (all destinations).\n"
+		   "# TYPE backupmx_queue_messages_all gauge\n"
+		   "backupmx_queue_messages_all %zu\n"
+		   "# HELP backupmx_queue_bytes_all Bytes queued (all destinations).\n"
+		   "# TYPE backupmx_queue_bytes_all gauge\n"
+		   "backupmx_queue_bytes_all %llu\n"
+		   "# HELP backupmx_queue_oldest_age_seconds_all Age of the oldest queued message.\n"
+		   "# TYPE backupmx_queue_oldest_age_seconds_all gauge\n"
+		   "backupmx_queue_oldest_age_seconds_all %ld\n",
+		r->nmsgs, bytes, oldest ? (long)(now - oldest) : 0L);
+	fputs("# HELP backupmx_destinations Destination domains known, by state.\n"
+	      "# TYPE backupmx_destinations gauge\n", f);
+	for (size_t i = 0; i < 5; i++)
+		fprintf(f, "backupmx_destinations{state=\"%s\"} %zu\n", names[i], bystate[i]);
+}
+
+/* Prometheus exposition of the queue and the destinations: per-domain
+ * series only for destinations with mail queued or not up (so the series
+ * count follows trouble, not customers), then the totals. */
 void relay_metrics(struct relay *r, FILE *f)
 {
 	time_t now = time(NULL);
 	size_t n = 0, i;
 	for (struct relay_dest *d = r->dest_list; d; d = d->next)
 		n++;
-	/* one walk over the queue per scrape, then the three metric families */
+	/* one walk over the queue per scrape, then the four per-domain families */
 	struct relay_dstat *st = calloc(n ? n : 1, sizeof(*st));
 	if (!st)
 		return;
 	i = 0;
-	for (struct relay_dest *d = r->dest_list; d; d = d->next)
-		relay_dest_totals(d, &st[i++]);
+	for (struct relay_dest *d = r->dest_list; d; d = d->next, i++) {
+		relay_dest_totals(d, &st[i]);
+		st[i].shown = relay_metrics_shown(d, &st[i]);
+	}
 	fputs("# HELP backupmx_queue_messages Messages queued per destination domain.\n"
 	      "# TYPE backupmx_queue_messages gauge\n", f);
 	i = 0;
 	for (struct relay_dest *d = r->dest_list; d; d = d->next, i++)
-		fprintf(f, "backupmx_queue_messages{domain=\"%s\"} %zu\n", d->domain, st[i].msgs);
+		if (st[i].shown)
+			fprintf(f, "backupmx_queue_messages{domain=\"%s\"} %zu\n", d->domain,
+				st[i].msgs);
 	fputs("# HELP backupmx_queue_bytes Bytes queued per destination domain.\n"
 	      "# TYPE backupmx_queue_bytes gauge\n", f);
 	i = 0;
 	for (struct relay_dest *d = r->dest_list; d; d = d->next, i++)
-		fprintf(f, "backupmx_queue_bytes{domain=\"%s\"} %llu\n", d->domain, st[i].bytes);
+		if (st[i].shown)
+			fprintf(f, "backupmx_queue_bytes{domain=\"%s\"} %llu\n", d->domain,
+				st[i].bytes);
 	fputs("# HELP backupmx_queue_oldest_age_seconds Age of the oldest queued message.\n"
 	      "# TYPE backupmx_queue_oldest_age_seconds gauge\n", f);
 	i = 0;
 	for (struct relay_dest *d = r->dest_list; d; d = d->next, i++)
-		fprintf(f, "backupmx_queue_oldest_age_seconds{domain=\"%s\"} %ld\n", d->domain,
-			st[i].oldest ? (long)(now - st[i].oldest) : 0L);
-	free(st);
+		if (st[i].shown)
+			fprintf(f, "backupmx_queue_oldest_age_seconds{domain=\"%s\"} %ld\n",
+				d->domain, st[i].oldest ? (long)(now - st[i].oldest) : 0L);
 	fputs("# HELP backupmx_destination_up 1 when the destination's MX accepts connections.\n"
 	      "# TYPE backupmx_destination_up gauge\n", f);
-	for (struct relay_dest *d = r->dest_list; d; d = d->next)
-		fprintf(f, "backupmx_destination_up{domain=\"%s\"} %d\n", d->domain,
-			d->state == DEST_UP && !d->held);
+	i = 0;
+	for (struct relay_dest *d = r->dest_list; d; d = d->next, i++)
+		if (st[i].shown)
+			fprintf(f, "backupmx_destination_up{domain=\"%s\"} %d\n", d->domain,
+				d->state == DEST_UP && !d->held);
+	free(st);
+	relay_metrics_totals(r, f, now);
 	fprintf(f, "# HELP backupmx_deliveries_total Recipient deliveries by outcome.\n"
 		   "# TYPE backupmx_deliveries_total counter\n"
 		   "backupmx_deliveries_total{status=\"sent\"} %llu\n"

@@ -107,30 +107,26 @@ void relay_text_status(struct relay *r, FILE *f)
 	}
 }
 
-/* Human-readable queue listing (`backupmx queue`, like mailq). */
-void relay_text_queue(struct relay *r, FILE *f)
+/* The column heads of the queue listing (`backupmx queue`, like mailq). */
+void relay_text_queue_head(FILE *f)
 {
-	unsigned long long bytes = 0;
-	char at[32], why[RELAY_ERR_MAX + 128];
-	if (!r->head) {
-		fputs("Mail queue is empty\n", f);
-		return;
-	}
 	fprintf(f, "%-21s %9s %-19s  %s\n", "-Queue ID-", "--Size--", "----Arrival Time---",
 		"-Sender/Recipient-------");
-	for (const struct relay_msg *m = r->head; m; m = m->next) {
-		bytes += m->env.size;
-		fprintf(f, "%-20s%c %9llu %-19s  %s\n", m->env.qid, m->nactive ? '*' : ' ',
-			m->env.size, relay_time_str(m->env.arrival, at, sizeof(at)),
-			m->env.sender[0] ? m->env.sender : "<>");
-		for (size_t i = 0; i < m->env.nrcpt; i++) {
-			relay_rcpt_why(r, m, i, why, sizeof(why));
-			fprintf(f, "%52s%s\n%54s(%s)\n", "", m->env.rcpt[i].addr, "", why);
-		}
-		if (m->attempts)
-			fprintf(f, "%52stries: %u\n", "", m->attempts);
+}
+
+/* One message of the queue listing, with why each recipient waits. */
+void relay_text_queue_msg(struct relay *r, const struct relay_msg *m, FILE *f)
+{
+	char at[32], why[RELAY_ERR_MAX + 128];
+	fprintf(f, "%-20s%c %9llu %-19s  %s\n", m->env.qid, m->nactive ? '*' : ' ',
+		m->env.size, relay_time_str(m->env.arrival, at, sizeof(at)),
+		m->env.sender[0] ? m->env.sender : "<>");
+	for (size_t i = 0; i < m->env.nrcpt; i++) {
+		relay_rcpt_why(r, m, i, why, sizeof(why));
+		fprintf(f, "%52s%s\n%54s(%s)\n", "", m->env.rcpt[i].addr, "", why);
 	}
-	fprintf(f, "-- %llu Bytes in %zu Request%s.\n", bytes, r->nmsgs, r->nmsgs == 1 ? "" : "s");
+	if (m->attempts)
+		fprintf(f, "%52stries: %u\n", "", m->attempts);
 }
 
 /* One message for a person (`backupmx queue show ID`); -1 if unknown. */

@@ -134,13 +134,13 @@ t_is "the log: the same name as Received:" "$LNAME" "late-ptr.client.test"
 # --- one size definition, the same across a restart --------------------------
 sleep 3   # the probe marks the primary down
 size1=$("$BMX" queue --json "${CTL[@]}" | "$WORLD_PY" -c '
-import json, sys; print(json.load(sys.stdin)["messages"][0]["size"])')
+import json, sys; print(json.loads(sys.stdin.readline())["size"])')
 bytes1=$(bmxd_status_dest example.test | "$WORLD_PY" -c 'import json,sys; print(json.load(sys.stdin)["bytes"])')
 fsize=$(stat -c %s "$BMX_SPOOL/queue/$QID")
 bmxd_stop
 bmxd_start || t_fail "restart"
 size2=$("$BMX" queue --json "${CTL[@]}" | "$WORLD_PY" -c '
-import json, sys; print(json.load(sys.stdin)["messages"][0]["size"])')
+import json, sys; print(json.loads(sys.stdin.readline())["size"])')
 sleep 3
 bytes2=$(bmxd_status_dest example.test | "$WORLD_PY" -c 'import json,sys; print(json.load(sys.stdin)["bytes"])')
 t_diag "size before $size1, after $size2; status bytes $bytes1 / $bytes2; queue file $fsize"

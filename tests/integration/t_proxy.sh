@@ -381,7 +381,7 @@ for x in d.get("destinations", d.get("dests", [])):
 queue_n()
 {
 	timeout 5 "$BMX" queue --json "${CTL[@]}" 2>/dev/null |
-		"$WORLD_PY" -c 'import json,sys; print(len(json.load(sys.stdin)["messages"]))'
+		"$WORLD_PY" -c 'import json,sys; print(len([json.loads(l) for l in sys.stdin]))'
 }
 # Check that nothing is stored: the spool and `queue --json` are empty.
 nothing_stored()
