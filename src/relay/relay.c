@@ -766,6 +766,7 @@ void relay_free(struct relay *r)
 			relay_job_free(d->wait_head);
 		io_timer_free(d->probe_timer);
 		io_timer_free(d->wait_timer);
+		free(d->targets);
 		free(d);
 	}
 	while (r->head)

@@ -23,7 +23,7 @@
 #include "smtp/client.h"
 
 #define RELAY_MSG_BUCKETS   65536
-#define RELAY_DEST_BUCKETS  1024
+#define RELAY_DEST_BUCKETS  65536   /* destinations hash: 100,000 domains stay ~2 a chain */
 #define RELAY_ERR_MAX       512
 
 struct relay_dest;
@@ -104,7 +104,9 @@ struct relay_dest {
 	long dns_id;
 	time_t targets_expire;
 	size_t ntargets;
-	struct relay_target targets[RELAY_TARGETS_MAX];
+	struct relay_target *targets;     /* ntargets used of targets_cap (at most
+					     RELAY_TARGETS_MAX), grown as needed */
+	size_t targets_cap;
 	/* connections */
 	struct relay_conn *conns;
 	unsigned nconn, nidle;

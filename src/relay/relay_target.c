@@ -108,11 +108,29 @@ static void relay_set_port(struct sockaddr_storage *ss, unsigned port)
 		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
 }
 
+/* Room for n next hops (at most RELAY_TARGETS_MAX) in d->targets, which
+ * only grows: a destination costs what its MX set needs, not 64 slots.
+ * Returns how many fit (0 without memory). */
+static size_t relay_targets_reserve(struct relay_dest *d, size_t n)
+{
+	if (n > RELAY_TARGETS_MAX)
+		n = RELAY_TARGETS_MAX;
+	if (n > d->targets_cap) {
+		struct relay_target *t = realloc(d->targets, n * sizeof(*t));
+		if (!t)
+			return d->targets_cap;
+		d->targets = t;
+		d->targets_cap = n;
+	}
+	return n;
+}
+
 /* Targets from a static route; 0, or -1 when no entry is usable. */
 static int relay_targets_route(struct relay_dest *d, const struct config_domain_rule *rule)
 {
+	size_t cap = relay_targets_reserve(d, rule->hosts.n);
 	d->ntargets = 0;
-	for (size_t i = 0; i < rule->hosts.n && d->ntargets < RELAY_TARGETS_MAX; i++) {
+	for (size_t i = 0; i < rule->hosts.n && d->ntargets < cap; i++) {
 		char buf[DNS_NAME_MAX + 16];
 		const char *h = rule->hosts.v[i];
 		struct relay_target *t = &d->targets[d->ntargets];
@@ -179,9 +197,13 @@ static void relay_targets_mx_apply(struct relay_dest *d, const struct dns_mx_set
 		relay_dest_loop(d);
 		return;
 	}
+	size_t want = 0;
+	for (size_t h = 0; h < set->nhosts; h++)
+		want += set->host[h].naddr;
+	size_t cap = relay_targets_reserve(d, want);
 	d->ntargets = 0;
 	for (size_t h = 0; h < set->nhosts; h++) {
-		for (size_t a = 0; a < set->host[h].naddr && d->ntargets < RELAY_TARGETS_MAX; a++) {
+		for (size_t a = 0; a < set->host[h].naddr && d->ntargets < cap; a++) {
 			struct relay_target *t = &d->targets[d->ntargets++];
 			t->sa = set->host[h].addr[a];
 			relay_set_port(&t->sa, r->cfg->relay_port);
