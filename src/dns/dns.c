@@ -56,9 +56,9 @@
 /* UDP sockets libunbound may have open for queries at once (its library
  * default is 16).  More queries than ports wait in a queue, and queries a
  * server never answers then hold every port and delay all other lookups past
- * their timeout; with 64 ports the DNS_PTR_INFLIGHT_MAX reverse lookups can
+ * their timeout; with 128 ports the DNS_PTR_INFLIGHT_MAX reverse lookups can
  * take at most half of them. */
-#define DNS_OUTGOING_RANGE "64"
+#define DNS_OUTGOING_RANGE "128"
 
 /* One outstanding plain query. */
 struct dns_q {

@@ -38,7 +38,7 @@
  * queries (-1, errno EAGAIN): a flood of clients whose reverse zones never
  * answer costs a fixed ~12 KiB of libunbound state per lookup, at most this
  * many, and leaves half of libunbound's UDP ports to other lookups. */
-#define DNS_PTR_INFLIGHT_MAX 32
+#define DNS_PTR_INFLIGHT_MAX 64
 
 enum dns_status {
 	DNS_OK = 0,         /* data present */

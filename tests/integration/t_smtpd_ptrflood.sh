@@ -1,6 +1,6 @@
 #!/bin/bash
 # t_smtpd_ptrflood.sh - many clients whose reverse lookups are never
-# answered (issue 17): at most DNS_PTR_INFLIGHT_MAX (32) PTR queries are out
+# answered (issue 17): at most DNS_PTR_INFLIGHT_MAX (64) PTR queries are out
 # at once, counting the ones whose session has gone but that libunbound still
 # works on; every other client is "unknown" at once and is served promptly;
 # one warning, not one a connection; memory stays bounded; once libunbound
@@ -10,7 +10,7 @@
 world_init
 [ -x "$BMXD" ] || t_skip_all "backupmxd not built"
 N=300
-LIMIT=32
+LIMIT=64
 
 bmxd_world_dns <<'EOF'
 local-zone: "127.in-addr.arpa." static
@@ -60,6 +60,7 @@ SCR
 
 A0=$(rss_anon)
 T0=$(now_ms)
+HOLD_T0=$T0
 world_bg "$WORLD_PY" "$BMX_ROOT/bench/lib/holdconns.py" 127.0.0.3 "$P" "$N" --distinct
 HOLD=$BG_PID
 world_wait_until 20 grep -q '^ready' "$BG_LOG"
@@ -68,7 +69,7 @@ t_is "$N clients from $N addresses all got their 220" "$(cat "$BG_LOG")" "ready 
 t_like "... within 5 s ($((T1 - T0)) ms)" "$((T1 - T0))" '^[0-9]{1,3}$|^[0-4][0-9]{3}$'
 A1=$(rss_anon)
 GROW=$((A1 - A0))
-# measured: ~10 KiB a session in a release build, ~19 KiB under the
+# measured: ~11 KiB a session in a release build, ~20 KiB under the
 # sanitizers; before the fix (a 47 KiB answer buffer allocated for every
 # query in flight, no limit on them) 59 and 92 KiB
 t_like "memory: RssAnon grew $GROW KiB for $N sessions (bound 40 KiB each)" \
@@ -81,7 +82,7 @@ else
 	t_skip "lookups started: the limit" "holding took $((T1 - T0)) ms"
 fi
 t_is "one warning, not one a connection" \
-	"$(grep -c 'warning: .*reverse lookup skipped: 32 lookups unanswered' "$BMXD_LOG")" 1
+	"$(grep -c "warning: .*reverse lookup skipped: $LIMIT lookups unanswered" "$BMXD_LOG")" 1
 
 # a new client while all are held: served at once, its name unknown
 T0=$(now_ms)
@@ -92,12 +93,16 @@ t_like "another client: a message accepted, the name unknown" "$r" \
 t_like "... promptly ($((T1 - T0)) ms)" "$((T1 - T0))" '^[0-9]{1,3}$|^1[0-9]{3}$'
 t_is "... without a lookup" "$(skipped '127\.2\.0\.1')" 1
 
-# the sessions go: their 32 queries stay counted while libunbound works on them
+# the sessions go: their $LIMIT queries stay counted while libunbound works on them
 world_kill "$HOLD"
-world_wait_until 5 bash -c "[ \$(ls /proc/$BMXD_PID/fd | wc -l) -lt 60 ]"
+world_wait_until 5 bash -c "[ -z \"\$(ss -Htn state established '( sport = :$P )')\" ]"
 r=$(send_from 127.2.0.2)
-t_is "sessions gone, libunbound still on their queries: still skipped" \
-	"$(skipped '127\.2\.0\.2')" 1
+if [ $(($(now_ms) - HOLD_T0)) -lt 4000 ]; then
+	t_is "sessions gone, libunbound still on their queries: still skipped" \
+		"$(skipped '127\.2\.0\.2')" 1
+else
+	t_skip "sessions gone: still skipped" "too slow: libunbound may have given up"
+fi
 # libunbound gives a never-answered query up after about 5 s (SERVFAIL)
 for i in $(seq 20); do
 	sleep 1
