@@ -9,6 +9,14 @@
  * Callbacks never run inside dns_query(); dns_free() from inside a callback
  * is deferred until the callback has returned.
  *
+ * In threaded mode ub_cancel() frees nothing: libunbound keeps working on
+ * the query (for minutes when the server never answers) and only drops the
+ * result.  So a query that timed out or was cancelled is not cancelled in
+ * libunbound but abandoned: it stays on the list, without callback, answer
+ * or timer, until libunbound's result comes and frees it.  That keeps an
+ * exact count of what libunbound holds; reverse (PTR) lookups are refused
+ * beyond DNS_PTR_INFLIGHT_MAX of them (see dns.h).
+ *
  * The background worker is a thread (ub_ctx_async(ctx, 1)), not a forked
  * process: a forked worker would inherit every descriptor open at the first
  * query (listeners, SMTP sessions, spool files) and keep them open.
@@ -36,6 +44,22 @@
 #define DNS_RCODE_NXDOMAIN     3
 #define DNS_RCODE_REFUSED      5
 
+/* libunbound's memory ceilings, set explicitly and read back (the library's
+ * own defaults today; see docs/DESIGN.md "Memory under many clients"):
+ * message, RRset, DNSSEC key and negative caches in bytes, and the number of
+ * server addresses kept in the infrastructure (RTT) cache. */
+#define DNS_MSG_CACHE   "1048576"
+#define DNS_RRSET_CACHE "1048576"
+#define DNS_KEY_CACHE   "1048576"
+#define DNS_NEG_CACHE   "102400"
+#define DNS_INFRA_HOSTS "1000"
+/* UDP sockets libunbound may have open for queries at once (its library
+ * default is 16).  More queries than ports wait in a queue, and queries a
+ * server never answers then hold every port and delay all other lookups past
+ * their timeout; with 128 ports the DNS_PTR_INFLIGHT_MAX reverse lookups can
+ * take at most half of them. */
+#define DNS_OUTGOING_RANGE "128"
+
 /* One outstanding plain query. */
 struct dns_q {
 	struct dns_q *next, *prev;
@@ -43,12 +67,17 @@ struct dns_q {
 	long id;
 	int ub_id;                  /* libunbound's async id */
 	int ub_live;                /* submitted and not answered yet */
+	int abandoned;              /* timed out or cancelled: no callback, freed on
+				       libunbound's result */
 	int ready;                  /* answer filled, delivery pending on the timer */
 	int rrtype;
 	struct io_timer *timer;     /* timeout, or 0 ms deferred delivery */
 	dns_cb cb;
 	void *arg;
-	struct dns_answer ans;
+	char qname[DNS_NAME_MAX];
+	/* allocated when the answer (or the timeout) comes: a struct dns_answer
+	 * is ~47 KiB, and a query that is never answered must stay small */
+	struct dns_answer *ans;
 };
 
 /* Next id for a query or MX job. */
@@ -70,6 +99,48 @@ static void dns_copy_name(char *out, size_t outlen, const char *in)
 	if (n > 0 && out[n - 1] == '.')
 		n--;
 	out[n] = '\0';
+}
+
+/* Set libunbound's options (dns_options) and read every one back. */
+static int dns_set_options(struct ub_ctx *ub, char *err, size_t errlen)
+{
+	static const struct {
+		const char *name, *value;
+	} dns_options[] = {
+		/* addresses in the order the server gave them, not rotated */
+		{"rrset-roundrobin:", "no"},
+		/* report real TTLs: the default (1 day) would clip long MX TTLs,
+		 * which `check` must see to warn about them */
+		{"cache-max-ttl:", "2147483647"},
+		/* fixed memory ceilings */
+		{"msg-cache-size:", DNS_MSG_CACHE},
+		{"rrset-cache-size:", DNS_RRSET_CACHE},
+		{"key-cache-size:", DNS_KEY_CACHE},
+		{"neg-cache-size:", DNS_NEG_CACHE},
+		{"infra-cache-numhosts:", DNS_INFRA_HOSTS},
+		{"outgoing-range:", DNS_OUTGOING_RANGE},
+	};
+	int r;
+
+	for (size_t i = 0; i < sizeof(dns_options) / sizeof(dns_options[0]); i++) {
+		const char *name = dns_options[i].name, *want = dns_options[i].value;
+		char *got = NULL;
+		if ((r = ub_ctx_set_option(ub, name, want)) != 0) {
+			snprintf(err, errlen, "resolver: cannot set %s %s: %s", name, want,
+				 ub_strerror(r));
+			return -1;
+		}
+		/* a setter can fail silently (TESTING.md): read it back */
+		r = ub_ctx_get_option(ub, name, &got);
+		if (r != 0 || got == NULL || strcmp(got, want) != 0) {
+			snprintf(err, errlen, "resolver: %s did not take: %s instead of %s", name,
+				 r != 0 ? ub_strerror(r) : got ? got : "nothing", want);
+			free(got);
+			return -1;
+		}
+		free(got);
+	}
+	return 0;
 }
 
 /* Set the context up for one resolver mode; every setter is checked. */
@@ -119,18 +190,8 @@ static int dns_configure(struct ub_ctx *ub, const char *resolver, unsigned flags
 			return -1;
 		}
 	}
-	/* addresses in the order the server gave them, not rotated by the cache */
-	if ((r = ub_ctx_set_option(ub, "rrset-roundrobin:", "no")) != 0) {
-		snprintf(err, errlen, "resolver: cannot turn off rrset-roundrobin: %s",
-			 ub_strerror(r));
+	if (dns_set_options(ub, err, errlen) < 0)
 		return -1;
-	}
-	/* report real TTLs: the default cache-max-ttl (1 day) would clip long
-	 * MX TTLs, which `check` must see to warn about them */
-	if ((r = ub_ctx_set_option(ub, "cache-max-ttl:", "2147483647")) != 0) {
-		snprintf(err, errlen, "resolver: cannot set cache-max-ttl: %s", ub_strerror(r));
-		return -1;
-	}
 	if (anchor && access(DNS_TRUST_ANCHOR, R_OK) != 0) {
 		snprintf(err, errlen, "resolver: cannot read trust anchor %s: %s", DNS_TRUST_ANCHOR,
 			 strerror(errno));
@@ -195,9 +256,11 @@ struct dns_ctx *dns_new(struct io_loop *loop, const char *resolver, unsigned fla
 	ctx->loop = loop;
 	ctx->timeout_ms = DNS_TIMEOUT_DEFAULT_MS;
 	ctx->next_id = 1;
-	ctx->ub = ub_ctx_create();
+	ctx->spare = malloc(sizeof(*ctx->spare));
+	ctx->ub = ctx->spare != NULL ? ub_ctx_create() : NULL;
 	if (ctx->ub == NULL) {
 		snprintf(err, errlen, "resolver: cannot create libunbound context");
+		free(ctx->spare);
 		free(ctx);
 		return NULL;
 	}
@@ -211,6 +274,7 @@ struct dns_ctx *dns_new(struct io_loop *loop, const char *resolver, unsigned fla
 	return ctx;
 fail:
 	ub_ctx_delete(ctx->ub);
+	free(ctx->spare);
 	free(ctx);
 	return NULL;
 }
@@ -235,17 +299,67 @@ static void dns_q_unlink(struct dns_q *q)
 static void dns_q_free(struct dns_q *q)
 {
 	dns_q_unlink(q);
+	free(q->ans);
 	free(q);
 }
 
-/* Cancel a query in libunbound (if still there) and free it. */
+/* The query's answer, allocated on first use (NULL when out of memory). */
+static struct dns_answer *dns_q_answer(struct dns_q *q)
+{
+	if (q->ans == NULL && (q->ans = calloc(1, sizeof(*q->ans))) != NULL)
+		memcpy(q->ans->qname, q->qname, sizeof(q->ans->qname));
+	return q->ans;
+}
+
+/* libunbound no longer holds the query: count it out. */
+static void dns_q_ub_done(struct dns_q *q)
+{
+	if (!q->ub_live)
+		return;
+	q->ub_live = 0;
+	if (q->rrtype == DNS_T_PTR && q->ctx->ptr_inflight > 0)
+		q->ctx->ptr_inflight--;
+}
+
+/* Cancel a query in libunbound (if still there) and free it: only when the
+ * context goes (ub_ctx_delete() then frees libunbound's side). */
 static void dns_q_cancel(struct dns_q *q)
 {
-	if (q->ub_live) {
+	if (q->ub_live)
 		ub_cancel(q->ctx->ub, q->ub_id);
-		q->ub_live = 0;
-	}
+	dns_q_ub_done(q);
 	dns_q_free(q);
+}
+
+/* Give up on a query: no callback, answer or timer any more; it is freed when
+ * libunbound's result comes, or now if libunbound has finished with it.  The
+ * query must be on the context's list. */
+static void dns_q_abandon(struct dns_q *q)
+{
+	if (!q->ub_live) {
+		dns_q_free(q);
+		return;
+	}
+	io_timer_free(q->timer);
+	q->timer = NULL;
+	free(q->ans);
+	q->ans = NULL;
+	q->cb = NULL;
+	q->arg = NULL;
+	q->id = 0;   /* dns_cancel() no longer finds it */
+	q->abandoned = 1;
+}
+
+/* Put a query back at the head of its context's list. */
+static void dns_q_link(struct dns_q *q)
+{
+	struct dns_ctx *ctx = q->ctx;
+
+	q->prev = NULL;
+	q->next = ctx->queries;
+	if (q->next != NULL)
+		q->next->prev = q;
+	ctx->queries = q;
 }
 
 /* Really free the context. */
@@ -255,6 +369,7 @@ static void dns_destroy(struct dns_ctx *ctx)
 		dns_q_cancel(ctx->queries);
 	io_watch_free(ctx->watch);
 	ub_ctx_delete(ctx->ub);
+	free(ctx->spare);
 	free(ctx);
 }
 
@@ -277,16 +392,33 @@ void dns_set_timeout(struct dns_ctx *ctx, uint64_t ms)
 		ctx->timeout_ms = ms > 0 ? ms : DNS_TIMEOUT_DEFAULT_MS;
 }
 
-/* Hand the answer to the caller and free the query. */
+/* Hand the answer to the caller and free (or, when libunbound still works on
+ * it, abandon) the query; a query whose answer could not be allocated gets
+ * the context's spare as a temporary failure. */
 static void dns_deliver(struct dns_q *q)
 {
 	struct dns_ctx *ctx = q->ctx;
+	struct dns_answer *ans = q->ans;
 
+	if (ans == NULL) {
+		ans = ctx->spare;   /* callbacks never nest: one spare is enough */
+		memset(ans, 0, sizeof(*ans));
+		memcpy(ans->qname, q->qname, sizeof(ans->qname));
+		ans->status = DNS_TEMPFAIL;
+		ans->rcode = DNS_RCODE_SERVFAIL;
+		snprintf(ans->why, sizeof(ans->why), "resolver error: %s", ub_strerror(UB_NOMEM));
+	}
 	/* unlink first: dns_cancel() on this id from inside the callback is a no-op */
 	dns_q_unlink(q);
 	bmx_guard_enter(&ctx->guard);
-	q->cb(&q->ans, q->arg);
-	free(q);
+	q->cb(ans, q->arg);
+	if (q->ub_live && !bmx_guard_dead(&ctx->guard)) {
+		dns_q_link(q);   /* timed out: libunbound still has it */
+		dns_q_abandon(q);
+	} else {
+		free(q->ans);
+		free(q);
+	}
 	dns_leave(ctx);
 }
 
@@ -321,8 +453,10 @@ static int dns_type_parsed(int rrtype)
 /* Fill q->ans from a libunbound result (which may be NULL when err != 0). */
 static void dns_fill(struct dns_q *q, int err, const struct ub_result *res)
 {
-	struct dns_answer *ans = &q->ans;
+	struct dns_answer *ans = dns_q_answer(q);
 
+	if (ans == NULL)
+		return;   /* delivered as "out of memory" */
 	if (err != 0 || res == NULL) {
 		ans->status = DNS_TEMPFAIL;
 		ans->rcode = DNS_RCODE_SERVFAIL;
@@ -389,7 +523,12 @@ static void dns_ub_cb(void *mydata, int err, struct ub_result *res)
 {
 	struct dns_q *q = mydata;
 
-	q->ub_live = 0;
+	dns_q_ub_done(q);
+	if (q->abandoned) {
+		ub_resolve_free(res);
+		dns_q_free(q);
+		return;
+	}
 	dns_fill(q, err, res);
 	ub_resolve_free(res);
 	if (q->ctx->submitting) {
@@ -407,13 +546,13 @@ static void dns_timer_cb(void *arg)
 	struct dns_q *q = arg;
 
 	if (!q->ready) {
-		if (q->ub_live) {
-			ub_cancel(q->ctx->ub, q->ub_id);
-			q->ub_live = 0;
+		/* not cancelled in libunbound: dns_deliver() abandons it */
+		struct dns_answer *ans = dns_q_answer(q);
+		if (ans != NULL) {
+			ans->status = DNS_TEMPFAIL;
+			ans->rcode = DNS_RCODE_SERVFAIL;
+			snprintf(ans->why, sizeof(ans->why), "timeout");
 		}
-		q->ans.status = DNS_TEMPFAIL;
-		q->ans.rcode = DNS_RCODE_SERVFAIL;
-		snprintf(q->ans.why, sizeof(q->ans.why), "timeout");
 	}
 	dns_deliver(q);
 }
@@ -442,6 +581,10 @@ long dns_query(struct dns_ctx *ctx, const char *name, int rrtype, dns_cb cb, voi
 	if (ctx == NULL || bmx_guard_dead(&ctx->guard) || name == NULL || cb == NULL ||
 	    rrtype <= 0 || rrtype > 65535 || !dns_qname_ok(name))
 		return -1;
+	if (rrtype == DNS_T_PTR && ctx->ptr_inflight >= DNS_PTR_INFLIGHT_MAX) {
+		errno = EAGAIN;
+		return -1;
+	}
 	q = calloc(1, sizeof(*q));
 	if (q == NULL)
 		return -1;
@@ -449,7 +592,7 @@ long dns_query(struct dns_ctx *ctx, const char *name, int rrtype, dns_cb cb, voi
 	q->rrtype = rrtype;
 	q->cb = cb;
 	q->arg = arg;
-	dns_copy_name(q->ans.qname, sizeof(q->ans.qname), name);
+	dns_copy_name(q->qname, sizeof(q->qname), name);
 	q->timer = io_timer_new(ctx->loop, dns_timer_cb, q);
 	if (q->timer == NULL) {
 		free(q);
@@ -461,12 +604,14 @@ long dns_query(struct dns_ctx *ctx, const char *name, int rrtype, dns_cb cb, voi
 		q->next->prev = q;
 	ctx->queries = q;
 	q->ub_live = 1;
+	if (rrtype == DNS_T_PTR)
+		ctx->ptr_inflight++;
 	ctx->submitting = 1;
 	r = ub_resolve_async(ctx->ub, name, rrtype, 1 /* IN */, q, dns_ub_cb, &q->ub_id);
 	ctx->submitting = 0;
 	if (r != 0) {
-		log_warn("dns: cannot start query for %s: %s", q->ans.qname, ub_strerror(r));
-		q->ub_live = 0;
+		log_warn("dns: cannot start query for %s: %s", q->qname, ub_strerror(r));
+		dns_q_ub_done(q);
 		dns_q_free(q);
 		return -1;
 	}
@@ -482,8 +627,14 @@ void dns_cancel(struct dns_ctx *ctx, long id)
 		return;
 	for (struct dns_q *q = ctx->queries; q != NULL; q = q->next) {
 		if (q->id == id) {
-			dns_q_cancel(q);
+			dns_q_abandon(q);
 			return;
 		}
 	}
+}
+
+/* Reverse lookups libunbound still works on, abandoned ones included. */
+unsigned dns_ptr_inflight(const struct dns_ctx *ctx)
+{
+	return ctx != NULL ? ctx->ptr_inflight : 0;
 }

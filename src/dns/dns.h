@@ -32,6 +32,13 @@
 #define DNS_MX_HOSTS_MAX  32    /* MX hosts kept from one MX set */
 #define DNS_ADDRS_MAX     16    /* addresses kept per host */
 #define DNS_TLSA_DATA_MAX 64    /* TLSA association data kept (SHA-512); longer records skipped */
+/* Reverse (PTR) lookups libunbound may hold at once, counting ones that
+ * timed out or were cancelled but that libunbound still works on (it does
+ * not stop a query on ub_cancel()).  Beyond it dns_query() refuses PTR
+ * queries (-1, errno EAGAIN): a flood of clients whose reverse zones never
+ * answer costs a fixed ~12 KiB of libunbound state per lookup, at most this
+ * many, and leaves half of libunbound's UDP ports to other lookups. */
+#define DNS_PTR_INFLIGHT_MAX 64
 
 enum dns_status {
 	DNS_OK = 0,         /* data present */
@@ -98,6 +105,9 @@ void dns_set_timeout(struct dns_ctx *ctx, uint64_t ms);
 long dns_query(struct dns_ctx *ctx, const char *name, int rrtype, dns_cb cb, void *arg);
 /* Cancel one query: its callback will not run. */
 void dns_cancel(struct dns_ctx *ctx, long id);
+/* Reverse lookups libunbound still holds, timed-out and cancelled ones included
+ * (dns_query() refuses PTR queries at DNS_PTR_INFLIGHT_MAX). */
+unsigned dns_ptr_inflight(const struct dns_ctx *ctx);
 /* Reverse lookup name for an address ("4.3.2.1.in-addr.arpa"). */
 int dns_ptr_name(const struct sockaddr *sa, char *out, size_t len);
 /* Short names for logs and reports: "ok", "nodata", "nxdomain", "tempfail", "bogus";

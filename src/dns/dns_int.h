@@ -23,6 +23,9 @@ struct dns_ctx {
 	struct bmx_guard guard;     /* in use while a callback may run; killed by dns_free() */
 	int submitting;             /* inside ub_resolve_async() */
 	int pipe_broken;            /* ub_process() reported a dead background worker */
+	unsigned ptr_inflight;      /* PTR queries libunbound holds (abandoned too) */
+	struct dns_answer *spare;   /* delivers "out of memory" when a query's answer
+				       cannot be allocated */
 };
 
 /* Next id for a query or MX job (> 0). */

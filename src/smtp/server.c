@@ -290,6 +290,8 @@ static void smtp_session_ptr(const struct dns_answer *ans, void *arg)
 	/* a definite answer (a name, or none) is kept; a failure is not */
 	if (ans->status == DNS_OK || ans->status == DNS_NODATA || ans->status == DNS_NXDOMAIN)
 		smtp_ptrcache_put(s->srv->ptrs, s->ip, s->rdns, ans->ttl, io_now_ms());
+	else
+		s->ptr_tempfail = 1;
 	smtp_session_leave(s);
 }
 
@@ -354,17 +356,37 @@ static void smtp_refuse_limit(struct smtp_server *srv, int fd, const char *ip, c
 	smtp_refuse_fd(fd, reply);
 }
 
+/* Too many reverse lookups in flight: the client stays "unknown", as after a
+ * timeout; say so at most once every SMTP_PTR_WARN_MS. */
+static void smtp_session_ptr_skip(struct smtp_session *s)
+{
+	struct smtp_server *srv = s->srv;
+	uint64_t now = io_now_ms();
+	srv->ptr_skipped++;
+	s->ptr_tempfail = 1;
+	log_debug("%s: reverse lookup skipped: %u in flight", s->ip, dns_ptr_inflight(srv->dns));
+	if (srv->ptr_warned_ms == 0 || now - srv->ptr_warned_ms >= SMTP_PTR_WARN_MS) {
+		srv->ptr_warned_ms = now;
+		log_warn("%s: reverse lookup skipped: %d lookups unanswered (the limit); "
+			 "clients are \"unknown\" until they finish (%llu skipped so far)",
+			 s->ip, DNS_PTR_INFLIGHT_MAX, (unsigned long long)srv->ptr_skipped);
+	}
+}
+
 /* Find the client's reverse name: from the cache, or start a PTR query. */
 static void smtp_session_ptr_start(struct smtp_session *s, const struct sockaddr *sa)
 {
 	struct smtp_server *srv = s->srv;
 	if (srv->dns && smtp_ptrcache_get(srv->ptrs, s->ip, io_now_ms(), s->rdns, sizeof(s->rdns)))
 		log_debug("%s: reverse name \"%s\" (cached)", s->ip, s->rdns);
+	else if (srv->dns && dns_ptr_inflight(srv->dns) >= DNS_PTR_INFLIGHT_MAX)
+		smtp_session_ptr_skip(s);
 	else if (srv->dns) {
 		char ptr[DNS_NAME_MAX];
 		if (dns_ptr_name(sa, ptr, sizeof(ptr)) == 0) {
 			long id = dns_query(srv->dns, ptr, DNS_T_PTR, smtp_session_ptr, s);
 			s->ptr_query = id > 0 ? id : 0;
+			s->ptr_tempfail = id <= 0;
 		}
 	}
 }

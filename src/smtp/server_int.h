@@ -39,6 +39,7 @@
 #define SMTP_DATA_CHUNK       65536   /* bytes of DATA processed per step */
 #define SMTP_HELO_MAX         255     /* longest HELO/EHLO argument we keep */
 #define SMTP_RECEIVED_MAX     1024    /* our Received: header */
+#define SMTP_PTR_WARN_MS      60000   /* at most one "reverse lookup skipped" warning */
 
 enum smtp_sstate {
 	SS_GREET = 0,   /* banner sent; EHLO/HELO expected */
@@ -76,6 +77,8 @@ struct smtp_session {
 	char ip[64];
 	char rdns[DNS_NAME_MAX];
 	long ptr_query;
+	int ptr_tempfail;              /* the lookup failed, timed out or was skipped: the
+					  name is "unknown", [TEMPUNAVAIL] to a primary */
 	char helo[SMTP_HELO_MAX + 1];
 	int esmtp;
 	int tls_active;
@@ -122,6 +125,8 @@ struct smtp_server {
 	struct io_tls *tls;
 	struct dns_ctx *dns;
 	struct smtp_ptrcache *ptrs;          /* recent client reverse names */
+	unsigned long long ptr_skipped;      /* connections not looked up: DNS_PTR_INFLIGHT_MAX */
+	uint64_t ptr_warned_ms;              /* when that was last logged at warn */
 	struct dnsbl *dnsbl;                 /* NULL: no dnsbl_sites (not owned) */
 	struct milter_set *milters;          /* NULL: no milters (not owned) */
 	struct authres_psl *psl;             /* public suffixes, for bounce_policy (not owned) */

@@ -47,7 +47,7 @@ int smtp_proxy_rcpt(struct smtp_session *s, const struct smtp_rcpt_args *r, cons
 		.env = &s->env, .declared_size = s->declared_size, .addr = addr,
 		.domain = r->to.domain, .notify = r->notify,
 		.orcpt = r->orcpt[0] ? r->orcpt : NULL,
-		.client_name = s->ptr_query ? NULL : s->rdns,
+		.client_name = s->ptr_query || s->ptr_tempfail ? NULL : s->rdns,
 		.client_port = s->port, .proto = s->esmtp ? "ESMTP" : "SMTP",
 	};
 	struct smtp_proxy_txn *t = s->proxy;

@@ -638,6 +638,59 @@ static void t_never_mx_cb(const struct dns_mx_set *set, void *arg)
 	fail_msg("callback of a cancelled MX resolution ran");
 }
 
+/* Reverse lookups a server never answers: at most DNS_PTR_INFLIGHT_MAX at
+ * once, and they stay counted after their timeout or cancel (libunbound still
+ * works on them); other types are not limited; dns_free() frees them all. */
+static void test_ptr_inflight_limit(void **state)
+{
+	static struct dns_answer ans[DNS_PTR_INFLIGHT_MAX];
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sin);
+	char fwd[64], name[64];
+	long id[DNS_PTR_INFLIGHT_MAX];
+
+	(void)state;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int hole = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(hole >= 0);
+	assert_int_equal(bind(hole, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(hole, (struct sockaddr *)&sin, &len), 0);
+	snprintf(fwd, sizeof(fwd), "127.0.0.1@%d", ntohs(sin.sin_port));
+
+	t_start(fwd);
+	dns_set_timeout(T.dns, 300);
+	for (int i = 0; i < DNS_PTR_INFLIGHT_MAX; i++) {
+		snprintf(name, sizeof(name), "%d.0.2.192.in-addr.arpa", i + 1);
+		id[i] = t_query(name, DNS_T_PTR, &ans[i]);
+	}
+	assert_int_equal(dns_ptr_inflight(T.dns), DNS_PTR_INFLIGHT_MAX);
+	errno = 0;
+	assert_int_equal(dns_query(T.dns, "99.0.2.192.in-addr.arpa", DNS_T_PTR, t_never_cb, NULL),
+			 -1);
+	assert_int_equal(errno, EAGAIN);
+	/* another type is not limited; cancelled, it stays silent */
+	long a = dns_query(T.dns, "mx1.example.test", DNS_T_A, t_never_cb, NULL);
+	assert_true(a > 0);
+	dns_cancel(T.dns, a);
+	/* one PTR cancelled: no callback, still counted */
+	dns_cancel(T.dns, id[0]);
+	T.pending--;
+	assert_int_equal(dns_ptr_inflight(T.dns), DNS_PTR_INFLIGHT_MAX);
+	t_wait();
+	for (int i = 1; i < DNS_PTR_INFLIGHT_MAX; i++) {
+		assert_int_equal(ans[i].status, DNS_TEMPFAIL);
+		assert_string_equal(ans[i].why, "timeout");
+	}
+	/* timed out, but libunbound has not finished them: still counted, and a
+	 * cancel of a finished id does nothing */
+	assert_int_equal(dns_ptr_inflight(T.dns), DNS_PTR_INFLIGHT_MAX);
+	dns_cancel(T.dns, id[1]);
+	assert_int_equal(dns_query(T.dns, "99.0.2.192.in-addr.arpa", DNS_T_PTR, t_never_cb, NULL),
+			 -1);
+	t_stop();   /* frees the abandoned queries: no leak, no callback */
+	close(hole);
+}
+
 /* With the root trust anchor, the unsigned test zones cannot validate: BOGUS, never OK. */
 static void test_validate_bogus(void **state)
 {
@@ -769,6 +822,7 @@ int main(void)
 		cmocka_unit_test(test_mx_cases),
 		cmocka_unit_test(test_refused_tempfail),
 		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_ptr_inflight_limit),
 		cmocka_unit_test(test_validate_bogus),
 		cmocka_unit_test(test_cancel_and_free),
 		cmocka_unit_test(test_free_inside_callback),
