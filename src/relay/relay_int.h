@@ -227,6 +227,14 @@ struct relay_xfacts {
 /* XCLIENT if caps offer it, else XFORWARD if offered, else nothing. */
 void relay_xclient_send(struct smtp_client *cl, const struct smtp_caps *caps,
 			const struct relay_xfacts *f);
+/* Whether env's client may be told with XCLIENT: known, not this host. */
+int relay_xclient_facts_ok(const struct relay *r, const struct spool_env *env);
+/* Whether caps offer XCLIENT with ADDR. */
+int relay_xclient_offered(const struct smtp_caps *caps);
+/* Queue XCLIENT with message env's client if offered; cb gets the reply (a
+ * 220 once the new EHLO is answered).  0, or -1 when nothing was queued. */
+int relay_xclient_deliver(struct smtp_client *cl, const struct smtp_caps *caps,
+			  const struct spool_env *env, smtp_client_reply_cb cb, void *arg);
 
 /* relay_proxy.c */
 void relay_proxy_targets_ready(struct relay_dest *d);
