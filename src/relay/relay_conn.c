@@ -12,19 +12,12 @@
  * the spool before the message is attempted again (at-least-once).
  *
  * The original client of each message is told to the primary before MAIL
- * (relay_xforward.c): with XCLIENT when the primary offers it to us, so its
- * restrictions and milters judge that client, else with XFORWARD (its logs
- * only).  XCLIENT turns the session into that client's for good: Postfix
- * re-checks smtpd_authorized_xclient_hosts against the new address, so the
- * next EHLO no longer offers XCLIENT and a second one gets 550 (measured:
- * docs/FILTERING.md).  So a connection carries on only with messages of the
- * same client (address, name, HELO), or of any client while XCLIENT is
- * still offered; when the next job needs another client, it ends (QUIT) and
- * the destination's kick opens a fresh connection for it.  A message with
- * no usable client facts (a DSN we made, an old queue file) goes as the
- * backup itself: only on a connection that never sent XCLIENT.  XCLIENT
- * refused (not 220): that message goes with XFORWARD, then the connection
- * ends, since the primary may have taken part of it.
+ * (relay_xforward.c): XCLIENT when offered, so its restrictions and milters
+ * judge that client, else XFORWARD (its logs only).  XCLIENT makes the
+ * session that client's for good (Postfix: no second XCLIENT), so a
+ * connection goes on only with jobs relay_xclient_want() allows; else it
+ * ends (QUIT) and the destination's kick opens a fresh one for the job.
+ * XCLIENT refused: that message goes with XFORWARD, then the connection ends.
  *
  * A probe is connect, EHLO, QUIT; its success brings the destination up.
  */
@@ -37,8 +30,6 @@
 #include <unistd.h>
 
 #include "common/log.h"
-
-#define RELAY_XC_KEY_MAX 640   /* "addr\nname\nhelo" of a session's client (each < 256) */
 
 struct relay_conn {
 	struct relay_conn *next;
@@ -57,17 +48,7 @@ struct relay_conn {
 	char relay_desc[DNS_NAME_MAX + 80];
 	off_t body_off;              /* the current job's body in body_fd */
 	size_t body_len;
-	enum { XC_SELF = 0, XC_CLIENT, XC_SPENT } xc;   /* the session's client: us; xc_key
-							   (after XCLIENT); unknown */
-	char xc_key[RELAY_XC_KEY_MAX];
-};
-
-/* What the next message needs from a session (relay_conn_want). */
-enum relay_xc_want {
-	XW_SAME,       /* the session is its client already */
-	XW_XCLIENT,    /* XCLIENT makes it so */
-	XW_XFORWARD,   /* the session is the backup: XFORWARD informs */
-	XW_NEW,        /* another connection */
+	struct relay_xc_session xc;  /* whose session it is (XCLIENT) */
 };
 
 static void relay_conn_event(struct smtp_client *cl, enum smtp_client_event ev, void *arg);
@@ -478,38 +459,20 @@ void relay_rcpt_params(const struct spool_rcpt *rc, const struct smtp_caps *caps
 		snprintf(buf + o, blen - o, "%sORCPT=%s", o ? " " : "", rc->orcpt);
 }
 
-/* The client identity of message env, "addr\nname\nhelo", into key; 0, or
- * -1 when it does not fit. */
-static int relay_conn_xc_key(const struct spool_env *env, char *key, size_t len)
-{
-	int n = snprintf(key, len, "%s\n%s\n%s", env->client_addr ? env->client_addr : "",
-			 env->client_name ? env->client_name : "", env->helo ? env->helo : "");
-	return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
-/* What message env needs from c's session; key gets its client identity. */
+/* What message env needs from c's session. */
 static enum relay_xc_want relay_conn_want(const struct relay_conn *c,
-					  const struct spool_env *env, char *key, size_t len)
+					  const struct spool_env *env)
 {
-	int facts = relay_xclient_facts_ok(c->dest->r, env) &&
-		    relay_conn_xc_key(env, key, len) == 0;
-	if (c->xc == XC_SPENT)
-		return XW_NEW;
-	if (c->xc == XC_CLIENT && facts && strcmp(key, c->xc_key) == 0)
-		return XW_SAME;
-	if (facts && relay_xclient_offered(&smtp_client_info(c->cl)->caps))
-		return XW_XCLIENT;
-	return c->xc == XC_SELF ? XW_XFORWARD : XW_NEW;
+	return relay_xclient_want(c->dest->r, &smtp_client_info(c->cl)->caps, &c->xc, env);
 }
 
 /* Whether c can carry the next ready job (the first one not deleted). */
 static int relay_conn_fits(const struct relay_conn *c)
 {
-	char key[RELAY_XC_KEY_MAX];
 	const struct relay_job *h = c->dest->ready_head;
 	while (h && h->msg->deleted)
 		h = h->next;
-	return !h || relay_conn_want(c, &h->msg->env, key, sizeof(key)) != XW_NEW;
+	return !h || relay_conn_want(c, &h->msg->env) != XW_NEW;
 }
 
 /* Queue the current job's transaction: [XFORWARD,] MAIL, each RCPT, DATA
@@ -543,8 +506,7 @@ static void relay_conn_xclient_cb(struct smtp_client *cl, const struct smtp_repl
 		return;   /* the session ends: relay_conn_event handles the job */
 	const struct spool_env *env = &c->job->msg->env;
 	if (rp->code == 220) {
-		c->xc = relay_conn_xc_key(env, c->xc_key, sizeof(c->xc_key)) == 0 ? XC_CLIENT
-										  : XC_SPENT;
+		relay_xclient_became(&c->xc, env);
 		log_debug("%s: XCLIENT ADDR=%s accepted by %s", env->qid, env->client_addr,
 			  c->relay_desc);
 		relay_conn_send(c, 0);
@@ -553,7 +515,7 @@ static void relay_conn_xclient_cb(struct smtp_client *cl, const struct smtp_repl
 	/* the primary may have taken part of it (Postfix answers a client its
 	 * milter refuses at connect with 554 after switching): no other message
 	 * goes on this session */
-	c->xc = XC_SPENT;
+	c->xc.state = XC_SPENT;
 	log_warn("%s: XCLIENT refused by %s (%d %s): delivered with XFORWARD instead, so the "
 		 "primary judges this backup, not the client", env->qid, c->relay_desc, rp->code,
 		 rp->text);
@@ -568,9 +530,8 @@ static void relay_conn_xclient_cb(struct smtp_client *cl, const struct smtp_repl
 static int relay_conn_begin(struct relay_conn *c)
 {
 	const struct spool_env *env = &c->job->msg->env;
-	char key[RELAY_XC_KEY_MAX];
 
-	switch (relay_conn_want(c, env, key, sizeof(key))) {
+	switch (relay_conn_want(c, env)) {
 	case XW_SAME:
 		relay_conn_send(c, 0);
 		return 0;
@@ -578,7 +539,7 @@ static int relay_conn_begin(struct relay_conn *c)
 		if (relay_xclient_deliver(c->cl, &smtp_client_info(c->cl)->caps, env,
 					  relay_conn_xclient_cb, c) == 0)
 			return 0;
-		if (c->xc != XC_SELF)
+		if (c->xc.state != XC_SELF)
 			return -1;
 		/* the session is still the backup */
 		/* FALLTHROUGH */

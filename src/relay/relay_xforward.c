@@ -13,7 +13,14 @@
  * relay_xclient_deliver): these send XCLIENT only for a message whose
  * client is known and is not this host (a DSN we made, a local
  * submission: relay_xclient_facts_ok), since a loopback or own address
- * would make the primary trust the message as its own.
+ * would make the primary trust the message as its own.  XCLIENT makes the
+ * session that client's for good: Postfix re-checks its
+ * smtpd_authorized_xclient_hosts against the new address, so the EHLO
+ * after it offers no XCLIENT and a second one gets 550 5.7.0.  So
+ * relay_xclient_want() lets a delivery session go on only with messages of
+ * the same client (address, name, HELO), or of any client while XCLIENT is
+ * still offered; a message without usable facts only on a session that
+ * never sent XCLIENT; anything else needs a new connection.
  *
  * XFORWARD (Postfix XFORWARD_README) otherwise, when offered: the
  * attributes come from the queue file (client name and address, HELO) plus
@@ -214,4 +221,40 @@ void relay_xforward_send(struct smtp_client *cl, const struct smtp_caps *caps,
 			 const struct spool_env *env)
 {
 	relay_xf_send(cl, caps, env->client_name, env->client_addr, env->helo, env->qid);
+}
+
+/* The client identity of message env, "addr\nname\nhelo", into key; 0, or
+ * -1 when it does not fit. */
+static int relay_xc_key(const struct spool_env *env, char *key, size_t len)
+{
+	int n = snprintf(key, len, "%s\n%s\n%s", env->client_addr ? env->client_addr : "",
+			 env->client_name ? env->client_name : "", env->helo ? env->helo : "");
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* What message env needs from delivery session s, whose capabilities are
+ * caps now: a message with usable client facts goes on the session of the
+ * same client (address, name, HELO) as it is, or after an XCLIENT still
+ * offered; one without goes as the backup, only on a session that never
+ * sent XCLIENT. */
+enum relay_xc_want relay_xclient_want(const struct relay *r, const struct smtp_caps *caps,
+				      const struct relay_xc_session *s,
+				      const struct spool_env *env)
+{
+	char key[RELAY_XC_KEY_MAX];
+	int facts = relay_xclient_facts_ok(r, env) && relay_xc_key(env, key, sizeof(key)) == 0;
+
+	if (s->state == XC_SPENT)
+		return XW_NEW;
+	if (s->state == XC_CLIENT && facts && strcmp(key, s->key) == 0)
+		return XW_SAME;
+	if (facts && relay_xclient_offered(caps))
+		return XW_XCLIENT;
+	return s->state == XC_SELF ? XW_XFORWARD : XW_NEW;
+}
+
+/* XCLIENT for env was answered 220: the session is its client's now. */
+void relay_xclient_became(struct relay_xc_session *s, const struct spool_env *env)
+{
+	s->state = relay_xc_key(env, s->key, sizeof(s->key)) == 0 ? XC_CLIENT : XC_SPENT;
 }
