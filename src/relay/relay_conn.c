@@ -17,7 +17,8 @@
  * session that client's for good (Postfix: no second XCLIENT), so a
  * connection goes on only with jobs relay_xclient_want() allows; else it
  * ends (QUIT) and the destination's kick opens a fresh one for the job.
- * XCLIENT refused: that message goes with XFORWARD, then the connection ends.
+ * XCLIENT refused (5xx): that message goes with XFORWARD, then the connection
+ * ends; a 4xx defers it.
  *
  * A probe is connect, EHLO, QUIT; its success brings the destination up.
  */
@@ -497,7 +498,8 @@ static void relay_conn_send(struct relay_conn *c, int xforward)
 }
 
 /* The reply to a delivery's XCLIENT (a 220 comes after the new EHLO): the
- * transaction follows, as that client or, refused, with XFORWARD. */
+ * transaction follows, as that client or, refused (5xx), with XFORWARD; a
+ * 4xx defers the message. */
 static void relay_conn_xclient_cb(struct smtp_client *cl, const struct smtp_reply *rp,
 				  void *arg)
 {
@@ -516,6 +518,16 @@ static void relay_conn_xclient_cb(struct smtp_client *cl, const struct smtp_repl
 	 * milter refuses at connect with 554 after switching): no other message
 	 * goes on this session */
 	c->xc.state = XC_SPENT;
+	if (rp->code / 100 == 4) {
+		/* a temporary refusal: later, as that client, rather than as us now */
+		char err[RELAY_ERR_MAX];
+		snprintf(err, sizeof(err), "%s said to XCLIENT: %d %.200s", c->relay_desc, rp->code,
+			 rp->text);
+		log_info("%s: deferred: %s", env->qid, err);
+		relay_conn_job_fail(c, err, 1);
+		relay_conn_next(c);   /* QUIT: the session is spent */
+		return;
+	}
 	log_warn("%s: XCLIENT refused by %s (%d %s): delivered with XFORWARD instead, so the "
 		 "primary judges this backup, not the client", env->qid, c->relay_desc, rp->code,
 		 rp->text);
