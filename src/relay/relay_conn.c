@@ -11,6 +11,15 @@
  * concurrency ramp (relay_ramp.c).  Which recipients are done is made durable in
  * the spool before the message is attempted again (at-least-once).
  *
+ * The original client of each message is told to the primary before MAIL
+ * (relay_xforward.c): XCLIENT when offered, so its restrictions and milters
+ * judge that client, else XFORWARD (its logs only).  XCLIENT makes the
+ * session that client's for good (Postfix: no second XCLIENT), so a
+ * connection goes on only with jobs relay_xclient_want() allows; else it
+ * ends (QUIT) and the destination's kick opens a fresh one for the job.
+ * XCLIENT refused (5xx): that message goes with XFORWARD, then the connection
+ * ends; a 4xx defers it.
+ *
  * A probe is connect, EHLO, QUIT; its success brings the destination up.
  */
 #include "relay/relay_int.h"
@@ -38,6 +47,9 @@ struct relay_conn {
 	int *rcpt_code;
 	char **rcpt_text;
 	char relay_desc[DNS_NAME_MAX + 80];
+	off_t body_off;              /* the current job's body in body_fd */
+	size_t body_len;
+	struct relay_xc_session xc;  /* whose session it is (XCLIENT) */
 };
 
 static void relay_conn_event(struct smtp_client *cl, enum smtp_client_event ev, void *arg);
@@ -448,18 +460,123 @@ void relay_rcpt_params(const struct spool_rcpt *rc, const struct smtp_caps *caps
 		snprintf(buf + o, blen - o, "%sORCPT=%s", o ? " " : "", rc->orcpt);
 }
 
+/* What message env needs from c's session. */
+static enum relay_xc_want relay_conn_want(const struct relay_conn *c,
+					  const struct spool_env *env)
+{
+	return relay_xclient_want(c->dest->r, &smtp_client_info(c->cl)->caps, &c->xc, env);
+}
+
+/* Whether c can carry the next ready job (the first one not deleted). */
+static int relay_conn_fits(const struct relay_conn *c)
+{
+	const struct relay_job *h = c->dest->ready_head;
+	while (h && h->msg->deleted)
+		h = h->next;
+	return !h || relay_conn_want(c, &h->msg->env) != XW_NEW;
+}
+
+/* Queue the current job's transaction: [XFORWARD,] MAIL, each RCPT, DATA
+ * (with the capabilities the session has now). */
+static void relay_conn_send(struct relay_conn *c, int xforward)
+{
+	struct relay_job *j = c->job;
+	struct relay_msg *m = j->msg;
+	const struct smtp_caps *caps = &smtp_client_info(c->cl)->caps;
+	char params[SMTP_CMD_LINE_MAX];
+
+	relay_mail_params(&m->env, caps, c->body_len, params, sizeof(params));
+	if (xforward)
+		relay_xforward_send(c->cl, caps, &m->env);
+	smtp_client_mail(c->cl, m->env.sender, params[0] ? params : NULL, relay_conn_mail_cb, c);
+	for (size_t k = 0; k < j->n; k++) {
+		relay_rcpt_params(&m->env.rcpt[j->idx[k]], caps, params, sizeof(params));
+		smtp_client_rcpt(c->cl, m->env.rcpt[j->idx[k]].addr, params[0] ? params : NULL,
+				 relay_conn_rcpt_cb, c);
+	}
+	smtp_client_data_fd(c->cl, c->body_fd, c->body_off, c->body_len, relay_conn_data_cb, c);
+}
+
+/* The reply to a delivery's XCLIENT (a 220 comes after the new EHLO): the
+ * transaction follows, as that client or, refused (5xx), with XFORWARD; a
+ * 4xx defers the message. */
+static void relay_conn_xclient_cb(struct smtp_client *cl, const struct smtp_reply *rp,
+				  void *arg)
+{
+	struct relay_conn *c = arg;
+	if (!rp || !c->job || rp->code == 421)
+		return;   /* the session ends: relay_conn_event handles the job */
+	const struct spool_env *env = &c->job->msg->env;
+	if (rp->code == 220) {
+		relay_xclient_became(&c->xc, env);
+		log_debug("%s: XCLIENT ADDR=%s accepted by %s", env->qid, env->client_addr,
+			  c->relay_desc);
+		relay_conn_send(c, 0);
+		return;
+	}
+	/* the primary may have taken part of it (Postfix answers a client its
+	 * milter refuses at connect with 554 after switching): no other message
+	 * goes on this session */
+	c->xc.state = XC_SPENT;
+	if (rp->code / 100 == 4) {
+		/* a temporary refusal: later, as that client, rather than as us now */
+		char err[RELAY_ERR_MAX];
+		snprintf(err, sizeof(err), "%s said to XCLIENT: %d %.200s", c->relay_desc, rp->code,
+			 rp->text);
+		log_info("%s: deferred: %s", env->qid, err);
+		relay_conn_job_fail(c, err, 1);
+		relay_conn_next(c);   /* QUIT: the session is spent */
+		return;
+	}
+	log_warn("%s: XCLIENT refused by %s (%d %s): delivered with XFORWARD instead, so the "
+		 "primary judges this backup, not the client", env->qid, c->relay_desc, rp->code,
+		 rp->text);
+	relay_conn_send(c, 1);
+}
+
+/* Tell the primary the current job's client and start its transaction:
+ * XCLIENT first when the session must become that client (the
+ * transaction follows in relay_conn_xclient_cb), else XFORWARD (the
+ * session is the backup) or nothing (it is that client already).  0, or
+ * -1 when XCLIENT was needed and could not be queued. */
+static int relay_conn_begin(struct relay_conn *c)
+{
+	const struct spool_env *env = &c->job->msg->env;
+
+	switch (relay_conn_want(c, env)) {
+	case XW_SAME:
+		relay_conn_send(c, 0);
+		return 0;
+	case XW_XCLIENT:
+		if (relay_xclient_deliver(c->cl, &smtp_client_info(c->cl)->caps, env,
+					  relay_conn_xclient_cb, c) == 0)
+			return 0;
+		if (c->xc.state != XC_SELF)
+			return -1;
+		/* the session is still the backup */
+		/* FALLTHROUGH */
+	case XW_XFORWARD:
+		relay_conn_send(c, 1);
+		return 0;
+	case XW_NEW:
+		break;
+	}
+	return -1;
+}
+
 /* Start the next job on a ready connection, or QUIT. */
 static void relay_conn_next(struct relay_conn *c)
 {
 	struct relay_dest *d = c->dest;
 	const struct smtp_caps *caps = &smtp_client_info(c->cl)->caps;
 	struct relay_job *j;
-	char params[SMTP_CMD_LINE_MAX];
 
 	for (;;) {
-		/* over a lowered limit: this connection ends instead of taking more */
+		/* over a lowered limit: this connection ends instead of taking more;
+		 * so it does when the next job needs another session's client */
 		if (d->held || d->state == DEST_DOWN || d->state == DEST_LOOP ||
-		    d->nconn > relay_ramp_limit(d) || !(j = relay_job_take(d))) {
+		    d->nconn > relay_ramp_limit(d) || !relay_conn_fits(c) ||
+		    !(j = relay_job_take(d))) {
 			smtp_client_quit(c->cl, NULL, NULL);
 			return;
 		}
@@ -496,17 +613,12 @@ static void relay_conn_next(struct relay_conn *c)
 			continue;
 		}
 		c->job_start = time(NULL);
-		off_t off = lseek(c->body_fd, 0, SEEK_CUR);
-		relay_mail_params(&m->env, caps, len, params, sizeof(params));
-		relay_xforward_send(c->cl, caps, &m->env);
-		smtp_client_mail(c->cl, m->env.sender, params[0] ? params : NULL, relay_conn_mail_cb,
-				 c);
-		for (size_t k = 0; k < j->n; k++) {
-			relay_rcpt_params(&m->env.rcpt[j->idx[k]], caps, params, sizeof(params));
-			smtp_client_rcpt(c->cl, m->env.rcpt[j->idx[k]].addr,
-					 params[0] ? params : NULL, relay_conn_rcpt_cb, c);
-		}
-		smtp_client_data_fd(c->cl, c->body_fd, off, len, relay_conn_data_cb, c);
+		c->body_off = lseek(c->body_fd, 0, SEEK_CUR);
+		c->body_len = len;
+		if (relay_conn_begin(c) == 0)
+			return;
+		relay_conn_job_fail(c, "cannot send XCLIENT", 0);
+		smtp_client_quit(c->cl, NULL, NULL);
 		return;
 	}
 }

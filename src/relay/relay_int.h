@@ -238,6 +238,34 @@ struct relay_xfacts {
 /* XCLIENT if caps offer it, else XFORWARD if offered, else nothing. */
 void relay_xclient_send(struct smtp_client *cl, const struct smtp_caps *caps,
 			const struct relay_xfacts *f);
+/* Whether env's client may be told with XCLIENT: known, not this host. */
+int relay_xclient_facts_ok(const struct relay *r, const struct spool_env *env);
+/* Whether caps offer XCLIENT with ADDR. */
+int relay_xclient_offered(const struct smtp_caps *caps);
+/* Queue XCLIENT with message env's client if offered; cb gets the reply (a
+ * 220 once the new EHLO is answered).  0, or -1 when nothing was queued. */
+int relay_xclient_deliver(struct smtp_client *cl, const struct smtp_caps *caps,
+			  const struct spool_env *env, smtp_client_reply_cb cb, void *arg);
+#define RELAY_XC_KEY_MAX 640   /* "addr\nname\nhelo" of a session's client (each < 256) */
+/* Whose session a delivery connection is: the backup's (XC_SELF), the
+ * client key's after its XCLIENT (XC_CLIENT), or unknown after a refused
+ * XCLIENT (XC_SPENT: no further message). */
+struct relay_xc_session {
+	enum { XC_SELF = 0, XC_CLIENT, XC_SPENT } state;
+	char key[RELAY_XC_KEY_MAX];
+};
+/* What a message needs from a delivery session (relay_xclient_want). */
+enum relay_xc_want {
+	XW_SAME,       /* the session is its client already: nothing to send */
+	XW_XCLIENT,    /* XCLIENT makes it so */
+	XW_XFORWARD,   /* the session is the backup's: XFORWARD informs */
+	XW_NEW,        /* another connection */
+};
+enum relay_xc_want relay_xclient_want(const struct relay *r, const struct smtp_caps *caps,
+				      const struct relay_xc_session *s,
+				      const struct spool_env *env);
+/* XCLIENT for env was answered 220: the session is its client's now. */
+void relay_xclient_became(struct relay_xc_session *s, const struct spool_env *env);
 
 /* relay_proxy.c */
 void relay_proxy_targets_ready(struct relay_dest *d);

@@ -145,11 +145,19 @@ void smtp_cl_arm(struct smtp_client *cl, uint64_t ms)
 	io_timer_add(cl->deadline, ms);
 }
 
-/* Reply every queued command with NULL; 1 if the client was freed meanwhile. */
+/* Reply every queued command (and an XCLIENT waiting for its EHLO) with
+ * NULL; 1 if the client was freed meanwhile. */
 static int cl_flush_queue(struct smtp_client *cl)
 {
 	struct cl_cmd *c;
+	smtp_client_reply_cb xc = cl->xc_cb;
 
+	cl->xc_cb = NULL;
+	if (xc) {
+		xc(cl, NULL, cl->xc_arg);
+		if (bmx_guard_dead(&cl->guard))
+			return 1;
+	}
 	while ((c = TAILQ_FIRST(&cl->q)) != NULL) {
 		TAILQ_REMOVE(&cl->q, c, link);
 		cl->nq--;
@@ -291,11 +299,12 @@ int smtp_cl_write(struct smtp_client *cl, const void *buf, size_t len)
 	return 0;
 }
 
-/* Send EHLO or HELO. */
+/* Send EHLO or HELO (after XCLIENT: with the argument it asked for). */
 void smtp_cl_send_helo(struct smtp_client *cl, int helo)
 {
 	char line[SMTP_DOMAIN_MAX + 16];
-	int n = snprintf(line, sizeof(line), "%s %s\r\n", helo ? "HELO" : "EHLO", cl->helo);
+	const char *name = cl->reehlo && cl->reehlo_name[0] ? cl->reehlo_name : cl->helo;
+	int n = snprintf(line, sizeof(line), "%s %s\r\n", helo ? "HELO" : "EHLO", name);
 
 	cl->st = helo ? CL_HELO : CL_EHLO;
 	smtp_cl_arm(cl, cl->to.helo);
@@ -479,6 +488,18 @@ static void cl_kick_cb(void *arg)
 	cl_leave(cl);
 }
 
+/* Whether name can be an EHLO argument: 1 to 255 printable ASCII octets, no space. */
+static int cl_helo_ok(const char *name)
+{
+	if (!name || !*name || strlen(name) > SMTP_DOMAIN_MAX)
+		return 0;
+	for (const char *p = name; *p; p++) {
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
 /* Set the EHLO argument: name, or gethostname() when NULL or empty; 0, or
  * -1 when it holds controls, spaces or non-ASCII. */
 static int cl_helo_set(struct smtp_client *cl, const char *name)
@@ -491,10 +512,8 @@ static int cl_helo_set(struct smtp_client *cl, const char *name)
 		host[sizeof(host) - 1] = '\0';
 		helo = host;
 	}
-	for (const char *p = helo; *p; p++) {
-		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-			return -1;
-	}
+	if (!cl_helo_ok(helo))
+		return -1;
 	snprintf(cl->helo, sizeof(cl->helo), "%s", helo);
 	return 0;
 }
@@ -590,12 +609,15 @@ static int cl_params_ok(const char *s)
 }
 
 static struct cl_cmd *cl_enqueue(struct smtp_client *cl, enum cl_kind kind,
-				 smtp_client_reply_cb cb, void *arg, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+				 smtp_client_reply_cb cb, void *arg, const char *extra,
+				 const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
 
-/* Append a command to the queue and send it if the pipelining rules allow. */
+/* Append a command to the queue and send it if the pipelining rules allow;
+ * extra (may be NULL) is kept with it as c->ehlo. */
 static struct cl_cmd *cl_enqueue(struct smtp_client *cl, enum cl_kind kind,
-				 smtp_client_reply_cb cb, void *arg, const char *fmt, ...)
+				 smtp_client_reply_cb cb, void *arg, const char *extra,
+				 const char *fmt, ...)
 {
 	char line[SMTP_CLIENT_CMD_MAX];
 	va_list ap;
@@ -608,9 +630,14 @@ static struct cl_cmd *cl_enqueue(struct smtp_client *cl, enum cl_kind kind,
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return NULL;
-	struct cl_cmd *c = calloc(1, sizeof(*c) + (size_t)n + 1);
+	size_t xlen = extra ? strlen(extra) + 1 : 0;
+	struct cl_cmd *c = calloc(1, sizeof(*c) + (size_t)n + 1 + xlen);
 	if (!c)
 		return NULL;
+	if (extra) {
+		memcpy(c->line + n + 1, extra, xlen);
+		c->ehlo = c->line + n + 1;
+	}
 	c->kind = kind;
 	c->cb = cb;
 	c->arg = arg;
@@ -631,7 +658,7 @@ int smtp_client_mail(struct smtp_client *cl, const char *from, const char *param
 {
 	if (!from || !cl_addr_ok(from) || (params && !cl_params_ok(params)))
 		return -1;
-	return cl_enqueue(cl, K_MAIL, cb, arg, "MAIL FROM:<%s>%s%s\r\n", from,
+	return cl_enqueue(cl, K_MAIL, cb, arg, NULL, "MAIL FROM:<%s>%s%s\r\n", from,
 			  params && *params ? " " : "", params ? params : "") ? 0 : -1;
 }
 
@@ -642,7 +669,7 @@ int smtp_client_xforward(struct smtp_client *cl, const char *attrs, smtp_client_
 {
 	if (!attrs || !*attrs || strlen(attrs) > SMTP_CLIENT_XFORWARD_MAX || !cl_params_ok(attrs))
 		return -1;
-	return cl_enqueue(cl, K_XFORWARD, cb, arg, "XFORWARD %s\r\n", attrs) ? 0 : -1;
+	return cl_enqueue(cl, K_XFORWARD, cb, arg, NULL, "XFORWARD %s\r\n", attrs) ? 0 : -1;
 }
 
 /* Queue RCPT TO. */
@@ -651,7 +678,7 @@ int smtp_client_rcpt(struct smtp_client *cl, const char *to, const char *params,
 {
 	if (!to || !*to || !cl_addr_ok(to) || (params && !cl_params_ok(params)))
 		return -1;
-	return cl_enqueue(cl, K_RCPT, cb, arg, "RCPT TO:<%s>%s%s\r\n", to,
+	return cl_enqueue(cl, K_RCPT, cb, arg, NULL, "RCPT TO:<%s>%s%s\r\n", to,
 			  params && *params ? " " : "", params ? params : "") ? 0 : -1;
 }
 
@@ -661,7 +688,7 @@ int smtp_client_data(struct smtp_client *cl, const void *buf, size_t len,
 {
 	if (!buf && len)
 		return -1;
-	struct cl_cmd *c = cl_enqueue(cl, K_DATA, cb, arg, "DATA\r\n");
+	struct cl_cmd *c = cl_enqueue(cl, K_DATA, cb, arg, NULL, "DATA\r\n");
 	if (!c)
 		return -1;
 	c->buf = buf;
@@ -675,7 +702,7 @@ int smtp_client_data_fd(struct smtp_client *cl, int fd, off_t off, size_t len,
 {
 	if (fd < 0 || off < 0)
 		return -1;
-	struct cl_cmd *c = cl_enqueue(cl, K_DATA, cb, arg, "DATA\r\n");
+	struct cl_cmd *c = cl_enqueue(cl, K_DATA, cb, arg, NULL, "DATA\r\n");
 	if (!c)
 		return -1;
 	c->from_fd = 1;
@@ -685,13 +712,15 @@ int smtp_client_data_fd(struct smtp_client *cl, int fd, off_t off, size_t len,
 	return 0;
 }
 
-/* Queue XCLIENT (attrs: NAME=value ... with xtext values). */
-int smtp_client_xclient(struct smtp_client *cl, const char *attrs, smtp_client_reply_cb cb,
-			void *arg)
+/* Queue XCLIENT (attrs: NAME=value ... with xtext values); ehlo: the EHLO
+ * argument after its 220 (NULL or not a valid argument: ours). */
+int smtp_client_xclient(struct smtp_client *cl, const char *attrs, const char *ehlo,
+			smtp_client_reply_cb cb, void *arg)
 {
 	if (!attrs || !*attrs || strlen(attrs) > SMTP_CLIENT_XCLIENT_MAX || !cl_params_ok(attrs))
 		return -1;
-	return cl_enqueue(cl, K_XCLIENT, cb, arg, "XCLIENT %s\r\n", attrs) ? 0 : -1;
+	return cl_enqueue(cl, K_XCLIENT, cb, arg, cl_helo_ok(ehlo) ? ehlo : NULL,
+			  "XCLIENT %s\r\n", attrs) ? 0 : -1;
 }
 
 /* Queue DATA with a body the caller streams. */
@@ -700,7 +729,7 @@ int smtp_client_data_stream(struct smtp_client *cl, smtp_client_reply_cb cb,
 {
 	if (!more)
 		return -1;
-	struct cl_cmd *c = cl_enqueue(cl, K_DATA, cb, arg, "DATA\r\n");
+	struct cl_cmd *c = cl_enqueue(cl, K_DATA, cb, arg, NULL, "DATA\r\n");
 	if (!c)
 		return -1;
 	c->stream = 1;
@@ -711,19 +740,19 @@ int smtp_client_data_stream(struct smtp_client *cl, smtp_client_reply_cb cb,
 /* Queue RSET. */
 int smtp_client_rset(struct smtp_client *cl, smtp_client_reply_cb cb, void *arg)
 {
-	return cl_enqueue(cl, K_RSET, cb, arg, "RSET\r\n") ? 0 : -1;
+	return cl_enqueue(cl, K_RSET, cb, arg, NULL, "RSET\r\n") ? 0 : -1;
 }
 
 /* Queue NOOP. */
 int smtp_client_noop(struct smtp_client *cl, smtp_client_reply_cb cb, void *arg)
 {
-	return cl_enqueue(cl, K_NOOP, cb, arg, "NOOP\r\n") ? 0 : -1;
+	return cl_enqueue(cl, K_NOOP, cb, arg, NULL, "NOOP\r\n") ? 0 : -1;
 }
 
 /* Queue QUIT. */
 int smtp_client_quit(struct smtp_client *cl, smtp_client_reply_cb cb, void *arg)
 {
-	return cl_enqueue(cl, K_QUIT, cb, arg, "QUIT\r\n") ? 0 : -1;
+	return cl_enqueue(cl, K_QUIT, cb, arg, NULL, "QUIT\r\n") ? 0 : -1;
 }
 
 /* Session facts. */

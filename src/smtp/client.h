@@ -179,11 +179,16 @@ int smtp_client_body_room(const struct smtp_client *cl);
 int smtp_client_body_end(struct smtp_client *cl);
 #define SMTP_CLIENT_XCLIENT_MAX 480   /* octets of XCLIENT attributes in one command */
 /* Queue "XCLIENT attrs" (Postfix XCLIENT_README: NAME ADDR PORT HELO PROTO
- * of the original client, xtext values).  On its 220 the client sends EHLO
- * again (the capabilities may change) before any later command; a refusal
- * goes to cb and the session goes on.  Ends a pipelined group.  0 or -1. */
-int smtp_client_xclient(struct smtp_client *cl, const char *attrs, smtp_client_reply_cb cb,
-			void *arg);
+ * of the original client, xtext values).  On its 220 the client sends
+ * "EHLO ehlo" (the original client's HELO: Postfix judges and passes to its
+ * milters the HELO of the EHLO that follows XCLIENT, not the attribute;
+ * NULL or not a valid EHLO argument: our own name) before any later
+ * command, and cb gets the 220 once that EHLO is answered, when
+ * smtp_client_info() has the new capabilities (the EHLO refused: the
+ * session fails and cb gets NULL).  A refusal goes to cb at once and the
+ * session goes on.  Ends a pipelined group.  0 or -1. */
+int smtp_client_xclient(struct smtp_client *cl, const char *attrs, const char *ehlo,
+			smtp_client_reply_cb cb, void *arg);
 /* Queue RSET, NOOP or QUIT.  After QUIT nothing more can be queued. */
 int smtp_client_rset(struct smtp_client *cl, smtp_client_reply_cb cb, void *arg);
 int smtp_client_noop(struct smtp_client *cl, smtp_client_reply_cb cb, void *arg);

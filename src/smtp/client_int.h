@@ -55,6 +55,7 @@ struct cl_cmd {
 	off_t off;
 	smtp_client_reply_cb cb;
 	void *arg;
+	const char *ehlo;        /* XCLIENT: the EHLO argument after its 220 (in line[]), or NULL */
 	size_t linelen;
 	char line[];
 };
@@ -92,6 +93,10 @@ struct smtp_client {
 	char deferred_text[SMTP_CLIENT_ERR_MAX];
 	int txn_rcpts, txn_ok;       /* RCPT replies in the current transaction */
 	int reehlo;                  /* EHLO again after XCLIENT's 220 */
+	char reehlo_name[SMTP_DOMAIN_MAX + 1];   /* its argument; "" = helo */
+	smtp_client_reply_cb xc_cb;  /* XCLIENT's callback, held until that EHLO is answered */
+	void *xc_arg;
+	struct smtp_reply xc_reply;  /* ... with the 220 it gets then */
 	int bol;                     /* body: at the beginning of a line */
 	uint8_t last[2];             /* body: last two octets */
 	unsigned long long body_total;

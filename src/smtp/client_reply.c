@@ -11,6 +11,7 @@
  * fails the session.  Loop thread only; a callback may free the client, so
  * after each one the guard is checked.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +50,19 @@ static void cl_cmd_reply(struct smtp_client *cl, const struct smtp_reply *r)
 	enum cl_kind kind = c->kind;
 	TAILQ_REMOVE(&cl->q, c, link);
 	cl->nq--;
+	if (kind == K_XCLIENT && r->code == 220) {
+		/* XCLIENT_README: a new session as the original client; EHLO again
+		 * (with the client's HELO: the server takes the HELO from it), and
+		 * the callback runs once the new capabilities are known */
+		cl->reehlo = 1;
+		snprintf(cl->reehlo_name, sizeof(cl->reehlo_name), "%s", c->ehlo ? c->ehlo : "");
+		cl->xc_cb = c->cb;
+		cl->xc_arg = c->arg;
+		cl->xc_reply = *r;
+		free(c);
+		smtp_cl_send_helo(cl, 0);
+		return;
+	}
 	if (kind == K_MAIL) {
 		cl->txn_rcpts = cl->txn_ok = 0;
 	} else if (kind == K_RCPT) {
@@ -65,12 +79,6 @@ static void cl_cmd_reply(struct smtp_client *cl, const struct smtp_reply *r)
 		return;
 	if (kind == K_QUIT) {
 		smtp_cl_done(cl);
-		return;
-	}
-	if (kind == K_XCLIENT && r->code == 220) {
-		/* XCLIENT_README: a new session as the original client; EHLO again */
-		cl->reehlo = 1;
-		smtp_cl_send_helo(cl, 0);
 		return;
 	}
 	if (early) {
@@ -109,7 +117,8 @@ static void cl_after_ehlo(struct smtp_client *cl)
 	cl_go_ready(cl);
 }
 
-/* The EHLO after XCLIENT's 220: new capabilities, then the queue goes on. */
+/* The EHLO after XCLIENT's 220: new capabilities, XCLIENT's callback (with
+ * its 220), then the queue goes on. */
 static void cl_after_reehlo(struct smtp_client *cl, const struct smtp_reply *r)
 {
 	if (r->code / 100 != 2) {
@@ -121,6 +130,13 @@ static void cl_after_reehlo(struct smtp_client *cl, const struct smtp_reply *r)
 	cl->reehlo = 0;
 	cl->st = CL_READY;
 	io_timer_del(cl->deadline);
+	smtp_client_reply_cb xc = cl->xc_cb;
+	cl->xc_cb = NULL;
+	if (xc) {
+		xc(cl, &cl->xc_reply, cl->xc_arg);
+		if (bmx_guard_dead(&cl->guard) || cl->st != CL_READY)
+			return;
+	}
 	smtp_cl_pump(cl);
 }
 

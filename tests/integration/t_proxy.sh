@@ -412,6 +412,11 @@ if proxy_start default; then
 	pq=$(queued_as "$out")
 	pf_like "PROXY: XCLIENT: Postfix logged the original client, not 127.0.0.3" \
 		"${pq:-NOQID}: client=[^ ]*\\[127\\.0\\.0\\.77\\]"
+	# the EHLO after XCLIENT carries the client's HELO: Postfix takes it from there
+	f=$(grep -rlxF -- "Subject: proxy ham" "$PRI"/mail/*/new 2>/dev/null | head -1)
+	t_like "PROXY: XCLIENT: the primary's Received line has the client's HELO (client.test)" \
+		"$(sed -n '/^Received:/{p;n;p}' "${f:-/dev/null}" | tr -d '\r' | tr '\n' ' ')" \
+		'^Received: from client\.test \([^)]*\[127\.0\.0\.77\]\)'
 	t_like "PROXY: log line proxy: QID: to=, relay=, dsn=2.0.0, status=sent" "$(cat "$BMXD_LOG")" \
 		"proxy: [0-9A-Za-z]+: to=<alice@example\\.test>, relay=[^ ]+\\[127\\.0\\.0\\.2\\]:$BMX_PORT, dsn=2\\.0\\.0, status=sent \\("
 	nothing_stored "PROXY: ham: nothing stored on the backup"

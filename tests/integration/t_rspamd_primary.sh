@@ -3,25 +3,36 @@
 # to end with a real Postfix primary that runs the same rspamd as the backup:
 # ham stored at the backup with rspamd's Authentication-Results reaches the
 # primary's maildir exactly once when it returns, GTUBE is refused and never
-# stored; `backupmx check --filter-probe` finds no filter bypass when the
-# backup runs rspamd (primary_up = queue, the backup's own rspamd judges)
-# or proxies (default, the primary's rspamd judges); rspamd stopped at the
-# backup while the primary is down: 451 4.7.1, nothing stored.
+# stored; the delivery tells the primary the original client with XCLIENT,
+# so the primary's rspamd judges SPF against that client (spf=pass), each
+# message as its own client (two from one client share a connection, a third
+# client gets a new one: Postfix allows one XCLIENT per connection); a
+# primary that authorises only XFORWARD gets XFORWARD, logs the client, and
+# its rspamd judges the backup (spf=fail); `backupmx check --filter-probe`
+# finds no filter bypass when the backup runs rspamd (primary_up = queue, the
+# backup's own rspamd judges) or proxies (default, the primary's rspamd
+# judges); rspamd stopped at the backup while the primary is down: 451
+# 4.7.1, nothing stored.
 #
 # World (one network namespace from tests/run):
 #   127.0.0.1:DNS_PORT  unbound: example.test MX 10 mx1.example.test =
 #                       127.0.0.2, MX 20 mx2.example.test = 127.0.0.3;
-#                       pass.test TXT "v=spf1 ip4:127.0.0.77 -all"
+#                       pass.test TXT "v=spf1 ip4:127.0.0.77 -all";
+#                       nospf.test (no SPF record)
 #   127.0.0.1:RSPAMD_MILTER_PORT  one rspamd (tests/lib/rspamd.sh), proxy
 #                       worker in milter mode, no HTTP worker: the milter of
 #                       both the backup and the primary
 #   127.0.0.2:BMX_PORT  a Postfix primary, myhostname mx1.example.test,
 #                       smtpd_milters = the rspamd, milter_default_action =
 #                       tempfail, virtual maildir for example.test, XCLIENT
-#                       and XFORWARD authorised for 127.0.0.3; DOWN at first
+#                       and XFORWARD authorised for 127.0.0.3 (later XFORWARD
+#                       only); DOWN at first
 #   127.0.0.3:BMX_PORT  backupmxd (hostname mx2.example.test, bind_address
-#                       127.0.0.3, milters = the rspamd, probe every 2 s)
+#                       127.0.0.3, milters = the rspamd, probe every 2 s;
+#                       in part 1 max_concurrency = 1: one delivery
+#                       connection at a time)
 #   127.0.0.77          the SMTP client (swaks), SPF-authorised for pass.test
+#   127.0.0.78          another client (HELO other.client.test), b@nospf.test
 . "${BMX_ROOT:?run through tests/run}/tests/lib/world.sh" || exit 1
 . "$BMX_ROOT/tests/lib/bmxd.sh"
 . "$BMX_ROOT/tests/lib/postfix.sh"
@@ -43,7 +54,7 @@ trap _rp_on_exit EXIT
 world_have rspamd || t_skip_all "rspamd is not installed (scripts/deps)"
 command -v postfix >/dev/null || t_skip_all "postfix is not installed (another MTA present?)"
 world_have swaks || t_skip_all "swaks is not installed"
-for a in 2 3 77; do ip addr add "127.0.0.$a/8" dev lo 2>/dev/null; done
+for a in 2 3 77 78; do ip addr add "127.0.0.$a/8" dev lo 2>/dev/null; done
 CLIENT=127.0.0.77
 GTUBE='XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X'
 CTL=(--control "$W/spool/control.sock")
@@ -53,6 +64,8 @@ bmxd_world_dns <<'DNS'
 local-zone: "pass.test." static
 local-data: "pass.test. 3600 IN SOA ns.pass.test. h.pass.test. 1 3600 900 604800 300"
 local-data: 'pass.test. 300 IN TXT "v=spf1 ip4:127.0.0.77 -all"'
+local-zone: "nospf.test." static
+local-data: "nospf.test. 3600 IN SOA ns.nospf.test. h.nospf.test. 1 3600 900 604800 300"
 DNS
 if ! RSPAMD_HTTP=0 rspamd_start "$W/rspamd"; then
 	t_fail "rspamd starts" "$(tail -30 "$RSPAMD_LOG")"
@@ -118,7 +131,7 @@ headers()
 			{ if (NR > 1) print h; h = $0 } END { print h }'
 }
 
-bmx_config </dev/null
+bmx_config <<<"max_concurrency = 1"
 bmx_restart down || t_done
 
 # ---- 1. the primary is down: ham is stored with rspamd's headers ---------------------
@@ -139,6 +152,14 @@ t_like "... spf=pass for a@pass.test" "$q" 'spf=pass .*smtp\.mailfrom=a@pass\.te
 t_like "... the queue file marks the sender authenticated" "$q" '^A 1'
 t_diag "stored header block at the backup:" "$(sed -n '/^Received:/,/^\r\?$/p' <<<"$q" |
 	tr -d '\r' | sed 's/\t/<TAB>/g')"
+out=$(send "ham 2 while down" "Hello again, from the same client.")
+t_like "primary down: a second ham from the same client: 250 queued as" "$(dot_reply "$out")" \
+	'^<- +250 2\.0\.0 Ok: queued as'
+out=$(send "ham 3 while down" "Hello, from another client." --local-interface 127.0.0.78 \
+	--from b@nospf.test --helo other.client.test)
+t_like "primary down: ham from another client (127.0.0.78): 250 queued as" \
+	"$(dot_reply "$out")" '^<- +250 2\.0\.0 Ok: queued as'
+t_is "primary down: three hams stored" "$(queued)" $((q0 + 3))
 
 # ---- the primary returns: the stored ham is delivered once --------------------------
 if ! pf_start "$PRI"; then
@@ -147,33 +168,85 @@ if ! pf_start "$PRI"; then
 fi
 "$BMX" flush "${CTL[@]}" >>"$W/flush.log" 2>&1
 world_wait_until 20 pf_has "ham while down"
+world_wait_until 20 pf_has "ham 3 while down"
 world_wait_until 10 bmxd_queue_empty
 t_is "primary back: the backup's spool is empty" "$(queued)" 0
 t_is "primary back: the ham is in Postfix's maildir exactly once" "$(pf_got "ham while down")" 1
+t_is "primary back: ham 2 too" "$(pf_got "ham 2 while down")" 1
+t_is "primary back: ham 3 too" "$(pf_got "ham 3 while down")" 1
 t_is "primary back: the GTUBE never reached it" "$(pf_got "gtube while down")" 0
 f=$(pf_file "ham while down")
 if [ -n "$f" ]; then
 	h=$(headers "$f")
 	t_diag "headers of the ham as the primary stored it (one line each):" "$h"
 	# What is true with Postfix + rspamd on the primary: rspamd deletes every
-	# incoming Authentication-Results (ours too) and adds its own, and its
-	# SPF check sees the backup's address: XFORWARD (what backupmxd sends on
-	# deliveries) informs Postfix's logs only, not smtpd_milters.
+	# incoming Authentication-Results (ours too) and adds its own; the
+	# delivery's XCLIENT (and the EHLO after it with the client's HELO) made
+	# Postfix and its milter see the original client, so SPF is judged
+	# against 127.0.0.77, as if the client had reached the primary itself.
 	t_is "primary: the delivered ham has one Authentication-Results" \
 		"$(grep -ci '^Authentication-Results:' <<<"$h")" 1
 	t_like "... the primary's own (authserv-id mx1.example.test)" "$h" \
 		'^Authentication-Results: mx1\.example\.test;'
 	t_unlike "... the backup's (mx2.example.test) was removed by rspamd on the primary" "$h" \
 		'^Authentication-Results: mx2\.example\.test'
-	t_like "... its SPF verdict is about the backup's address (spf=fail for 127.0.0.3)" "$h" \
-		'spf=fail \(mx1\.example\.test: domain of a@pass\.test does not designate 127\.0\.0\.3 '
+	t_like "... its SPF verdict is about the original client (spf=pass for 127.0.0.77)" "$h" \
+		'spf=pass \(mx1\.example\.test: domain of a@pass\.test designates 127\.0\.0\.77 '
+	t_like "... Postfix's Received line names the client and its HELO, not the backup" "$h" \
+		'^Received: from client\.test \(unknown \[127\.0\.0\.77\]\) by mx1\.example\.test \(Postfix\)'
 	t_like "... backupmxd's Received line names the original client 127.0.0.77" "$h" \
 		'^Received: from client\.test \(unknown \[127\.0\.0\.77\]\) by mx2\.example\.test \(backupmx\)'
 fi
-t_like "primary: Postfix logged the original client from XFORWARD (orig_client=)" "$(pf_log "$PRI")" \
-	'client=unknown\[127\.0\.0\.3\], orig_queue_id=[0-9A-Za-z]+, orig_client=unknown\[127\.0\.0\.77\]'
+f=$(pf_file "ham 3 while down")
+[ -n "$f" ] && t_like "primary: ham 3 arrived as its own client 127.0.0.78 (HELO other.client.test)" \
+	"$(headers "$f")" \
+	'^Received: from other\.client\.test \(unknown \[127\.0\.0\.78\]\) by mx1\.example\.test \(Postfix\)'
+# postlogd writes asynchronously: wait for the last disconnect line
+# shellcheck disable=SC2317 # world_wait_until calls it
+pf_logged() { pf_log "$PRI" | grep -Eq -- "$1"; }
+world_wait_until 5 pf_logged 'disconnect from unknown\[127\.0\.0\.78\]'
+l=$(pf_log "$PRI")
+t_like "primary: Postfix logged the original client as the client (XCLIENT)" "$l" \
+	': client=unknown\[127\.0\.0\.77\]$'
+t_unlike "... never the backup's address" "$l" 'client=unknown\[127\.0\.0\.3\]'
+t_like "... both messages of 127.0.0.77 on one connection (one XCLIENT)" "$l" \
+	'disconnect from unknown\[127\.0\.0\.77\] ehlo=2 xclient=0/1 mail=2 rcpt=2 data=2 quit=1'
+t_like "... 127.0.0.78 on a connection of its own" "$l" \
+	'disconnect from unknown\[127\.0\.0\.78\] ehlo=2 xclient=0/1 mail=1 rcpt=1 data=1 quit=1'
+t_unlike "... no XCLIENT refused (550 insufficient authorization)" "$l" 'insufficient authorization'
+t_unlike "backupmxd logged no refused XCLIENT" "$(cat "$W/backupmxd.log")" 'XCLIENT refused'
+
+# ---- 1b. a primary authorising only XFORWARD: it gets XFORWARD ------------------------
+pf_stop "$PRI" || t_fail "the Postfix primary stops (for the XFORWARD variant)"
+pf_set "$PRI" 'smtpd_authorized_xclient_hosts =' 'smtpd_authorized_xforward_hosts = 127.0.0.3'
+out=$(send "ham for xforward" "Hello, stored for an XFORWARD-only primary.")
+t_like "primary down again: ham: 250 queued as" "$(dot_reply "$out")" \
+	'^<- +250 2\.0\.0 Ok: queued as'
+if pf_start "$PRI"; then
+	t_unlike "HARNESS: the primary no longer offers XCLIENT to 127.0.0.3" \
+		"$(pf_ehlo "$PRI" 127.0.0.3)" 'XCLIENT'
+	"$BMX" flush "${CTL[@]}" >>"$W/flush.log" 2>&1
+	world_wait_until 20 pf_has "ham for xforward"
+	world_wait_until 10 bmxd_queue_empty
+	t_is "XFORWARD primary: the ham is in Postfix's maildir exactly once" \
+		"$(pf_got "ham for xforward")" 1
+	world_wait_until 5 pf_logged 'orig_client=unknown\[127\.0\.0\.77\]'
+	t_like "XFORWARD primary: Postfix logged the original client from XFORWARD (orig_client=)" \
+		"$(pf_log "$PRI")" \
+		'client=unknown\[127\.0\.0\.3\], orig_queue_id=[0-9A-Za-z]+, orig_client=unknown\[127\.0\.0\.77\]'
+	f=$(pf_file "ham for xforward")
+	# XFORWARD informs Postfix's logs only, not smtpd_milters: rspamd there
+	# judges the backup (docs/FILTERING.md)
+	[ -n "$f" ] && t_like "XFORWARD primary: its rspamd judged SPF against the backup (spf=fail for 127.0.0.3)" \
+		"$(headers "$f")" \
+		'spf=fail \(mx1\.example\.test: domain of a@pass\.test does not designate 127\.0\.0\.3 '
+else
+	t_fail "the Postfix primary starts (XFORWARD only)" "$(tail -3 "$PRI/start.log")"
+fi
 
 # ---- 2. check --filter-probe with both up: no filter bypass -----------------------------
+bmx_config </dev/null
+bmx_restart part1 || t_done
 # fp_summary JSON: "HOST ROLE CODE TEXT" for the GTUBE probe of every MX address.
 fp_summary()
 {

@@ -2,7 +2,7 @@
 """diemx.py - a primary MX that dies in the middle of a message.
 
 Usage: diemx.py --listen ADDR:PORT --dir DIR [--die-after N]
-                [--offer xclient,xforward] [--name NAME]
+                [--offer xclient,xforward] [--name NAME] [--xclient-reply TEXT]
 
 An accepting SMTP server (EHLO with PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES
 and whatever --offer names) that, once it has received N octets of message
@@ -11,8 +11,12 @@ without a word: a primary that crashes or loses power mid-DATA.  With
 --die-after 0 it accepts every message ("250 2.0.0 Ok: queued as dN").
 
 XCLIENT is answered as Postfix does, with a new "220" greeting (the client
-must EHLO again); XFORWARD with "250 2.0.0 Ok".  Both are accepted whatever
-their attributes, and logged.
+must EHLO again), and then, as Postfix does once the client address has
+changed, no longer offered in that session: a second one gets "550 5.7.0
+Error: insufficient authorization".  --xclient-reply TEXT answers every
+XCLIENT with the reply line TEXT instead (e.g. "550 5.7.0 ..." or
+"450 4.7.1 ..."), changing nothing.  XFORWARD gets "250 2.0.0 Ok".  Both are
+accepted whatever their attributes, and logged.
 
 One line per event goes to DIR/events.log (flushed at once):
   "N connect PEER", "N cmd <command line>", "N data", "N died after K",
@@ -71,6 +75,7 @@ def serve(args, log, sock, n, peer):
     if "XFORWARD" in offer:
         ext.append("XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT")
     qn = 0
+    xclient_used = False
     try:
         send("220 %s ESMTP diemx\r\n" % args.name)
         while True:
@@ -81,11 +86,19 @@ def serve(args, log, sock, n, peer):
             log.event(n, "cmd %s" % cmd)
             verb = cmd.split(" ", 1)[0].upper()
             if verb in ("EHLO", "HELO"):
-                lines = [args.name] + (ext if verb == "EHLO" else [])
+                lines = [args.name] + ([e for e in ext if not (xclient_used and
+                                                        e.startswith("XCLIENT"))]
+                                       if verb == "EHLO" else [])
                 send("".join("250%s%s\r\n" % ("-" if i < len(lines) - 1 else " ", t)
                              for i, t in enumerate(lines)))
             elif verb == "XCLIENT":
-                send("220 %s ESMTP diemx\r\n" % args.name)
+                if xclient_used:
+                    send("550 5.7.0 Error: insufficient authorization\r\n")
+                elif args.xclient_reply:
+                    send("%s\r\n" % args.xclient_reply)
+                else:
+                    xclient_used = True
+                    send("220 %s ESMTP diemx\r\n" % args.name)
             elif verb == "XFORWARD":
                 send("250 2.0.0 Ok\r\n")
             elif verb == "MAIL":
@@ -141,6 +154,7 @@ def main():
     ap.add_argument("--die-after", type=int, default=0)
     ap.add_argument("--offer", default="")
     ap.add_argument("--name", default="diemx.test")
+    ap.add_argument("--xclient-reply", default="")
     args = ap.parse_args()
     host, port = args.listen.rsplit(":", 1)
     os.makedirs(args.dir, exist_ok=True)
