@@ -55,6 +55,9 @@
 #     Postfix reject_rbl_client x2 + permit_dnswl_client in
 #     smtpd_client_restrictions (its libc resolver, pointed at the test
 #     unbound by a bind mount over /etc/resolv.conf in this mount namespace).
+#     BMX_BENCH_DNSBL_LISTED=1 lists the client on both block lists: both
+#     MTAs must then refuse everything (the runs "fail" with 0 queued),
+#     which proves that both really look the lists up.
 #   The verdict is then backupmxd >= 1.0x Postfix.
 # BMX_BENCH_PROFILE="CMD ARGS" attaches "CMD ARGS -p PID" to backupmxd for its
 # first round (perf record -g -o FILE, strace -c -f -o FILE) and stops it
@@ -188,6 +191,11 @@ list_zones()
 		echo "local-zone: \"$l.test.\" static"
 		echo "local-data: \"$l.test. 3600 IN SOA ns.$l.test. h.$l.test. 1 3600 900 604800 300\""
 		echo "local-data: \"2.0.0.127.$l.test. 300 IN A 127.0.0.2\""
+		# BMX_BENCH_DNSBL_LISTED=1: the client itself is on both block
+		# lists, to prove that both MTAs really look the lists up (then
+		# both must queue nothing: "queued only 0")
+		[ -n "${BMX_BENCH_DNSBL_LISTED:-}" ] && [ $l != wl ] &&
+			echo "local-data: \"1.0.0.127.$l.test. 300 IN A 127.0.0.2\""
 	done
 }
 # example.test MX 10 mx1 (127.0.0.2), MX 20 mx2 (127.0.0.3), plus reverse zone
