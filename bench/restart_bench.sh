@@ -65,6 +65,12 @@ print(f(listen), f(first))
 PY
 }
 
+# Is process $1 gone?
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# Has the log more than $1 "recovery done" lines, or is process $2 gone?
+recovered() { [ "$(grep -c 'spool: recovery done' "$W/backupmxd.log")" -gt "$1" ] || gone "$2"; }
+
 # One build ($2: old|new) on the spool in $W/spool; prints one result line.
 run_build()
 {
@@ -74,7 +80,7 @@ run_build()
 	res=$(time_start "$build")
 	pid=$(cat "$W/pid")
 	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	world_wait_until 30 gone "$pid"
 	printf '%-4s queued %8d  listen %7s s  first delivery %7s s\n' "$what" "$held" $res
 }
 
@@ -104,10 +110,14 @@ run_one()
 	run_build "$BUILD" new
 	# the whole recovery, with deliveries going on, until "recovery done"
 	rm -f "$SINK_DIR"/* "$BMX_SPOOL/control.sock"
+	local done0 pid held
+	held=$(ls "$BMX_SPOOL/queue" | wc -l)
+	done0=$(grep -c 'spool: recovery done' "$W/backupmxd.log")
 	"$BUILD/backupmxd" -c "$W/bmx.conf" >>"$W/backupmxd.log" 2>&1 &
-	local pid=$!
-	world_wait_until 900 grep -q 'spool: recovery done' "$W/backupmxd.log"
-	echo "#   $(grep 'spool: recovery done' "$W/backupmxd.log" | tail -1 | sed 's/.*spool: //')," \
+	pid=$!
+	world_wait_until 900 recovered "$done0" "$pid"
+	echo "#   new, $held queued: $(grep 'spool: recovery done' "$W/backupmxd.log" | tail -1 |
+		sed 's/.*spool: //')," \
 		"$(world_sink_count) delivered meanwhile, RSS $(awk '/VmHWM/ {print $2 " kB"}' \
 		"/proc/$pid/status")"
 	kill -KILL "$pid" 2>/dev/null

@@ -5,7 +5,8 @@
 # answer 220 and accept a new message, and deliver its first message, while
 # the spool is still being read (before "spool: recovery done" is logged);
 # in the end every one of the 20,001 is delivered exactly once (slowmx
-# counts them by the queue ID of our Received: header).
+# counts them by the queue ID of our Received: header).  First a SIGTERM
+# during recovery must stop it cleanly, every message still queued.
 . "${BMX_ROOT:?run through tests/run}/tests/lib/world.sh" || exit 1
 . "$BMX_ROOT/tests/lib/bmxd.sh"
 world_init
@@ -30,13 +31,27 @@ except Exception: print(0)' "$1" "$2"
 # Number of "recovery done" lines in the daemon's log.
 recovered() { grep -c 'spool: recovery done' "$BMXD_LOG"; }
 
+# a stop during recovery is clean and leaves the rest for the next start
+BMXD_LOG=$W/backupmxd.log
+"$BMXD" -c "$W/bmx.conf" >>"$BMXD_LOG" 2>&1 &
+BMXD_PID=$!
+world_track "$BMXD_PID"
+WORLD_WAIT_STEP=0.02 world_wait_port 127.0.0.3 "$BMX_PORT" 10 || t_fail "no listener"
+# the port is bound before the signal handlers are installed: wait for a 220
+printf 'expect 220\nsend b"QUIT\\r\\n"\nexpect 221\n' |
+	world_smtpraw 127.0.0.3 "$BMX_PORT" >"$W/greet.out" 2>&1 || t_fail "no 220" "$(cat "$W/greet.out")"
+bmxd_stop
+t_is "stopped during recovery: exit status 0" "$BMXD_RC" 0
+t_is "...before recovery was done" "$(recovered)" 0
+t_is "...and every message is still queued" "$(ls "$BMX_SPOOL/queue" | wc -l)" "$N"
+
 S=$W/slow.json
 world_bg "$WORLD_PY" "$WORLD_LIB/slowmx.py" --listen 127.0.0.2:"$BMX_PORT" --stats "$S"
 SLOW_PID=$BG_PID
 world_wait_port 127.0.0.2 "$BMX_PORT" 10 || t_fail "slowmx did not start"
 
 # start by hand: bmxd_start would wait for the end of recovery
-BMXD_LOG=$W/backupmxd.log
+rm -f "$BMX_SPOOL/control.sock"
 t0=$(date +%s.%N)
 "$BMXD" -c "$W/bmx.conf" >>"$BMXD_LOG" 2>&1 &
 BMXD_PID=$!
