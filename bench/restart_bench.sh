@@ -17,9 +17,12 @@
 #   3. for each build (OLD_BUILD first, if given): start backupmxd at T0 and
 #      at once try to connect every 2 ms; "listen" = the 220 greeting is
 #      read, "first" = the first message lands in the sink; then SIGKILL.
-#      The new build also runs until "spool: recovery done" is logged
-#      ("recovered", with the primary up, so deliveries go on meanwhile),
-#      on a fresh copy of the spool.
+#      The new build then runs once more until "spool: recovery done" is
+#      logged (with the primary up, so deliveries go on meanwhile); during
+#      that recovery bench/lib/smtplat.py sends 100 messages of 1 KiB, one
+#      per connection, one after another: the time from connect to the
+#      reply to the final dot (median, p99, max); and 100 more once it is
+#      done, for comparison (deliveries still going on).
 # The spool shrinks by the messages delivered before the kill; each run
 # prints how many the spool held when it started.
 set -u
@@ -71,6 +74,16 @@ gone() { ! kill -0 "$1" 2>/dev/null; }
 # Has the log more than $1 "recovery done" lines, or is process $2 gone?
 recovered() { [ "$(grep -c 'spool: recovery done' "$W/backupmxd.log")" -gt "$1" ] || gone "$2"; }
 
+# 100 messages of 1 KiB over SMTP, one per connection; prints their count and
+# latency (connect to the reply to the dot): median, p99, max.
+smtp_lat()
+{
+	"$WORLD_PY" "$ROOT/bench/lib/smtplat.py" --size 1024 127.0.0.3 "$BMX_PORT" 100 \
+		2>"$W/lat.err" | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf \
+		"%d sent, median %.1f ms, p99 %.1f ms, max %.1f ms", NR, v[int(NR / 2) + 1] * 1000,
+		v[int(NR * 0.99 + 0.999)] * 1000, v[NR] * 1000 }'
+}
+
 # One build ($2: old|new) on the spool in $W/spool; prints one result line.
 run_build()
 {
@@ -115,13 +128,23 @@ run_one()
 	done0=$(grep -c 'spool: recovery done' "$W/backupmxd.log")
 	"$BUILD/backupmxd" -c "$W/bmx.conf" >>"$W/backupmxd.log" 2>&1 &
 	pid=$!
+	# SMTP while recovering: 100 messages one at a time, each on a new
+	# connection (bench/lib/smtplat.py: connect to the reply to the dot)
+	world_wait_port 127.0.0.3 "$BMX_PORT" 10
+	local lat lat2 ndone
+	lat=$(smtp_lat)
+	ndone=$(grep -c 'spool: recovery done' "$W/backupmxd.log")
 	world_wait_until 900 recovered "$done0" "$pid"
+	lat2=$(smtp_lat)
 	echo "#   new, $held queued: $(grep 'spool: recovery done' "$W/backupmxd.log" | tail -1 |
 		sed 's/.*spool: //')," \
 		"$(world_sink_count) delivered meanwhile, RSS $(awk '/VmHWM/ {print $2 " kB"}' \
 		"/proc/$pid/status")"
+	echo "#   SMTP during recovery: $lat$([ "$ndone" -gt "$done0" ] && echo ' (recovery ended first!)')"
+	echo "#   SMTP after recovery:  $lat2"
 	kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
+	return 0
 	)
 }
 

@@ -10,22 +10,22 @@
  * load TLS keys, create the spool directory, bind the listeners (all as
  * root); drop privileges; open the spool and start its recovery; start the
  * resolver and the SMTP server; run the single event loop.  Recovery reads
- * the first DAEMON_RECOVER_FILES queue files before the loop runs and the
- * rest a batch per loop turn (at most DAEMON_RECOVER_MS each), so SMTP is
- * answered at once however long the queue, and each recovered message goes
- * to the delivery engine as it is read; "spool: recovery done" is logged
- * at the end (and backupmx_spool_recovering in the metrics is 0).  With status_listen the
- * status web server is bound with the listeners; with alert_webhook
+ * one batch (DAEMON_RECOVER_FILES queue files or DAEMON_RECOVER_MS, whichever
+ * comes first) before the loop runs and then one batch per loop turn, so
+ * SMTP is answered at once however long the queue, and each recovered
+ * message goes to the delivery engine as it is read; "spool: recovery done"
+ * is logged at the end (backupmx_spool_recovering is 1 until then).  With
+ * status_listen the status web server is bound with the listeners; with alert_webhook
  * destination changes and the queue age are POSTed (alert.c).  SIGTERM/SIGINT stop
  * gracefully, SIGHUP reopens the log and reloads the recipient table.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -44,7 +44,7 @@
 
 #define DAEMON_LISTEN_MAX CONFIG_LIST_MAX
 #define DAEMON_RECOVER_FILES 1000   /* queue files read per loop turn at most */
-#define DAEMON_RECOVER_MS    10     /* ... and milliseconds spent per turn */
+#define DAEMON_RECOVER_MS    5      /* ... and milliseconds spent per turn */
 #define DAEMON_RECOVER_LOG_S 5      /* a progress line this often */
 
 struct daemon {
