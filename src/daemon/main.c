@@ -8,9 +8,14 @@
  *
  * Start-up order: read and check the config; refuse root without `user`;
  * load TLS keys, create the spool directory, bind the listeners (all as
- * root); drop privileges; open and recover the spool; start the resolver
- * and the SMTP server; run the single event loop.  With status_listen the
- * status web server is bound with the listeners; with alert_webhook
+ * root); drop privileges; open the spool and start its recovery; start the
+ * resolver and the SMTP server; run the single event loop.  Recovery reads
+ * one batch (DAEMON_RECOVER_FILES queue files or DAEMON_RECOVER_MS, whichever
+ * comes first) before the loop runs and then one batch per loop turn, so
+ * SMTP is answered at once however long the queue, and each recovered
+ * message goes to the delivery engine as it is read; "spool: recovery done"
+ * is logged at the end (backupmx_spool_recovering is 1 until then).  With
+ * status_listen the status web server is bound with the listeners; with alert_webhook
  * destination changes and the queue age are POSTed (alert.c).  SIGTERM/SIGINT stop
  * gracefully, SIGHUP reopens the log and reloads the recipient table.
  */
@@ -20,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -37,6 +43,9 @@
 #include "spool/spool.h"
 
 #define DAEMON_LISTEN_MAX CONFIG_LIST_MAX
+#define DAEMON_RECOVER_FILES 1000   /* queue files read per loop turn at most */
+#define DAEMON_RECOVER_MS    5      /* ... and milliseconds spent per turn */
+#define DAEMON_RECOVER_LOG_S 5      /* a progress line this often */
 
 struct daemon {
 	struct config cfg;
@@ -54,6 +63,10 @@ struct daemon {
 	struct status_http *status;
 	struct alert *alert;
 	struct rcptmap *rcpts;            /* from daemon_preflight until the server takes it */
+	struct spool_recovery *recovery;  /* while the spool is being recovered, else NULL */
+	struct io_timer *recover_timer;
+	struct timespec recover_t0, recover_log;
+	long recovered;                   /* messages recovered (final once recovery is NULL) */
 	size_t nreasons;
 	struct { const char *reason; unsigned long long n; } rejects[32];
 	size_t nlisten;
@@ -144,6 +157,57 @@ static void daemon_recovered(const struct spool_env *env, void *arg)
 	relay_add(d->relay, env);
 }
 
+/* Seconds from a to b. */
+static double daemon_elapsed(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+/* One batch of spool recovery; re-arms itself until recovery is over. */
+static void daemon_recover_step(void *arg)
+{
+	struct daemon *d = arg;
+	struct timespec now;
+
+	int rc = spool_recovery_step(d->recovery, DAEMON_RECOVER_FILES, DAEMON_RECOVER_MS);
+	d->recovered = spool_recovery_count(d->recovery);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (rc > 0) {
+		if (daemon_elapsed(&d->recover_log, &now) >= DAEMON_RECOVER_LOG_S) {
+			log_info("spool: recovering: %ld message(s) read so far", d->recovered);
+			d->recover_log = now;
+		}
+		if (d->recover_timer)
+			io_timer_add(d->recover_timer, 0);
+		return;
+	}
+	log_info("spool: recovery done: %ld message(s) in %.3f s%s", d->recovered,
+		 daemon_elapsed(&d->recover_t0, &now), rc < 0 ? " (incomplete, see above)" : "");
+	spool_recovery_free(d->recovery);
+	d->recovery = NULL;
+	io_timer_free(d->recover_timer);
+	d->recover_timer = NULL;
+}
+
+/* Start recovering the spool: tmp/ and the first batch now, the rest on
+ * the loop; 0 or -1. */
+static int daemon_recover_start(struct daemon *d)
+{
+	clock_gettime(CLOCK_MONOTONIC, &d->recover_t0);
+	d->recover_log = d->recover_t0;
+	if (!(d->recovery = spool_recovery_new(d->spool, daemon_recovered, d))) {
+		log_err("spool: recovery failed");
+		return -1;
+	}
+	if (!(d->recover_timer = io_timer_new(d->loop, daemon_recover_step, d)))
+		return -1;
+	daemon_recover_step(d);
+	if (d->recovery)
+		log_info("spool %s: recovering in the background (%ld message(s) so far)",
+			 d->cfg.spool, d->recovered);
+	return 0;
+}
+
 /* SMTP server hooks: hand over to the delivery engine. */
 static void daemon_hook_queued(const struct spool_env *env, void *arg)
 {
@@ -210,6 +274,13 @@ static void daemon_metrics(FILE *f, void *arg)
 	struct daemon *d = arg;
 	struct smtp_server_stats st;
 	smtp_server_stats(d->srv, &st);
+	fprintf(f, "# HELP backupmx_spool_recovering 1 while the spool is read at start-up.\n"
+		   "# TYPE backupmx_spool_recovering gauge\n"
+		   "backupmx_spool_recovering %d\n"
+		   "# HELP backupmx_spool_recovered_messages Messages found in the spool at start-up.\n"
+		   "# TYPE backupmx_spool_recovered_messages gauge\n"
+		   "backupmx_spool_recovered_messages %ld\n",
+		d->recovery != NULL, d->recovery ? spool_recovery_count(d->recovery) : d->recovered);
 	fprintf(f, "# HELP backupmx_smtp_connections_total Inbound SMTP connections accepted.\n"
 		   "# TYPE backupmx_smtp_connections_total counter\n"
 		   "backupmx_smtp_connections_total %llu\n"
@@ -322,12 +393,8 @@ static int daemon_start_user(struct daemon *d)
 	status_http_set_relay(d->status, d->relay);
 	if (alert_watch_queue(d->alert, d->relay, d->cfg.alert_queue_age) < 0)
 		return -1;
-	long n = spool_recover(d->spool, daemon_recovered, d);
-	if (n < 0) {
-		log_err("spool: recovery failed");
+	if (daemon_recover_start(d) < 0)
 		return -1;
-	}
-	log_info("spool %s: %ld message(s) queued", d->cfg.spool, n);
 	if (!(d->control = control_new(d->loop, d->cfg.control_socket, &d->cfg, d->relay,
 				       daemon_metrics, d))) {
 		log_err("control socket %s: %s", d->cfg.control_socket, strerror(errno));
@@ -377,6 +444,8 @@ static void daemon_free(struct daemon *d)
 	status_http_free(d->status);
 	alert_free(d->alert);
 	control_free(d->control);
+	io_timer_free(d->recover_timer);
+	spool_recovery_free(d->recovery);   /* the rest is read at the next start */
 	relay_free(d->relay);
 	io_tls_free(d->client_tls);
 	for (size_t i = 0; i < d->nlisten; i++)

@@ -42,9 +42,10 @@
  *   queue file first, then the state file, then fsyncs queue/; a crash in
  *   between can only bring back a delivered message (again a duplicate).
  *
- * RECOVERY (spool_recover, once at start-up): see spool_recover.c; it
- *   loads each queue file with spool_load_file() and spool_apply_state()
- *   from here.
+ * RECOVERY (spool_recovery_*, once at start-up, a batch at a time while the
+ *   daemon already serves): see spool_recover.c; it loads each queue file
+ *   with spool_load_file() and spool_apply_state() from here, and
+ *   spool_msg_new() notes this process's own IDs for it (sp->rec).
  */
 #include "spool/spool_int.h"
 
@@ -284,6 +285,7 @@ struct spool_msg *spool_msg_new(struct spool *sp, const struct spool_env *env)
 	m->sp = sp;
 	m->fd = -1;
 	memcpy(m->qid, env->qid, sizeof(m->qid));
+	spool_recovery_note(sp->rec, m->qid);   /* ours: a running recovery skips it */
 	if ((m->buf = malloc(SPOOL_MSG_BUF)) == NULL) {
 		free(m);
 		errno = ENOMEM;

@@ -117,6 +117,23 @@ int spool_parse(const uint8_t *buf, size_t len, struct spool_env *env, const cha
 typedef void (*spool_scan_cb)(const struct spool_env *env, void *arg);
 long spool_recover(struct spool *sp, spool_scan_cb cb, void *arg);
 
+/* The same a batch at a time, so that the daemon serves meanwhile
+ * (spool_recover.c).  _new() locks the spool and empties tmp/ at once (NULL
+ * on failure, logged); each _step() reads at most max_files directory
+ * entries and stops after max_ms ms (0: no time limit), returning 1 while
+ * there is more, 0 when recovery is over, -1 when it ended early on an error
+ * (logged; the rest is recovered at the next start).  Messages started with
+ * spool_msg_new() meanwhile are skipped, so call both on one thread.  Free
+ * the recovery (finished or not) before spool_close(). */
+struct spool_recovery;
+struct spool_recovery *spool_recovery_new(struct spool *sp, spool_scan_cb cb, void *arg);
+int spool_recovery_step(struct spool_recovery *rv, size_t max_files, unsigned max_ms);
+/* Messages handed to cb so far. */
+long spool_recovery_count(const struct spool_recovery *rv);
+/* Is the recovery over?  1 or 0. */
+int spool_recovery_done(const struct spool_recovery *rv);
+void spool_recovery_free(struct spool_recovery *rv);
+
 /* Load one message's envelope (with delivery state applied). */
 int spool_load(struct spool *sp, const char *qid, struct spool_env *env);
 /* Open the body for reading: returns an fd positioned at the body start and

@@ -2,7 +2,7 @@
  * spool_int.h - what the files of src/spool share and nobody else sees.
  *
  *   spool.c          open/close, writing, group commit, loading, state, removal
- *   spool_recover.c  start-up recovery (spool_recover)
+ *   spool_recover.c  start-up recovery (spool_recovery_*, spool_recover)
  *   spool_qid.c      CRC-32 and queue IDs
  *   spool_env.c      envelope helpers (copy, clear, check, add recipients)
  *   spool_fmt.c      the queue and state file formats (described there): writer
@@ -32,7 +32,12 @@ struct spool {
 	int qfd;
 	int stfd;
 	int corfd;
+	struct spool_recovery *rec;   /* the recovery under way, or NULL (loop thread only) */
 };
+
+/* Note a queue ID that this process started (spool_msg_new) while recovery
+ * rec runs, so its scan skips it; rec may be NULL (no recovery). */
+void spool_recovery_note(struct spool_recovery *rec, const char *qid);
 
 /* Format "<qid>.st" into name. */
 void spool_st_name(char name[ST_NAME_MAX], const char *qid);

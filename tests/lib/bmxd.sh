@@ -2,7 +2,10 @@
 #
 #   . "$BMX_ROOT/tests/lib/bmxd.sh"         (after world.sh and world_init)
 #   bmxd_config <<EOF ... EOF   extra "key = value" lines (stdin; use </dev/null for none)
-#   bmxd_start                 start backupmxd -c $W/bmx.conf; sets BMXD_PID, BMXD_LOG
+#   bmxd_start                 start backupmxd -c $W/bmx.conf, wait for its port and the
+#                              end of spool recovery; sets BMXD_PID, BMXD_LOG
+#   bmxd_recovered N           true once the log has more than N "recovery done" lines
+#                              (or the daemon is gone)
 #   bmxd_stop                  SIGTERM and wait (graceful)
 #   bmxd_kill9                 SIGKILL now
 #   bmxd_queue_files           list queue IDs in the spool
@@ -50,6 +53,8 @@ bmxd_start()
 {
     [ -f "$W/bmx.conf" ] || bmxd_config </dev/null
     BMXD_LOG="$W/backupmxd.log"
+    local done0
+    done0=$(grep -c 'spool: recovery done' "$BMXD_LOG" 2>/dev/null)
     "$BMXD" -c "$W/bmx.conf" >>"$BMXD_LOG" 2>&1 &
     BMXD_PID=$!
     world_track "$BMXD_PID"
@@ -58,9 +63,18 @@ bmxd_start()
         tail -20 "$BMXD_LOG" | t_diag "$(cat)"
         return 1
     fi
-    # the control socket appears after spool recovery
+    # the control socket appears at once; the spool is recovered in the
+    # background: wait for the end of recovery, so the queue is complete
     world_wait_until 10 test -S "$BMX_SPOOL/control.sock"
+    world_wait_until 30 bmxd_recovered "${done0:-0}"
     return 0
+}
+
+# Has the daemon logged more than N "spool: recovery done" lines (or exited)?
+bmxd_recovered()
+{
+    [ "$(grep -c 'spool: recovery done' "$BMXD_LOG" 2>/dev/null)" -gt "$1" ] ||
+        ! kill -0 "$BMXD_PID" 2>/dev/null
 }
 
 # Stop gracefully (SIGTERM) and wait up to 15 s.

@@ -700,6 +700,77 @@ static void test_recover(void **state)
 	free(s);
 }
 
+/* Recovery a few files at a time while the process receives: this process's
+ * own message is skipped, a file removed after it was listed is "gone", the
+ * rest arrive in queue-ID order, orphan state goes at the end. */
+static void test_recover_steps(void **state)
+{
+	struct fx *f = *state;
+	struct spool *sp = spool_open(f->dir, NULL, 0);
+	struct seen *s = calloc(1, sizeof(*s));
+	char qids[30][SPOOL_QID_LEN + 1], rec[SPOOL_LINE_MAX], fresh[SPOOL_QID_LEN + 1];
+	int n, ok, steps = 0, rc;
+
+	assert_non_null(sp);
+	for (int i = 0; i < 30; i++) {
+		snprintf(qids[i], sizeof(qids[i]), "00000000000000000%02dB", i);
+		plant(f->dir, qids[i], 0, NULL);
+	}
+	n = spool_fmt_state(rec, sizeof(rec), 1, SPOOL_R_BOUNCED, "550 5.1.1 no");
+	put_file(f->dir, "state", "0000000000000000003B.st", rec, (size_t)n, 0);
+	put_file(f->dir, "state", "0000000000000000099B.st", rec, (size_t)n, 0);
+	put_file(f->dir, "tmp", "0000000000000000098B", "BMXQ 1\n", 7, 0);
+
+	struct spool_recovery *rv = spool_recovery_new(sp, seen_cb, s);
+	assert_non_null(rv);
+	assert_int_equal(count_dir(f->dir, "tmp"), 0);   /* tmp/ is emptied at once */
+	/* received while recovering: committed before the scan lists queue/ */
+	struct spool_env env;
+	spool_qid_new(fresh);
+	env_simple(&env, fresh, 1);
+	struct spool_msg *m = spool_msg_new(sp, &env);
+	spool_env_clear(&env);
+	assert_non_null(m);
+	assert_int_equal(spool_msg_write(m, "x\r\n", 3), 0);
+	assert_int_equal(spool_msg_finish(m), 0);
+	assert_int_equal(spool_commit(sp, &m, 1, &ok), 0);
+	assert_int_equal(spool_recovery_step(rv, 0, 0), 1);
+	assert_int_equal(spool_recovery_count(rv), 0);
+	assert_int_equal(spool_recovery_step(rv, 7, 0), 1);
+	assert_int_equal(spool_recovery_count(rv), 7);
+	/* listed already, then delivered and removed before it is read */
+	char path[512];
+	snprintf(path, sizeof(path), "%s/queue/%s", f->dir, qids[20]);
+	assert_int_equal(unlink(path), 0);
+	while ((rc = spool_recovery_step(rv, 7, 0)) == 1)
+		steps++;
+	assert_int_equal(rc, 0);
+	assert_true(steps >= 3);
+	assert_int_equal(spool_recovery_done(rv), 1);
+	assert_int_equal(spool_recovery_count(rv), 29);
+	assert_int_equal(s->n, 29);
+	for (int i = 0, k = 0; i < 30; i++) {
+		if (i == 20)
+			continue;
+		assert_string_equal(s->qid[k], qids[i]);
+		k++;
+	}
+	assert_int_equal(s->st[3][1], SPOOL_R_BOUNCED);
+	assert_true(exists(f->dir, "state", "0000000000000000003B.st"));
+	assert_false(exists(f->dir, "state", "0000000000000000099B.st"));
+	assert_true(exists(f->dir, "queue", fresh));
+	assert_int_equal(count_dir(f->dir, "corrupt"), 0);
+	spool_recovery_free(rv);
+	/* a second recovery (the next start) reads the received message too */
+	memset(s, 0, sizeof(*s));
+	spool_close(sp);
+	sp = spool_open(f->dir, NULL, 0);
+	assert_int_equal(spool_recover(sp, seen_cb, s), 30);
+	assert_string_equal(s->qid[29], fresh);
+	spool_close(sp);
+	free(s);
+}
+
 /* Every truncation of a small committed message is moved aside at recovery. */
 static void test_recover_truncations(void **state)
 {
@@ -1240,6 +1311,7 @@ int main(void)
 		T(test_env_check),
 		T(test_batch_commit),
 		T(test_recover),
+		T(test_recover_steps),
 		T(test_recover_truncations),
 		T(test_state),
 		cmocka_unit_test(test_state_apply),
