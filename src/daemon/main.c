@@ -171,6 +171,7 @@ static void daemon_recover_step(void *arg)
 
 	int rc = spool_recovery_step(d->recovery, DAEMON_RECOVER_FILES, DAEMON_RECOVER_MS);
 	d->recovered = spool_recovery_count(d->recovery);
+	relay_set_recovering(d->relay, rc > 0, d->recovered);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (rc > 0) {
 		if (daemon_elapsed(&d->recover_log, &now) >= DAEMON_RECOVER_LOG_S) {

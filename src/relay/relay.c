@@ -635,7 +635,14 @@ int relay_hook_trusted(const struct sockaddr *peer, void *rp)
 	return 0;
 }
 
-/* A message was committed by the SMTP server. */
+/* Whether the spool is still being read at start-up (for status). */
+void relay_set_recovering(struct relay *r, int recovering, long recovered)
+{
+	r->recovering = recovering;
+	r->recovered = recovered;
+}
+
+/* A message became durable in the spool (the SMTP server's hook). */
 void relay_hook_queued(const struct spool_env *env, void *rp)
 {
 	if (env->arrival_filter)   /* the milters judged it: one "received" entry */

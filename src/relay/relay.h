@@ -55,6 +55,9 @@ struct relay_opts {
 struct relay *relay_new(const struct relay_opts *o);
 void relay_free(struct relay *r);
 
+/* Whether the spool is still being read at start-up, and how many messages
+ * were read so far (status shows it). */
+void relay_set_recovering(struct relay *r, int recovering, long recovered);
 /* A message is in the spool (just queued, or recovered at start-up). */
 void relay_add(struct relay *r, const struct spool_env *env);
 /* Try now: one domain, or every destination when domain is NULL.

@@ -166,6 +166,8 @@ struct relay {
 	struct spool_remover *remover;    /* unlinks delivered messages off the loop */
 	struct relay_stats stats;
 	struct relay_verify *verify;      /* NULL unless recipient_verify */
+	int recovering;                   /* the spool is still being read (relay_set_recovering) */
+	long recovered;                   /* messages read from it so far */
 	struct smtp_proxy_txn *proxies;   /* live pass-through transactions (relay_proxy.c) */
 	/* who we are */
 	const char *self_names[2];

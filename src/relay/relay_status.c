@@ -55,6 +55,8 @@ void relay_json_status(struct relay *r, FILE *f)
 	fputc('{', f);
 	json_kv_num(f, &first, "time", (double)now);
 	json_kv_num(f, &first, "queued_messages", (double)r->nmsgs);
+	json_kv_bool(f, &first, "recovering", r->recovering);
+	json_kv_num(f, &first, "recovered_messages", (double)r->recovered);
 	json_key(f, &first, "destinations");
 	fputc('[', f);
 	for (struct relay_dest *d = r->dest_list; d; d = d->next) {

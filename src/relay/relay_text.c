@@ -73,6 +73,9 @@ void relay_text_status(struct relay *r, FILE *f)
 {
 	time_t now = time(NULL);
 	char since[32];
+	if (r->recovering)
+		fprintf(f, "recovering the spool: %ld message(s) read so far; the rest follow\n",
+			r->recovered);
 	if (!r->dest_list) {
 		fprintf(f, "no destinations yet; %zu message(s) queued\n", r->nmsgs);
 		return;

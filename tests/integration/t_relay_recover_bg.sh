@@ -63,6 +63,18 @@ done_at_accept=$(recovered)
 t_like "a message is accepted during recovery ($qid)" "$qid" '^[0-9A-Za-z]{20}$'
 t_is "...before recovery is done" "$done_at_accept" 0
 t_diag "start to 250 for a new message: $(echo "$t1 - $t0" | bc) s"
+# status says so while it lasts (the control socket comes up at once)
+world_wait_until 5 test -S "$BMX_SPOOL/control.sock"
+st=$(timeout 5 "$BMX" status --control "$BMX_SPOOL/control.sock" 2>&1)
+stj=$(timeout 5 "$BMX" status --json --control "$BMX_SPOOL/control.sock" 2>&1)
+if [ "$(recovered)" = 0 ]; then
+	t_like "status during recovery says so" "$st" \
+		'^recovering the spool: [0-9]+ message\(s\) read so far'
+	t_like "status --json during recovery: recovering true" "$stj" '"recovering": *true'
+else
+	t_skip "status during recovery (recovery ended first)"
+	t_skip "status --json during recovery (recovery ended first)"
+fi
 # True once slowmx has a message.
 delivered_one() { [ "$(stat_of "$S" messages)" -ge 1 ]; }
 WORLD_WAIT_STEP=0.05 world_wait_until 60 delivered_one || t_fail "nothing delivered"
@@ -76,6 +88,11 @@ world_wait_until 120 recovery_over || t_fail "recovery did not end"
 t_like "recovery done is logged with the count" "$(grep 'spool: recovery done' "$BMXD_LOG")" \
 	"recovery done: [0-9]+ message\\(s\\) in [0-9.]+ s"
 t_diag "$(grep -E 'spool: (recovery done|recovering)' "$BMXD_LOG" | tail -3)"
+t_like "status --json after recovery: recovering false, the count" \
+	"$(timeout 5 "$BMX" status --json --control "$BMX_SPOOL/control.sock" 2>&1)" \
+	'"recovering": *false, *"recovered_messages": *[1-9]'
+t_unlike "status after recovery: no recovering line" \
+	"$(timeout 5 "$BMX" status --control "$BMX_SPOOL/control.sock" 2>&1)" '^recovering the spool'
 
 # True once slowmx has every message and the spool is empty.
 drained() { [ "$(stat_of "$S" messages)" -ge $((N + 1)) ] && bmxd_queue_empty; }
