@@ -124,6 +124,7 @@ install: all
 	sed 's|^BACKUPMX_DEFAULT=.*|BACKUPMX_DEFAULT=$(PREFIX)/bin/backupmx|' plugins/check_backupmx > $(DESTDIR)$(PLUGINDIR)/check_backupmx.tmp
 	chmod 0755 $(DESTDIR)$(PLUGINDIR)/check_backupmx.tmp
 	mv -f $(DESTDIR)$(PLUGINDIR)/check_backupmx.tmp $(DESTDIR)$(PLUGINDIR)/check_backupmx
+	install -m 0644 man/check_backupmx.8 $(DESTDIR)$(PREFIX)/share/man/man8/check_backupmx.8
 	install -m 0644 etc/monitoring/icinga2-backupmx.conf etc/monitoring/nagios-backupmx.cfg $(DESTDIR)$(PREFIX)/share/doc/backupmx/examples/monitoring/
 
 # Removes what install put there, except the configuration and the spool.
@@ -134,7 +135,7 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man5/backupmx.conf.5
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man8/backupmxd.8
 	rm -f $(DESTDIR)/lib/systemd/system/backupmxd.service
-	rm -f $(DESTDIR)$(PLUGINDIR)/check_backupmx
+	rm -f $(DESTDIR)$(PLUGINDIR)/check_backupmx $(DESTDIR)$(PREFIX)/share/man/man8/check_backupmx.8
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/backupmx/examples/monitoring
 
 clean:

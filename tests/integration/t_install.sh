@@ -40,6 +40,7 @@ WANT="644 etc/backupmx/backupmx.conf
 644 usr/share/man/man1/backupmx.1
 644 usr/share/man/man5/backupmx.conf.5
 644 usr/share/man/man8/backupmxd.8
+644 usr/share/man/man8/check_backupmx.8
 755 usr/bin/backupmx
 755 usr/lib/nagios/plugins/check_backupmx
 755 usr/sbin/backupmxd"
