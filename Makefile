@@ -47,6 +47,8 @@ FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
+# Where Nagios/Icinga look for plugins (Debian monitoring-plugins, Icinga 2 PluginDir).
+PLUGINDIR ?= /usr/lib/nagios/plugins
 
 .SECONDARY:
 .PHONY: all check demo fuzz fuzz-long install clean deps unit tests bench
@@ -117,6 +119,13 @@ install: all
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' etc/backupmxd.service > $(DESTDIR)/lib/systemd/system/backupmxd.service.tmp
 	chmod 0644 $(DESTDIR)/lib/systemd/system/backupmxd.service.tmp
 	mv -f $(DESTDIR)/lib/systemd/system/backupmxd.service.tmp $(DESTDIR)/lib/systemd/system/backupmxd.service
+	@# the monitoring plugin (backupmx path substituted) and its Icinga 2/Nagios examples
+	install -d $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(PREFIX)/share/doc/backupmx/examples/monitoring
+	sed 's|^BACKUPMX_DEFAULT=.*|BACKUPMX_DEFAULT=$(PREFIX)/bin/backupmx|' plugins/check_backupmx > $(DESTDIR)$(PLUGINDIR)/check_backupmx.tmp
+	chmod 0755 $(DESTDIR)$(PLUGINDIR)/check_backupmx.tmp
+	mv -f $(DESTDIR)$(PLUGINDIR)/check_backupmx.tmp $(DESTDIR)$(PLUGINDIR)/check_backupmx
+	install -m 0644 man/check_backupmx.8 $(DESTDIR)$(PREFIX)/share/man/man8/check_backupmx.8
+	install -m 0644 etc/monitoring/icinga2-backupmx.conf etc/monitoring/nagios-backupmx.cfg $(DESTDIR)$(PREFIX)/share/doc/backupmx/examples/monitoring/
 
 # Removes what install put there, except the configuration and the spool.
 .PHONY: uninstall
@@ -126,6 +135,8 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man5/backupmx.conf.5
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man8/backupmxd.8
 	rm -f $(DESTDIR)/lib/systemd/system/backupmxd.service
+	rm -f $(DESTDIR)$(PLUGINDIR)/check_backupmx $(DESTDIR)$(PREFIX)/share/man/man8/check_backupmx.8
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/backupmx/examples/monitoring
 
 clean:
 	rm -rf build

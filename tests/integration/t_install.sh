@@ -17,7 +17,7 @@ SRC=$W/src
 ROOT=$W/root
 mkdir -p "$SRC" "$ROOT"
 cp "$BMX_ROOT/Makefile" "$SRC/"
-cp -r "$BMX_ROOT/man" "$BMX_ROOT/etc" "$SRC/"
+cp -r "$BMX_ROOT/man" "$BMX_ROOT/etc" "$BMX_ROOT/plugins" "$SRC/"
 
 # mk TARGET: make TARGET into $ROOT with PREFIX=/usr; sets RC, OUT.
 mk() {
@@ -35,10 +35,14 @@ t_unlike "make install compiled nothing" "$OUT" '(^| )(cc|gcc|clang|ar) '
 
 WANT="644 etc/backupmx/backupmx.conf
 644 lib/systemd/system/backupmxd.service
+644 usr/share/doc/backupmx/examples/monitoring/icinga2-backupmx.conf
+644 usr/share/doc/backupmx/examples/monitoring/nagios-backupmx.cfg
 644 usr/share/man/man1/backupmx.1
 644 usr/share/man/man5/backupmx.conf.5
 644 usr/share/man/man8/backupmxd.8
+644 usr/share/man/man8/check_backupmx.8
 755 usr/bin/backupmx
+755 usr/lib/nagios/plugins/check_backupmx
 755 usr/sbin/backupmxd"
 t_is "installed files and modes" "$(listing)" "$WANT"
 t_is "spool directory is 0700" "$(stat -c %a "$ROOT/var/spool/backupmx" 2>&1)" 700
@@ -80,6 +84,8 @@ if world_have systemd-analyze; then
 else
 	t_skip "systemd-analyze verify" "no systemd-analyze"
 fi
+t_like "plugin: backupmx path is PREFIX/bin" "$(grep '^BACKUPMX_DEFAULT=' \
+	"$ROOT/usr/lib/nagios/plugins/check_backupmx")" '^BACKUPMX_DEFAULT=/usr/bin/backupmx$'
 t_like "installed backupmxd runs (-h)" "$("$ROOT/usr/sbin/backupmxd" -h 2>&1)" '^usage: backupmxd'
 
 # A second install keeps an edited configuration.

@@ -9,7 +9,7 @@
 world_init
 
 MAN=$BMX_ROOT/man
-PAGES="backupmxd.8 backupmx.1 backupmx.conf.5"
+PAGES="backupmxd.8 backupmx.1 backupmx.conf.5 check_backupmx.8"
 BMX=$BMX_BUILD/backupmx
 BMXD=$BMX_BUILD/backupmxd
 world_have mandoc || world_have man || t_skip_all "neither mandoc nor man is installed"
@@ -88,6 +88,14 @@ if [ -x "$BMXD" ]; then
 else
 	t_skip "backupmxd.8 options" "no $BMXD"
 fi
+
+# --- check_backupmx(8): every option of the plugin's --help -------------------
+missing=""
+for o in $("$BMX_ROOT/plugins/check_backupmx" --help | grep -oE -- '^  -[A-Za-z], --[a-z]+' |
+	tr -d ','); do
+	documented check_backupmx.8 "$o" || missing="$missing $o"
+done
+t_is "check_backupmx.8 documents every option of check_backupmx --help" "$missing" ""
 
 # --- backupmx.conf(5): every key of backupmxd -n ---------------------------------
 if [ -x "$BMXD" ]; then
