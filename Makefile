@@ -117,6 +117,9 @@ install: all
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' etc/backupmxd.service > $(DESTDIR)/lib/systemd/system/backupmxd.service.tmp
 	chmod 0644 $(DESTDIR)/lib/systemd/system/backupmxd.service.tmp
 	mv -f $(DESTDIR)/lib/systemd/system/backupmxd.service.tmp $(DESTDIR)/lib/systemd/system/backupmxd.service
+	@# bash completion of backupmx (etc/bash-completion/backupmx), where bash-completion looks
+	install -d $(DESTDIR)/usr/share/bash-completion/completions
+	install -m 0644 etc/bash-completion/backupmx $(DESTDIR)/usr/share/bash-completion/completions/backupmx
 
 # Removes what install put there, except the configuration and the spool.
 .PHONY: uninstall
@@ -126,6 +129,7 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man5/backupmx.conf.5
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man8/backupmxd.8
 	rm -f $(DESTDIR)/lib/systemd/system/backupmxd.service
+	rm -f $(DESTDIR)/usr/share/bash-completion/completions/backupmx
 
 clean:
 	rm -rf build
