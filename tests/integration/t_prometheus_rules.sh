@@ -52,7 +52,7 @@ curl -sS -o "$W/held.prom" "http://127.0.0.3:$HP/metrics"
 t_is "GET /metrics" "$?" 0
 missing=""
 for m in $(grep -o 'backupmx_[a-z_]*' "$RULES" | sort -u); do
-	grep -q "^$m[{ ]" "$W/held.prom" || missing="$missing $m"
+	grep -q "^${m}[{ ]" "$W/held.prom" || missing="$missing $m"
 done
 t_is "every metric of the rules is in the scrape" "$missing" ""
 t_like "held: example.test is not up" "$(cat "$W/held.prom")" \
