@@ -126,6 +126,9 @@ install: all
 	mv -f $(DESTDIR)$(PLUGINDIR)/check_backupmx.tmp $(DESTDIR)$(PLUGINDIR)/check_backupmx
 	install -m 0644 man/check_backupmx.8 $(DESTDIR)$(PREFIX)/share/man/man8/check_backupmx.8
 	install -m 0644 etc/monitoring/icinga2-backupmx.conf etc/monitoring/nagios-backupmx.cfg $(DESTDIR)$(PREFIX)/share/doc/backupmx/examples/monitoring/
+	@# bash completion of backupmx (etc/bash-completion/backupmx), where bash-completion looks
+	install -d $(DESTDIR)/usr/share/bash-completion/completions
+	install -m 0644 etc/bash-completion/backupmx $(DESTDIR)/usr/share/bash-completion/completions/backupmx
 
 # Removes what install put there, except the configuration and the spool.
 .PHONY: uninstall
@@ -137,6 +140,7 @@ uninstall:
 	rm -f $(DESTDIR)/lib/systemd/system/backupmxd.service
 	rm -f $(DESTDIR)$(PLUGINDIR)/check_backupmx $(DESTDIR)$(PREFIX)/share/man/man8/check_backupmx.8
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/backupmx/examples/monitoring
+	rm -f $(DESTDIR)/usr/share/bash-completion/completions/backupmx
 
 clean:
 	rm -rf build

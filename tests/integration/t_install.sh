@@ -35,6 +35,7 @@ t_unlike "make install compiled nothing" "$OUT" '(^| )(cc|gcc|clang|ar) '
 
 WANT="644 etc/backupmx/backupmx.conf
 644 lib/systemd/system/backupmxd.service
+644 usr/share/bash-completion/completions/backupmx
 644 usr/share/doc/backupmx/examples/monitoring/icinga2-backupmx.conf
 644 usr/share/doc/backupmx/examples/monitoring/nagios-backupmx.cfg
 644 usr/share/man/man1/backupmx.1
@@ -55,6 +56,8 @@ for p in man1/backupmx.1 man5/backupmx.conf.5 man8/backupmxd.8; do
 	cmp -s "$BMX_ROOT/man/${p#*/}" "$ROOT/usr/share/man/$p"
 	t_is "man page $p installed as is" "$?" 0
 done
+cmp -s "$BMX_ROOT/etc/bash-completion/backupmx" "$ROOT/usr/share/bash-completion/completions/backupmx"
+t_is "bash completion installed as is, where bash-completion looks" "$?" 0
 
 UNIT=$ROOT/lib/systemd/system/backupmxd.service
 U=$(cat "$UNIT")
