@@ -38,6 +38,34 @@ in_root()
 	' in_root "$OVL" "$1"
 }
 in_root true >"$W/probe.log" 2>&1 || t_skip_all "no overlay over / here: $(head -1 "$W/probe.log")"
+# The throwaway root gets its own copy of /var/lib/dpkg, taken while holding
+# the host's dpkg locks (as apt would): an apt-get running on the machine
+# meanwhile can neither show through half-done nor be disturbed.
+OUT=$(/usr/bin/python3 - "$OVL" <<'PY' 2>&1
+import fcntl, os, subprocess, sys, time
+fds = []
+for name in ("lock-frontend", "lock"):
+    fd = os.open("/var/lib/dpkg/" + name, os.O_RDWR | os.O_CREAT, 0o640)
+    deadline = time.time() + 120
+    while True:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError:
+            if time.time() > deadline:
+                sys.exit("the host's dpkg stayed locked for 120 s")
+            time.sleep(0.5)
+    fds.append(fd)
+sys.exit(subprocess.call(["unshare", "-m", "sh", "-ec", """
+    mount --make-rprivate /
+    mount -t overlay bmxdeb -o "lowerdir=/,upperdir=$1/u,workdir=$1/w" "$1/m"
+    cp -a "$1/m/var/lib/dpkg" "$1/m/var/lib/dpkg.t_deb"
+    rm -rf "$1/m/var/lib/dpkg"
+    mv "$1/m/var/lib/dpkg.t_deb" "$1/m/var/lib/dpkg"
+""", "snapshot", sys.argv[1]]))
+PY
+)
+[ $? = 0 ] || t_skip_all "no copy of the dpkg database: $OUT"
 
 # --- version and build ---------------------------------------------------------
 VH=$(sed -n 's/^#define BMX_VERSION "\(.*\)"$/\1/p' "$BMX_ROOT/src/common/version.h")
