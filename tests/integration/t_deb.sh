@@ -100,8 +100,10 @@ for f in ./usr/sbin/backupmxd ./usr/bin/backupmx ./etc/backupmx/backupmx.conf \
 	t_like "the package contains $f" "$C" "^-.* ${f//./\\.}\$"
 done
 t_like "the package has the spool directory" "$C" '^d.* \./var/spool/backupmx/$'
-cp "$DEB" "$W/backupmx.deb"
-DEB=$W/backupmx.deb
+# into the throwaway root through a pipe: $W may be on a file system (a
+# tmpfs /tmp) that the overlay of / does not show
+in_root 'cat >/var/cache/t_deb.deb' <"$DEB"
+DEB=/var/cache/t_deb.deb
 
 # --- install -------------------------------------------------------------------------
 OUT=$(in_root "dpkg -i $DEB" 2>&1)
