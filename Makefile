@@ -7,6 +7,7 @@
 #                   (KEEP=1 leaves its world running afterwards, to look at it)
 #   make fuzz       build the libFuzzer targets into build/fuzz/
 #   make install    install binaries, config, man pages and unit (PREFIX, DESTDIR)
+#   make deb        build the Debian package backupmx_VERSION_ARCH.deb (scripts/deb)
 #
 # Source files are picked up by wildcard: src/<module>/*.c goes into
 # libbackupmx.a, except src/cli (the backupmx binary) and src/daemon
@@ -144,5 +145,10 @@ uninstall:
 
 clean:
 	rm -rf build
+
+# The Debian package (debian/, docs/INSTALL.md), built from a copy of the tree.
+.PHONY: deb
+deb:
+	scripts/deb
 
 -include $(shell find build -name '*.d' -type f 2>/dev/null)
