@@ -127,6 +127,9 @@ install: all
 	mv -f $(DESTDIR)$(PLUGINDIR)/check_backupmx.tmp $(DESTDIR)$(PLUGINDIR)/check_backupmx
 	install -m 0644 man/check_backupmx.8 $(DESTDIR)$(PREFIX)/share/man/man8/check_backupmx.8
 	install -m 0644 etc/monitoring/icinga2-backupmx.conf etc/monitoring/nagios-backupmx.cfg $(DESTDIR)$(PREFIX)/share/doc/backupmx/examples/monitoring/
+	@# the Prometheus alert rules, an example to copy into Prometheus' rule_files
+	install -d $(DESTDIR)$(PREFIX)/share/doc/backupmx/examples/prometheus
+	install -m 0644 etc/prometheus/backupmx-alerts.yml $(DESTDIR)$(PREFIX)/share/doc/backupmx/examples/prometheus/
 	@# bash completion of backupmx (etc/bash-completion/backupmx), where bash-completion looks
 	install -d $(DESTDIR)/usr/share/bash-completion/completions
 	install -m 0644 etc/bash-completion/backupmx $(DESTDIR)/usr/share/bash-completion/completions/backupmx
@@ -141,6 +144,7 @@ uninstall:
 	rm -f $(DESTDIR)/lib/systemd/system/backupmxd.service
 	rm -f $(DESTDIR)$(PLUGINDIR)/check_backupmx $(DESTDIR)$(PREFIX)/share/man/man8/check_backupmx.8
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/backupmx/examples/monitoring
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/backupmx/examples/prometheus
 	rm -f $(DESTDIR)/usr/share/bash-completion/completions/backupmx
 
 clean:

@@ -38,6 +38,7 @@ WANT="644 etc/backupmx/backupmx.conf
 644 usr/share/bash-completion/completions/backupmx
 644 usr/share/doc/backupmx/examples/monitoring/icinga2-backupmx.conf
 644 usr/share/doc/backupmx/examples/monitoring/nagios-backupmx.cfg
+644 usr/share/doc/backupmx/examples/prometheus/backupmx-alerts.yml
 644 usr/share/man/man1/backupmx.1
 644 usr/share/man/man5/backupmx.conf.5
 644 usr/share/man/man8/backupmxd.8
