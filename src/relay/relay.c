@@ -744,16 +744,6 @@ struct relay *relay_new(const struct relay_opts *o)
 	return r;
 }
 
-/* Use cfg for new work: every use reads r->cfg again, so only what was
- * copied from it at start (our own name, the verify cache) is renewed. */
-void relay_set_config(struct relay *r, const struct config *cfg)
-{
-	r->cfg = cfg;
-	r->self_names[0] = cfg->hostname;
-	if (cfg->recipient_verify && !r->verify)
-		relay_verify_init(r);
-}
-
 /* Free everything (connections are closed, nothing is written). */
 void relay_free(struct relay *r)
 {
