@@ -188,7 +188,9 @@ static char **daemon_dump_lines(const struct config *cfg, char **buf, size_t *n)
 	if (fclose(f) != 0)
 		return NULL;
 	char **v = malloc(cap * sizeof(*v));
-	for (char *p = *buf, *nl; v && *p; p = nl + 1) {
+	if (!v)
+		return NULL;
+	for (char *p = *buf, *nl; *p; p = nl + 1) {
 		if (!(nl = strchr(p, '\n')))
 			break;
 		*nl = 0;
@@ -202,8 +204,7 @@ static char **daemon_dump_lines(const struct config *cfg, char **buf, size_t *n)
 		}
 		v[(*n)++] = p;
 	}
-	if (v)
-		qsort(v, *n, sizeof(*v), daemon_line_cmp);
+	qsort(v, *n, sizeof(*v), daemon_line_cmp);
 	return v;
 }
 
@@ -246,7 +247,7 @@ int daemon_conf_diff(const struct daemon_conf *old, const struct daemon_conf *ne
 {
 	char *ba = NULL, *bb = NULL;
 	size_t na, nb, i = 0, j = 0, nk = 0;
-	const char *keys[DAEMON_DIFF_KEYS];
+	const char *keys[DAEMON_DIFF_KEYS] = {0};
 	char **a = daemon_dump_lines(&old->cfg, &ba, &na);
 	char **b = daemon_dump_lines(&neu->cfg, &bb, &nb);
 	int rc = a && b ? 0 : -1;
