@@ -83,7 +83,7 @@ touch "$W/stop"
 wait "$LOOP_PID"
 t1=$(date +%s.%N)
 nrel=$(cat "$W/reloads" 2>/dev/null || echo 0)
-t_diag "$N messages in $(echo "$t1 - $t0" | bc) s with $nrel reloads"
+t_diag "$N messages in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s with $nrel reloads"
 t_is "smtp-source finished cleanly under reloads" "$src_rc" 0 || t_diag "$(tail -5 "$W/source.log")"
 t_unlike "no 4xx/5xx in smtp-source's output" "$(cat "$W/source.log")" '(^|[^0-9])[45][0-9][0-9]([^0-9]|$)'
 [ "$nrel" -ge 10 ] && t_ok "at least 10 reloads during the run ($nrel)" ||
