@@ -12,7 +12,7 @@
 world_init
 [ -x "$BMXD" ] || t_skip_all "backupmxd not built"
 world_have smtp-source || t_skip_all "smtp-source is not installed (postfix)"
-N=${RELOAD_N:-300}
+N=${RELOAD_N:-3000}
 
 bmxd_world_dns <<EOD
 local-zone: "a-only.test." static
