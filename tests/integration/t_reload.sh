@@ -6,7 +6,9 @@
 # refused with file:line (exit 1) and the old one stays in force; a session
 # in flight keeps the config it started under; a relay domain added by a
 # reload is accepted at once; a removed domain's queued mail is still
-# delivered; changing listen reports "needs a restart" (exit 0).
+# delivered; tls_cert and max_message_size added by a reload reach new
+# sessions at once (STARTTLS, SIZE) but not one already open; changing
+# listen reports "needs a restart" (exit 0).
 . "${BMX_ROOT:?run through tests/run}/tests/lib/world.sh" || exit 1
 . "$BMX_ROOT/tests/lib/bmxd.sh"
 world_init
@@ -181,6 +183,51 @@ A_DIR=$SINK_DIR
 world_wait_until 20 world_sink_has 3 "$A_DIR"
 t_is "a-only.test's queued mail delivered after its removal" "$(world_sink_count "$A_DIR")" 3 ||
     t_diag "$(grep -i 'a-only' "$BMXD_LOG" | tail -5)"
+
+# --- STARTTLS and SIZE change live, for new sessions only ---
+if world_have openssl; then
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/key.pem" -out "$W/cert.pem" \
+        -days 2 -subj "/CN=mx2.example.test" >/dev/null 2>&1
+    chmod 644 "$W/key.pem" "$W/cert.pem"
+    { cat "$W/conf.a"; echo "tls_cert = $W/cert.pem"; echo "tls_key = $W/key.pem"
+      echo "max_message_size = 123456"; } > "$W/conf.tls"
+    use_conf a
+    "$BMX" reload "${CTL[@]}" >/dev/null 2>&1 || t_fail "reload to A (tls)"
+    ( world_smtpraw --timeout 20 127.0.0.3 "$BMX_PORT" <<'SCR' >"$W/oldtls.out" 2>&1
+expect 220
+send b"EHLO c.test\r\n"
+expect 250 SIZE 10240000
+sleep 2
+send b"EHLO c.test\r\n"
+expect 250 SIZE 10240000
+send b"STARTTLS\r\n"
+expect 502
+send b"QUIT\r\n"
+expect 221
+SCR
+      echo $? > "$W/oldtls.rc" ) &
+    OT_PID=$!
+    world_track "$OT_PID"
+    sleep 0.5
+    use_conf "$W/conf.tls"
+    out=$("$BMX" reload "${CTL[@]}" 2>&1); rc=$?
+    t_is "reload adding tls_cert and max_message_size exits 0" "$rc" 0 || t_diag "$out"
+    t_like "... and names them" "$out" 'max_message_size.*tls_cert|tls_cert.*max_message_size'
+    out=$(world_smtpraw 127.0.0.3 "$BMX_PORT" <<'SCR' 2>&1
+expect 220
+send b"EHLO c.test\r\n"
+expect 250 SIZE 123456
+send b"STARTTLS\r\n"
+expect 220
+SCR
+    ); rc=$?
+    t_is "a new session gets the new SIZE and STARTTLS at once" "$rc" 0 || t_diag "$out"
+    wait "$OT_PID"
+    t_is "the session begun before keeps the old SIZE and no STARTTLS" \
+        "$(cat "$W/oldtls.rc")" 0 || t_diag "$(cat "$W/oldtls.out")"
+else
+    t_skip "STARTTLS by reload" "openssl missing"
+fi
 
 # --- listen is restart-only: reported, the rest applied ---
 other=$(world_free_port)
