@@ -191,7 +191,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.fd = sv[1];
 	if (fcntl(r.fd, F_SETFL, O_NONBLOCK) != 0)
 		abort();
-	srv = smtp_server_new(fz_loop, &fz_cfg, fz_spool, NULL, NULL, &hooks);
+	struct smtp_server_conf sc = {.cfg = &fz_cfg};
+	srv = smtp_server_new(fz_loop, &sc, fz_spool, NULL, &hooks);
 	w = io_watch_new(fz_loop, r.fd, fz_readable, &r);
 	r.chunk_timer = io_timer_new(fz_loop, fz_write_next, &r);
 	r.deadline = io_timer_new(fz_loop, fz_deadline, &r);

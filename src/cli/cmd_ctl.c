@@ -1,12 +1,13 @@
 /*
  * cmd_ctl.c - the subcommands that talk to a running backupmxd over its
- * control socket: queue, flush, hold, release, status.
+ * control socket: queue, flush, hold, release, status, reload.
  *
  *   backupmx queue [--json] [--limit N] [--domain D] [-c FILE | --control PATH]
  *   backupmx queue [--json] show ID | queue [--json] delete ID
  *   backupmx flush [--json] [DOMAIN]
  *   backupmx hold [--json] [--force] DOMAIN | release [--json] DOMAIN
  *   backupmx status [--json]
+ *   backupmx reload [--json]
  *
  * Lines for a person by default, the documents of docs/control.md with
  * --json; errors go to stderr.  The queue listing is printed as it arrives
@@ -14,8 +15,8 @@
  * listing that ends without the daemon's end mark is an error (exit 3).
  * The socket path comes from --control, or from control_socket in the
  * config (-c, default /etc/backupmx/backupmx.conf).  Exit codes: 0 done, 1 the daemon refused
- * the request (no such message, not held, ...), 3 bad arguments or no
- * daemon.
+ * the request (no such message, not held, a new configuration with an
+ * error, ...), 3 bad arguments or no daemon.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -391,4 +392,26 @@ int cli_cmd_status(int argc, char **argv)
 	if (i < 0 || i != argc)
 		return 3;
 	return cli_ctl_say(&o, o.json ? "status" : "text status", NULL, NULL);
+}
+
+/* "reloaded: SUMMARY". */
+static void cli_say_reloaded(const char *answer, const char *subject)
+{
+	char msg[1024];
+	if (jscan_str(answer, answer + strlen(answer), "reloaded", msg, sizeof(msg)) < 0)
+		snprintf(msg, sizeof(msg), "done");
+	printf("reloaded: %s\n", msg);
+}
+
+/* backupmx reload [--json]. */
+int cli_cmd_reload(int argc, char **argv)
+{
+	struct ctl_opts o = {0};
+	const char *usage = "backupmx reload [--json] [-c FILE | --control PATH]";
+	int i = ctl_getopt(argc, argv, &o, usage);
+	if (i < 0 || i != argc) {
+		fprintf(stderr, "usage: %s\n", usage);
+		return 3;
+	}
+	return cli_ctl_say(&o, "reload", "reload", cli_say_reloaded);
 }

@@ -26,6 +26,7 @@
 	X(hold, "hold DOMAIN: pause delivery to a domain (survives restarts)") \
 	X(release, "release DOMAIN: resume delivery to a domain") \
 	X(status, "status: destinations, up/down, queue per domain") \
+	X(reload, "reload: re-read the configuration and its tables in backupmxd") \
 	X(drill, "drill DOMAIN: send a tagged test message through every backup MX") \
 	/* end of the table */
 

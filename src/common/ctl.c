@@ -13,6 +13,7 @@ static const struct {
 	{"status", CTL_STATUS, 0}, {"queue", CTL_QUEUE, 2},   {"show", CTL_SHOW, 1},
 	{"delete", CTL_DELETE, 1}, {"flush", CTL_FLUSH, 2},   {"hold", CTL_HOLD, 1},
 	{"release", CTL_RELEASE, 1}, {"metrics", CTL_METRICS, 0}, {"history", CTL_HISTORY, 2},
+	{"reload", CTL_RELOAD, 0},
 };
 
 /* Is c allowed in an argument (domain names and queue IDs)? */

@@ -10,7 +10,8 @@
  * messages for domain D, "limit N queue" stops after N messages.
  * Verbs: status, queue [DOMAIN], show QID, delete QID,
  * flush [DOMAIN], hold DOMAIN, release DOMAIN, metrics (Prometheus text),
- * history [QID] (recent recipient outcomes).
+ * history [QID] (recent recipient outcomes), reload (re-read the config and
+ * its tables: {"reloaded":"summary"} or {"error":"file:line: message"}).
  * ctl_parse() is pure and fuzzed: anything else is refused.
  * The documents are described in docs/control.md.
  */
@@ -27,7 +28,7 @@
 
 enum ctl_verb {
 	CTL_STATUS = 0, CTL_QUEUE, CTL_SHOW, CTL_DELETE, CTL_FLUSH, CTL_HOLD, CTL_RELEASE,
-	CTL_METRICS, CTL_HISTORY,
+	CTL_METRICS, CTL_HISTORY, CTL_RELOAD,
 };
 
 struct ctl_req {

@@ -31,7 +31,8 @@ struct control {
 	struct relay *relay;
 	struct io_listener *l;
 	daemon_stats_fn stats;
-	void *stats_arg;
+	daemon_reload_fn reload;
+	void *stats_arg;                  /* for stats and reload */
 	struct control_stream *streams;   /* queue listings being sent */
 };
 
@@ -123,6 +124,17 @@ static void control_run(struct control *ctl, const struct ctl_req *req, FILE *f)
 	case CTL_HISTORY:
 		relay_json_history(ctl->relay, req->arg, f);
 		break;
+	case CTL_RELOAD: {
+		char msg[1024];
+		if (!ctl->reload || ctl->reload(msg, sizeof(msg), ctl->stats_arg) < 0) {
+			control_error(f, ctl->reload ? msg : "reload not available");
+			break;
+		}
+		fputc('{', f);
+		json_kv_str(f, &first, "reloaded", msg);
+		fputc('}', f);
+		break;
+	}
 	case CTL_METRICS:
 		if (ctl->stats)
 			ctl->stats(f, ctl->stats_arg);
@@ -285,7 +297,8 @@ static void control_accept(int fd, const struct sockaddr *sa, socklen_t salen, v
 
 /* Listen on the control socket. */
 struct control *control_new(struct io_loop *loop, const char *path, const struct config *cfg,
-			    struct relay *relay, daemon_stats_fn stats, void *stats_arg)
+			    struct relay *relay, daemon_stats_fn stats, daemon_reload_fn reload,
+			    void *arg)
 {
 	struct control *ctl = calloc(1, sizeof(*ctl));
 	if (!ctl)
@@ -294,13 +307,20 @@ struct control *control_new(struct io_loop *loop, const char *path, const struct
 	ctl->cfg = cfg;
 	ctl->relay = relay;
 	ctl->stats = stats;
-	ctl->stats_arg = stats_arg;
+	ctl->reload = reload;
+	ctl->stats_arg = arg;
 	ctl->l = io_listener_new_unix(loop, path, 0600, control_accept, ctl);
 	if (!ctl->l) {
 		free(ctl);
 		return NULL;
 	}
 	return ctl;
+}
+
+/* Use cfg from now on (a reload). */
+void control_set_config(struct control *ctl, const struct config *cfg)
+{
+	ctl->cfg = cfg;
 }
 
 /* Close the control socket. */

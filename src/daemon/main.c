@@ -17,7 +17,10 @@
  * is logged at the end (backupmx_spool_recovering is 1 until then).  With
  * status_listen the status web server is bound with the listeners; with alert_webhook
  * destination changes and the queue age are POSTed (alert.c).  SIGTERM/SIGINT stop
- * gracefully, SIGHUP reopens the log and reloads the recipient table.
+ * gracefully; SIGHUP reopens the log and reloads the configuration, as
+ * `backupmx reload` does (daemon_reload; the counted configuration is in
+ * reload.c): all or nothing, sessions in flight keep the one they started
+ * under.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -48,21 +51,18 @@
 #define DAEMON_RECOVER_LOG_S 5      /* a progress line this often */
 
 struct daemon {
-	struct config cfg;
+	const char *path;                 /* the config file, read again by a reload */
+	struct daemon_conf *conf;         /* the current configuration (one reference) */
 	struct io_loop *loop;
-	struct io_tls *tls;
 	struct spool *spool;
 	struct dns_ctx *dns;
 	struct smtp_server *srv;
 	struct relay *relay;
-	struct dnsbl *dnsbl;              /* NULL without dnsbl_sites */
-	struct milter_set *milters;       /* NULL without milters */
-	struct authres_psl *psl;          /* public suffixes (bounce_policy) */
+	struct authres_psl *psl;          /* public suffixes (bounce_policy), once milters are on */
 	struct io_tls *client_tls;
 	struct control *control;
 	struct status_http *status;
 	struct alert *alert;
-	struct rcptmap *rcpts;            /* from daemon_preflight until the server takes it */
 	struct spool_recovery *recovery;  /* while the spool is being recovered, else NULL */
 	struct io_timer *recover_timer;
 	struct timespec recover_t0, recover_log;
@@ -119,35 +119,17 @@ static void daemon_sig_stop(int signum, void *arg)
 	smtp_server_shutdown(d->srv, daemon_stopped, d);
 }
 
-/* Install a recipient table (NULL: none configured). */
-static void daemon_set_rcpts(struct daemon *d, struct rcptmap *m)
-{
-	if (m)
-		log_info("recipients: %zu entries from %s", rcptmap_count(m), d->cfg.recipients);
-	smtp_server_set_rcptmap(d->srv, m);
-}
+static int daemon_reload(struct daemon *d, char *msg, size_t len);
 
-/* Load the recipient table if configured; 0 or -1. */
-static int daemon_load_rcpts(struct daemon *d)
-{
-	char err[512];
-	struct rcptmap *m = NULL;
-	if (d->cfg.recipients && !(m = rcptmap_load(d->cfg.recipients, err, sizeof(err)))) {
-		log_err("recipients: %s", err);
-		return -1;
-	}
-	daemon_set_rcpts(d, m);
-	return 0;
-}
-
-/* SIGHUP: reopen the log and reload the recipient table. */
+/* SIGHUP: reopen the log and reload the configuration. */
 static void daemon_sig_hup(int signum, void *arg)
 {
 	struct daemon *d = arg;
+	char msg[1024];
+	(void)signum;
 	log_reopen();
-	log_info("SIGHUP: reloading the recipient table");
-	if (daemon_load_rcpts(d) < 0)
-		log_warn("keeping the previous recipient table");
+	log_info("SIGHUP: reloading %s", d->path);
+	daemon_reload(d, msg, sizeof(msg));
 }
 
 /* Recovery callback: a message found in the spool at start-up. */
@@ -205,7 +187,7 @@ static int daemon_recover_start(struct daemon *d)
 	daemon_recover_step(d);
 	if (d->recovery)
 		log_info("spool %s: recovering in the background (%ld message(s) so far)",
-			 d->cfg.spool, d->recovered);
+			 d->conf->cfg.spool, d->recovered);
 	return 0;
 }
 
@@ -306,26 +288,95 @@ static void daemon_dest_event(const char *domain, int up, const char *error, voi
 	alert_dest(d->alert, domain, up, error);
 }
 
+/* A session takes the configuration it runs under. */
+static void daemon_hook_conf_hold(void *ref)
+{
+	daemon_conf_hold(ref);
+}
+
+/* A session ended: it gives its configuration back. */
+static void daemon_hook_conf_drop(void *ref)
+{
+	daemon_conf_drop(ref);
+}
+
+/* Load the public suffixes once some configuration has milters. */
+static void daemon_psl_need(struct daemon *d)
+{
+	if (d->psl || !d->conf->sc.milters)
+		return;
+	d->psl = authres_psl_new(NULL);
+	smtp_server_set_psl(d->srv, d->psl);
+}
+
+/* Re-read the configuration and its tables; switch to it whole, or keep the
+ * old one whole.  0 with a one-line summary in msg, or -1 with the error. */
+static int daemon_reload(struct daemon *d, char *msg, size_t len)
+{
+	char err[1024] = "", changed[512], restart[256];
+	struct daemon_conf *c = daemon_conf_load(d->path, err, sizeof(err));
+	if (!c || daemon_conf_build(c, d->loop, d->dns, err, sizeof(err)) < 0 ||
+	    daemon_conf_diff(d->conf, c, changed, sizeof(changed), restart, sizeof(restart)) < 0) {
+		if (c && !err[0])
+			snprintf(err, sizeof(err), "%s: out of memory", d->path);
+		daemon_conf_drop(c);
+		log_err("reload: %s; the running configuration stays in force", err);
+		snprintf(msg, len, "%s", err);
+		return -1;
+	}
+	struct daemon_conf *old = d->conf;
+	d->conf = c;
+	smtp_server_set_conf(d->srv, &c->sc);
+	relay_set_config(d->relay, &c->cfg);
+	control_set_config(d->control, &c->cfg);
+	daemon_psl_need(d);
+	daemon_conf_drop(old);   /* freed when its last session ends */
+	enum log_level lvl = LOG_LVL_INFO;
+	if (c->cfg.log_level)
+		log_level_parse(c->cfg.log_level, &lvl);
+	log_set_level(lvl);
+	if (!changed[0] && !restart[0])
+		snprintf(msg, len, "no change");
+	else
+		snprintf(msg, len, "%s%s%s%s%s", changed[0] ? "changed: " : "", changed,
+			 changed[0] && restart[0] ? "; " : "", restart[0] ? "needs a restart: " : "",
+			 restart);
+	if (restart[0])
+		log_warn("reload: %s needs a restart: the running value stays until then; "
+			 "the rest is applied", restart);
+	log_info("reload: %s (relay_domains: %zu)", msg, config_relay_count(&c->cfg));
+	if (c->sc.rcpts)
+		log_info("recipients: %zu entries from %s", rcptmap_count(c->sc.rcpts),
+			 c->cfg.recipients);
+	return 0;
+}
+
+/* `backupmx reload` over the control socket. */
+static int daemon_reload_ctl(char *msg, size_t len, void *arg)
+{
+	return daemon_reload(arg, msg, len);
+}
+
 /* Bind every listen address. */
 static int daemon_listen(struct daemon *d)
 {
-	for (size_t i = 0; i < d->cfg.listen.n && i < DAEMON_LISTEN_MAX; i++) {
+	for (size_t i = 0; i < d->conf->cfg.listen.n && i < DAEMON_LISTEN_MAX; i++) {
 		struct io_listener *l;
-		l = io_listener_new(d->loop, d->cfg.listen.v[i], daemon_accept, d);
+		l = io_listener_new(d->loop, d->conf->cfg.listen.v[i], daemon_accept, d);
 		if (!l) {
-			log_err("listen %s: %s", d->cfg.listen.v[i], strerror(errno));
+			log_err("listen %s: %s", d->conf->cfg.listen.v[i], strerror(errno));
 			return -1;
 		}
 		d->listen[d->nlisten++] = l;
-		log_info("listening on %s", d->cfg.listen.v[i]);
+		log_info("listening on %s", d->conf->cfg.listen.v[i]);
 	}
-	if (d->cfg.status_listen) {
-		d->status = status_http_new(d->loop, d->cfg.status_listen, NULL, daemon_metrics, d);
+	if (d->conf->cfg.status_listen) {
+		d->status = status_http_new(d->loop, d->conf->cfg.status_listen, NULL, daemon_metrics, d);
 		if (!d->status) {
-			log_err("status_listen %s: cannot serve", d->cfg.status_listen);
+			log_err("status_listen %s: cannot serve", d->conf->cfg.status_listen);
 			return -1;
 		}
-		log_info("status page on http://%s/", d->cfg.status_listen);
+		log_info("status page on http://%s/", d->conf->cfg.status_listen);
 	}
 	return 0;
 }
@@ -337,34 +388,35 @@ static int daemon_start_root(struct daemon *d)
 	char err[512];
 	enum log_level lvl = LOG_LVL_INFO;
 
-	if (d->cfg.log_level)
-		log_level_parse(d->cfg.log_level, &lvl);
-	log_init("backupmxd", d->cfg.syslog, lvl);
-	if (daemon_preflight(&d->cfg, 0, NULL, &d->rcpts, err, sizeof(err)) < 0 ||
-	    daemon_prepare_spool(&d->cfg, err, sizeof(err)) < 0) {
+	if (d->conf->cfg.log_level)
+		log_level_parse(d->conf->cfg.log_level, &lvl);
+	log_init("backupmxd", d->conf->cfg.syslog, lvl);
+	if (daemon_preflight(&d->conf->cfg, 0, NULL, &d->conf->sc.rcpts, err, sizeof(err)) < 0 ||
+	    daemon_prepare_spool(&d->conf->cfg, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return -1;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (!(d->loop = io_loop_new()))
 		return -1;
-	if (d->cfg.tls_cert && !(d->tls = io_tls_server_new(d->cfg.tls_cert, d->cfg.tls_key))) {
-		log_err("tls: cannot load %s / %s", d->cfg.tls_cert, d->cfg.tls_key);
+	if (d->conf->cfg.tls_cert &&
+	    !(d->conf->sc.tls = io_tls_server_new(d->conf->cfg.tls_cert, d->conf->cfg.tls_key))) {
+		log_err("tls: cannot load %s / %s", d->conf->cfg.tls_cert, d->conf->cfg.tls_key);
 		return -1;
 	}
-	if (d->cfg.alert_webhook) {
-		if (!(d->alert = alert_new(d->loop, d->cfg.alert_webhook, d->cfg.hostname, err,
+	if (d->conf->cfg.alert_webhook) {
+		if (!(d->alert = alert_new(d->loop, d->conf->cfg.alert_webhook, d->conf->cfg.hostname, err,
 					   sizeof(err)))) {
 			log_err("%s", err);
 			return -1;
 		}
-		log_info("alerts go to %s", d->cfg.alert_webhook);
-	} else if (d->cfg.alert_queue_age) {
+		log_info("alerts go to %s", d->conf->cfg.alert_webhook);
+	} else if (d->conf->cfg.alert_queue_age) {
 		log_warn("alert_queue_age is set but alert_webhook is not: no queue-age alerts");
 	}
 	if (daemon_listen(d) < 0)
 		return -1;
-	if (daemon_drop_privs(&d->cfg, err, sizeof(err)) < 0) {
+	if (daemon_drop_privs(&d->conf->cfg, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return -1;
 	}
@@ -377,55 +429,53 @@ static int daemon_start_user(struct daemon *d)
 {
 	char err[512];
 
-	if (!(d->spool = spool_open(d->cfg.spool, err, sizeof(err)))) {
+	if (!(d->spool = spool_open(d->conf->cfg.spool, err, sizeof(err)))) {
 		log_err("spool: %s", err);
 		return -1;
 	}
-	if (!(d->dns = dns_new(d->loop, d->cfg.resolver, 0, err, sizeof(err)))) {
+	if (!(d->dns = dns_new(d->loop, d->conf->cfg.resolver, 0, err, sizeof(err)))) {
 		log_err("resolver: %s", err);
 		return -1;
 	}
 	dns_set_timeout(d->dns, 10000);
 	d->client_tls = io_tls_client_new();
-	struct relay_opts ro = {d->loop, &d->cfg, d->spool, d->dns, d->client_tls,
+	struct relay_opts ro = {d->loop, &d->conf->cfg, d->spool, d->dns, d->client_tls,
 				d->alert ? daemon_dest_event : NULL, d};
 	if (!(d->relay = relay_new(&ro)))
 		return -1;
 	status_http_set_relay(d->status, d->relay);
-	if (alert_watch_queue(d->alert, d->relay, d->cfg.alert_queue_age) < 0)
+	if (alert_watch_queue(d->alert, d->relay, d->conf->cfg.alert_queue_age) < 0)
 		return -1;
 	if (daemon_recover_start(d) < 0)
 		return -1;
-	if (!(d->control = control_new(d->loop, d->cfg.control_socket, &d->cfg, d->relay,
-				       daemon_metrics, d))) {
-		log_err("control socket %s: %s", d->cfg.control_socket, strerror(errno));
+	if (!(d->control = control_new(d->loop, d->conf->cfg.control_socket, &d->conf->cfg, d->relay,
+				       daemon_metrics, daemon_reload_ctl, d))) {
+		log_err("control socket %s: %s", d->conf->cfg.control_socket, strerror(errno));
 		return -1;
 	}
 	struct smtp_server_hooks hooks = {
 		.queued = daemon_hook_queued, .etrn = daemon_hook_etrn,
 		.connected = daemon_hook_connected, .reject = daemon_reject,
-		.rcpt = d->cfg.recipient_verify ? daemon_hook_rcpt : NULL,
+		.rcpt = daemon_hook_rcpt,   /* asked only under recipient_verify = yes */
 		.rcpt_cancel = daemon_hook_rcpt_cancel,
 		.proxy_rcpt = daemon_hook_proxy_rcpt, .proxy_data = relay_hook_proxy_data,
 		.proxy_body = relay_hook_proxy_body, .proxy_end = relay_hook_proxy_end,
-		.proxy_free = relay_hook_proxy_free, .trusted = daemon_hook_trusted, .arg = d,
+		.proxy_free = relay_hook_proxy_free, .trusted = daemon_hook_trusted,
+		.conf_hold = daemon_hook_conf_hold, .conf_drop = daemon_hook_conf_drop, .arg = d,
 	};
-	if (!(d->srv = smtp_server_new(d->loop, &d->cfg, d->spool, d->tls, d->dns, &hooks)))
+	daemon_conf_filters(d->conf, d->loop, d->dns);
+	if (!(d->srv = smtp_server_new(d->loop, &d->conf->sc, d->spool, d->dns, &hooks)))
 		return -1;
-	d->dnsbl = dnsbl_new(d->loop, d->dns, &d->cfg);
-	smtp_server_set_dnsbl(d->srv, d->dnsbl);
-	d->milters = milter_set_new(d->loop, &d->cfg);
-	if (d->milters)
-		d->psl = authres_psl_new(NULL);
-	smtp_server_set_milters(d->srv, d->milters, d->psl);
-	daemon_set_rcpts(d, d->rcpts);   /* loaded by daemon_preflight */
-	d->rcpts = NULL;
+	daemon_psl_need(d);
+	if (d->conf->sc.rcpts)   /* loaded by daemon_preflight */
+		log_info("recipients: %zu entries from %s", rcptmap_count(d->conf->sc.rcpts),
+			 d->conf->cfg.recipients);
 	if (io_signal_add(d->loop, SIGTERM, daemon_sig_stop, d) < 0 ||
 	    io_signal_add(d->loop, SIGINT, daemon_sig_stop, d) < 0 ||
 	    io_signal_add(d->loop, SIGHUP, daemon_sig_hup, d) < 0)
 		return -1;
-	log_info("backupmxd started as %s, relay_domains: %zu", d->cfg.hostname,
-		 config_relay_count(&d->cfg));
+	log_info("backupmxd started as %s, relay_domains: %zu", d->conf->cfg.hostname,
+		 config_relay_count(&d->conf->cfg));
 	return 0;
 }
 
@@ -438,9 +488,7 @@ static int daemon_start(struct daemon *d)
 /* Free everything the daemon holds. */
 static void daemon_free(struct daemon *d)
 {
-	smtp_server_free(d->srv);
-	dnsbl_free(d->dnsbl);
-	milter_set_free(d->milters);
+	smtp_server_free(d->srv);   /* every session gives its conf back */
 	authres_psl_free(d->psl);
 	status_http_free(d->status);
 	alert_free(d->alert);
@@ -453,10 +501,8 @@ static void daemon_free(struct daemon *d)
 		io_listener_free(d->listen[i]);
 	dns_free(d->dns);
 	spool_close(d->spool);
-	io_tls_free(d->tls);
 	io_loop_free(d->loop);
-	rcptmap_free(d->rcpts);
-	config_free(&d->cfg);
+	daemon_conf_drop(d->conf);
 }
 
 /* Entry point. */
@@ -483,23 +529,21 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage(1);
-	if (config_load(&d.cfg, path, err, sizeof(err)) < 0 ||
-	    config_tables_load(&d.cfg, err, sizeof(err)) < 0 ||
-	    config_validate(&d.cfg, err, sizeof(err)) < 0) {
+	d.path = path;
+	if (!(d.conf = daemon_conf_load(path, err, sizeof(err)))) {
 		fprintf(stderr, "%s\n", err);
-		config_free(&d.cfg);
 		return 1;
 	}
 	if (check) {
-		int rc = daemon_preflight(&d.cfg, 1, stdout, NULL, err, sizeof(err));
+		int rc = daemon_preflight(&d.conf->cfg, 1, stdout, NULL, err, sizeof(err));
 		if (rc < 0) {
 			fprintf(stderr, "%s: %s\n", path, err);
 		} else {
 			printf("# checked: relay_domains: %zu domains, %zu per-domain rules\n",
-			       config_relay_count(&d.cfg), d.cfg.ndomain_rules);
-			config_dump(&d.cfg, stdout);
+			       config_relay_count(&d.conf->cfg), d.conf->cfg.ndomain_rules);
+			config_dump(&d.conf->cfg, stdout);
 		}
-		config_free(&d.cfg);
+		daemon_conf_drop(d.conf);
 		return rc < 0 ? 1 : 0;
 	}
 	int rc = 1;

@@ -54,6 +54,9 @@ struct relay_opts {
 /* Create the delivery engine (loads the persisted holds). */
 struct relay *relay_new(const struct relay_opts *o);
 void relay_free(struct relay *r);
+/* Use cfg for all new work (a reload); the caller keeps the old one alive
+ * until this returns, and cfg until the next call or relay_free. */
+void relay_set_config(struct relay *r, const struct config *cfg);
 
 /* Whether the spool is still being read at start-up, and how many messages
  * were read so far (status shows it). */

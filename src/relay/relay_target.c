@@ -8,7 +8,8 @@
  * remaining hosts' addresses, in preference order and DNS order, become the
  * targets.  We recognise ourselves by `hostname`, by the addresses we listen
  * on (every local interface address when we listen on a wildcard), and by
- * `proxy_interfaces`.
+ * `proxy_interfaces`.  relay_set_config() switches to a reloaded
+ * configuration for all new work.
  */
 #include "relay/relay_int.h"
 
@@ -37,6 +38,22 @@ static int relay_is_wildcard(const struct sockaddr_storage *ss)
 	if (ss->ss_family == AF_INET)
 		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
 	return memcmp(&((const struct sockaddr_in6 *)ss)->sin6_addr, &any6, sizeof(any6)) == 0;
+}
+
+/* Use cfg for new work: every use reads r->cfg again, so only what was
+ * copied from it (our own name, the verify cache, routed targets) is renewed. */
+void relay_set_config(struct relay *r, const struct config *cfg)
+{
+	for (struct relay_dest *d = r->dest_list; d; d = d->next) {
+		const struct config_domain_rule *o = config_domain_rule(r->cfg, d->domain);
+		const struct config_domain_rule *n = config_domain_rule(cfg, d->domain);
+		if ((o && o->hosts.n) || (n && n->hosts.n))
+			d->targets_expire = 0;   /* a route may have changed: look again */
+	}
+	r->cfg = cfg;
+	r->self_names[0] = cfg->hostname;
+	if (cfg->recipient_verify && !r->verify)
+		relay_verify_init(r);
 }
 
 /* Learn who we are from the configuration. */

@@ -81,7 +81,7 @@ void smtp_reply(struct smtp_session *s, const char *fmt, ...)
 /* Arm the deadline that belongs to a state. */
 static void smtp_arm_deadline(struct smtp_session *s)
 {
-	const struct config *cfg = s->srv->cfg;
+	const struct config *cfg = s->cfg;
 	switch (s->state) {
 	case SS_GREET: case SS_READY: case SS_MAIL: case SS_RCPT: case SS_TLS:
 		io_timer_add(s->timer, (uint64_t)cfg->command_timeout * 1000);
@@ -334,6 +334,8 @@ static void smtp_session_destroy(struct smtp_session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	srv->stats.sessions--;
+	if (srv->hooks.conf_drop)
+		srv->hooks.conf_drop(s->conf.ref);   /* last: the milters, DNSBL, TLS may go */
 	free(s);
 	smtp_server_check_done(srv);
 }
@@ -410,14 +412,15 @@ void smtp_server_accept(struct smtp_server *srv, int fd, const struct sockaddr *
 		smtp_refuse_fd(fd, "421 4.3.2 Service shutting down\r\n");
 		return;
 	}
-	if (srv->stats.sessions >= srv->cfg->max_connections) {
-		smtp_refuse_limit(srv, fd, ip, "max_connections", srv->cfg->max_connections,
+	const struct config *cfg = srv->conf.cfg;
+	if (srv->stats.sessions >= cfg->max_connections) {
+		smtp_refuse_limit(srv, fd, ip, "max_connections", cfg->max_connections,
 				  "421 4.7.0 Error: too many connections, try again later\r\n");
 		return;
 	}
-	if (smtp_count_ip(srv, ip) >= srv->cfg->max_connections_per_ip) {
+	if (smtp_count_ip(srv, ip) >= cfg->max_connections_per_ip) {
 		smtp_refuse_limit(srv, fd, ip, "max_connections_per_ip",
-				  srv->cfg->max_connections_per_ip,
+				  cfg->max_connections_per_ip,
 				  "421 4.7.0 Error: too many connections from your address\r\n");
 		return;
 	}
@@ -427,6 +430,8 @@ void smtp_server_accept(struct smtp_server *srv, int fd, const struct sockaddr *
 		return;
 	}
 	s->srv = srv;
+	s->conf = srv->conf;
+	s->cfg = cfg;
 	memcpy(&s->peer, sa, salen < sizeof(s->peer) ? salen : sizeof(s->peer));
 	snprintf(s->ip, sizeof(s->ip), "%s", ip);
 	s->port = io_addr_port(sa);
@@ -441,6 +446,8 @@ void smtp_server_accept(struct smtp_server *srv, int fd, const struct sockaddr *
 		free(s);
 		return;
 	}
+	if (srv->hooks.conf_hold)
+		srv->hooks.conf_hold(s->conf.ref);
 	s->next = srv->sessions;
 	if (s->next)
 		s->next->prev = s;
@@ -452,36 +459,33 @@ void smtp_server_accept(struct smtp_server *srv, int fd, const struct sockaddr *
 	smtp_bl_start(s, sa);
 	if (srv->hooks.connected)
 		srv->hooks.connected(sa, srv->hooks.arg);
-	smtp_reply(s, "220 %s ESMTP backupmx", srv->cfg->hostname);
+	smtp_reply(s, "220 %s ESMTP backupmx", s->cfg->hostname);
 	smtp_enter_state(s, SS_GREET);
 }
 
-/* Filter stored messages with these milters; psl for their SPF/DKIM verdicts. */
-void smtp_server_set_milters(struct smtp_server *srv, struct milter_set *ms,
-			     struct authres_psl *psl)
+/* Public suffixes for the milters' SPF/DKIM verdicts. */
+void smtp_server_set_psl(struct smtp_server *srv, struct authres_psl *psl)
 {
-	srv->milters = ms;
 	srv->psl = psl;
 }
 
-/* Score clients with these DNS lists. */
-void smtp_server_set_dnsbl(struct smtp_server *srv, struct dnsbl *d)
+/* Run new sessions under conf; sessions in flight keep theirs. */
+void smtp_server_set_conf(struct smtp_server *srv, const struct smtp_server_conf *conf)
 {
-	srv->dnsbl = d;
+	srv->conf = *conf;
 }
 
 /* Create the server. */
-struct smtp_server *smtp_server_new(struct io_loop *loop, const struct config *cfg,
-				    struct spool *sp, struct io_tls *tls, struct dns_ctx *dns,
+struct smtp_server *smtp_server_new(struct io_loop *loop, const struct smtp_server_conf *conf,
+				    struct spool *sp, struct dns_ctx *dns,
 				    const struct smtp_server_hooks *hooks)
 {
 	struct smtp_server *srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return NULL;
 	srv->loop = loop;
-	srv->cfg = cfg;
+	srv->conf = *conf;
 	srv->spool = sp;
-	srv->tls = tls;
 	srv->dns = dns;
 	srv->ptrs = smtp_ptrcache_new();   /* NULL only disables the cache */
 	if (hooks)
@@ -491,13 +495,6 @@ struct smtp_server *smtp_server_new(struct io_loop *loop, const struct config *c
 		return NULL;
 	}
 	return srv;
-}
-
-/* Replace the recipient table. */
-void smtp_server_set_rcptmap(struct smtp_server *srv, struct rcptmap *map)
-{
-	rcptmap_free(srv->rcpts);
-	srv->rcpts = map;
 }
 
 /* Call the shutdown callback once no session and no commit is left. */
@@ -565,7 +562,6 @@ void smtp_server_free(struct smtp_server *srv)
 		smtp_session_free(srv->sessions);
 	io_timer_free(srv->commit_timer);
 	io_timer_free(srv->grace_timer);
-	rcptmap_free(srv->rcpts);
 	smtp_ptrcache_free(srv->ptrs);
 	free(srv);
 }

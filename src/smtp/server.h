@@ -121,7 +121,24 @@ struct smtp_server_hooks {
 	int (*trusted)(const struct sockaddr *peer, void *arg);
 	/* Count a rejection by reason (metrics). */
 	void (*reject)(const char *reason, void *arg);
+	/* A session took (hold) or gave back (drop) a reference to conf->ref
+	 * (NULL: the caller keeps every conf alive itself). */
+	void (*conf_hold)(void *ref);
+	void (*conf_drop)(void *ref);
 	void *arg;
+};
+
+/* What a session runs under: the configuration and the objects built from
+ * it.  A session takes the server's current one at connect (hooks.conf_hold)
+ * and keeps it until it ends (hooks.conf_drop), so a reload never changes a
+ * session in flight.  Nothing in it is owned by the server. */
+struct smtp_server_conf {
+	const struct config *cfg;
+	struct io_tls *tls;            /* NULL: no STARTTLS */
+	struct dnsbl *dnsbl;           /* NULL: no dnsbl_sites */
+	struct milter_set *milters;    /* NULL: no milters */
+	struct rcptmap *rcpts;         /* NULL: no recipient table */
+	void *ref;                     /* handed to hooks.conf_hold / conf_drop */
 };
 
 /* Counters for status and metrics. */
@@ -132,19 +149,16 @@ struct smtp_server_stats {
 	unsigned sessions;                /* open now */
 };
 
-/* Create the server; cfg, sp, tls (NULL: no STARTTLS) and dns (NULL: no PTR
- * lookups) stay owned by the caller and must outlive the server. */
-struct smtp_server *smtp_server_new(struct io_loop *loop, const struct config *cfg,
-				    struct spool *sp, struct io_tls *tls, struct dns_ctx *dns,
+/* Create the server; conf (copied; what it points to), sp and dns (NULL: no
+ * PTR lookups) stay owned by the caller and must outlive their users. */
+struct smtp_server *smtp_server_new(struct io_loop *loop, const struct smtp_server_conf *conf,
+				    struct spool *sp, struct dns_ctx *dns,
 				    const struct smtp_server_hooks *hooks);
-/* Filter stored messages with these milters, and judge the sender's
- * authentication with psl's public suffixes (neither owned; NULL = none). */
-void smtp_server_set_milters(struct smtp_server *srv, struct milter_set *ms,
-			     struct authres_psl *psl);
-/* Score clients with these DNS lists (not owned; NULL = none). */
-void smtp_server_set_dnsbl(struct smtp_server *srv, struct dnsbl *d);
-/* Replace the recipient table (takes ownership; NULL = none). */
-void smtp_server_set_rcptmap(struct smtp_server *srv, struct rcptmap *map);
+/* Run new sessions under conf (copied); sessions in flight keep theirs. */
+void smtp_server_set_conf(struct smtp_server *srv, const struct smtp_server_conf *conf);
+/* Judge the sender's authentication with psl's public suffixes (not owned;
+ * NULL = none), for the milters' verdicts. */
+void smtp_server_set_psl(struct smtp_server *srv, struct authres_psl *psl);
 /* Take an accepted socket; applies the connection limits. */
 void smtp_server_accept(struct smtp_server *srv, int fd, const struct sockaddr *sa,
 			socklen_t salen);

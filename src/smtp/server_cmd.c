@@ -41,7 +41,7 @@ static int smtp_helo_ok(const char *arg, size_t len)
 /* HELO and EHLO. */
 static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_cmd *c)
 {
-	const struct config *cfg = s->srv->cfg;
+	const struct config *cfg = s->cfg;
 	size_t alen = c->arglen;
 	while (alen && c->arg[alen - 1] == ' ')
 		alen--;
@@ -61,7 +61,7 @@ static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_cmd *c)
 		smtp_reply(s, "250-PIPELINING");
 		smtp_reply(s, "250-SIZE %llu", cfg->max_message_size);
 		smtp_reply(s, "250-ETRN");
-		if (s->srv->tls && !s->tls_active)
+		if (s->conf.tls && !s->tls_active)
 			smtp_reply(s, "250-STARTTLS");
 		smtp_reply(s, "250-ENHANCEDSTATUSCODES");
 		smtp_reply(s, "250-8BITMIME");
@@ -74,7 +74,7 @@ static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_cmd *c)
 /* STARTTLS (RFC 3207). */
 static void smtp_cmd_starttls(struct smtp_session *s, const struct smtp_cmd *c)
 {
-	if (!s->srv->tls || s->tls_active) {
+	if (!s->conf.tls || s->tls_active) {
 		smtp_reply(s, "502 5.5.1 Error: command not implemented");
 		return;
 	}
@@ -88,7 +88,7 @@ static void smtp_cmd_starttls(struct smtp_session *s, const struct smtp_cmd *c)
 	}
 	smtp_reply(s, "220 2.0.0 Ready to start TLS");
 	smtp_enter_state(s, SS_TLS);
-	if (io_conn_starttls_server(s->conn, s->srv->tls) < 0) {
+	if (io_conn_starttls_server(s->conn, s->conf.tls) < 0) {
 		log_warn("%s: cannot start TLS", s->ip);
 		smtp_session_close(s);
 	}
@@ -97,7 +97,7 @@ static void smtp_cmd_starttls(struct smtp_session *s, const struct smtp_cmd *c)
 /* MAIL FROM. */
 static void smtp_cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
 {
-	const struct config *cfg = s->srv->cfg;
+	const struct config *cfg = s->cfg;
 	struct smtp_mail_args a;
 	struct smtp_err e;
 	char buf[SMTP_PATH_MAX + 8];
@@ -161,6 +161,12 @@ void smtp_rcpt_accept(struct smtp_session *s, const struct smtp_rcpt_args *r, co
 	smtp_enter_state(s, SS_RCPT);
 }
 
+/* Does the session verify recipients (a hook, and recipient_verify in its config)? */
+static int smtp_verify_on(const struct smtp_session *s)
+{
+	return s->srv->hooks.rcpt && s->cfg->recipient_verify;
+}
+
 /* Apply a recipient verdict (synchronous or from a callout). */
 static void smtp_rcpt_verdict(struct smtp_session *s, const struct smtp_rcpt_args *r,
 			      const char *addr, enum smtp_rcpt_verdict v, const char *text)
@@ -188,7 +194,6 @@ static void smtp_rcpt_verdict(struct smtp_session *s, const struct smtp_rcpt_arg
 /* RCPT TO. */
 static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 {
-	struct smtp_server *srv = s->srv;
 	struct smtp_rcpt_args r;
 	struct smtp_err e;
 	char addr[SMTP_PATH_MAX + 8];
@@ -197,7 +202,7 @@ static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 		smtp_reply(s, "503 5.5.1 Error: need MAIL command");
 		return;
 	}
-	if (s->env.nrcpt >= srv->cfg->max_recipients) {
+	if (s->env.nrcpt >= s->cfg->max_recipients) {
 		smtp_count_reject(s, "limit");
 		smtp_reply(s, "452 4.5.3 Error: too many recipients");
 		return;
@@ -208,14 +213,14 @@ static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
 		return;
 	}
 	smtp_addr_str(&r.to, addr, sizeof(addr));
-	if (r.to.null_path || r.to.literal || !config_relay_domain(srv->cfg, r.to.domain)) {
+	if (r.to.null_path || r.to.literal || !config_relay_domain(s->cfg, r.to.domain)) {
 		smtp_count_reject(s, "relay");
 		log_info("%s: reject: RCPT <%s>: relay access denied", s->ip, addr);
 		smtp_reply(s, "554 5.7.1 <%s>: Relay access denied", addr);
 		return;
 	}
-	int listed = srv->rcpts && rcptmap_match(srv->rcpts, r.to.local, r.to.domain);
-	if (srv->rcpts && !listed && !srv->hooks.rcpt) {
+	int listed = s->conf.rcpts && rcptmap_match(s->conf.rcpts, r.to.local, r.to.domain);
+	if (s->conf.rcpts && !listed && !smtp_verify_on(s)) {
 		log_info("%s: reject: RCPT <%s>: user unknown", s->ip, addr);
 		smtp_rcpt_verdict(s, &r, addr, SMTP_RCPT_REJECT,
 				  "User unknown in relay recipient table");
@@ -242,7 +247,7 @@ void smtp_rcpt_local(struct smtp_session *s, const struct smtp_rcpt_args *r, con
 	struct smtp_server *srv = s->srv;
 	if (smtp_bl_rcpt(s, r, addr))
 		return;
-	if (!srv->hooks.rcpt || (srv->rcpts && rcptmap_match(srv->rcpts, r->to.local,
+	if (!smtp_verify_on(s) || (s->conf.rcpts && rcptmap_match(s->conf.rcpts, r->to.local,
 							     r->to.domain))) {
 		smtp_rcpt_accept(s, r, addr, NULL);
 		return;
@@ -387,7 +392,7 @@ static void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
 	} else {
 		smtp_cmd_table[c.verb](s, &c);
 	}
-	if (s->state != SS_CLOSING && s->errors >= s->srv->cfg->max_errors) {
+	if (s->state != SS_CLOSING && s->errors >= s->cfg->max_errors) {
 		log_info("%s: too many errors, closing", s->ip);
 		smtp_count_reject(s, "errors");
 		smtp_close_with(s, "421 4.7.0 Error: too many errors, closing transmission channel");

@@ -53,7 +53,7 @@ int smtp_received(struct smtp_session *s, char *buf, size_t len)
 			 "Received: from %s (%s [%s%s])\r\n"
 			 "\tby %s (backupmx) with %s id %s%s%s%s\r\n",
 			 s->helo[0] ? s->helo : "unknown", s->env.client_name,
-			 v6 ? "IPv6:" : "", s->ip, s->srv->cfg->hostname, proto, s->env.qid,
+			 v6 ? "IPv6:" : "", s->ip, s->cfg->hostname, proto, s->env.qid,
 			 s->tls_active ? "\r\n\t(" : "", s->tls_active ? s->tls_desc : "",
 			 s->tls_active ? ")" : "");
 	if (n < 0 || (size_t)n >= len)
@@ -102,7 +102,7 @@ void smtp_data_begin(struct smtp_session *s)
 	if (!s->hdrf)
 		s->hdrf = malloc(sizeof(*s->hdrf));
 	if (s->hdrf)
-		hdrf_init(s->hdrf, s->srv->cfg->hostname);
+		hdrf_init(s->hdrf, s->cfg->hostname);
 	s->received_hdrs = 0;
 	s->hdr_done = 0;
 	s->hdr_bol = 1;
@@ -188,7 +188,7 @@ static void smtp_hdr_scan(struct smtp_session *s, const uint8_t *p, size_t n)
 /* The reply for a finished message that we will not keep, or NULL. */
 const char *smtp_data_refusal(struct smtp_session *s, const char **reason)
 {
-	const struct config *cfg = s->srv->cfg;
+	const struct config *cfg = s->cfg;
 	if (s->rd.total > cfg->max_message_size) {
 		*reason = "size";
 		return "552 5.3.4 Error: message file too big";
@@ -297,7 +297,7 @@ int smtp_data_step(struct smtp_session *s)
 		if (!s->hdr_done)
 			smtp_hdr_scan(s, smtp_scratch, outlen);
 		/* stop storing once the message is refused anyway */
-		if (s->rd.total <= s->srv->cfg->max_message_size)
+		if (s->rd.total <= s->cfg->max_message_size)
 			smtp_data_out(s, smtp_scratch, outlen);
 	}
 	io_conn_consume(s->conn, used);
@@ -305,7 +305,7 @@ int smtp_data_step(struct smtp_session *s)
 	case SMTP_DATA_MORE:
 		return 1;
 	case SMTP_DATA_END:
-		if (s->hdrf && s->rd.total <= s->srv->cfg->max_message_size)
+		if (s->hdrf && s->rd.total <= s->cfg->max_message_size)
 			hdrf_finish(s->hdrf, smtp_data_emit, s);
 		smtp_data_end(s);
 		return 1;

@@ -36,13 +36,13 @@ static void smtp_bl_done(struct dnsbl_query *q, const struct dnsbl_result *r, vo
 void smtp_bl_start(struct smtp_session *s, const struct sockaddr *sa)
 {
 	struct smtp_server *srv = s->srv;
-	if (!srv->dnsbl)
+	if (!s->conf.dnsbl)
 		return;
 	if (srv->hooks.trusted && srv->hooks.trusted(sa, srv->hooks.arg)) {
 		log_debug("%s: a primary's address: not scored", s->ip);
 		return;
 	}
-	s->bl = dnsbl_query_start(srv->dnsbl, sa, smtp_bl_done, s);
+	s->bl = dnsbl_query_start(s->conf.dnsbl, sa, smtp_bl_done, s);
 }
 
 /* Judge a store-and-forward recipient by the client's score: 1 = answered
@@ -55,17 +55,17 @@ int smtp_bl_rcpt(struct smtp_session *s, const struct smtp_rcpt_args *r, const c
 		smtp_enter_state(s, SS_RCPT_WAIT);
 		return 1;
 	}
-	if (!s->bl_done || !dnsbl_listed(s->srv->dnsbl, &s->bl_res))
+	if (!s->bl_done || !dnsbl_listed(s->conf.dnsbl, &s->bl_res))
 		return 0;
 	const char *list = s->bl_res.listed_by[0] ? s->bl_res.listed_by : "DNS lists";
-	switch (s->srv->cfg->dnsbl_action) {
+	switch (s->cfg->dnsbl_action) {
 	case CONFIG_DNSBL_LOG:
 		log_info("%s: dnsbl: RCPT <%s>: score %d, listed by %s: accepted (dnsbl_action "
 			 "= log)", s->ip, addr, s->bl_res.score, list);
 		return 0;
 	case CONFIG_DNSBL_TEMPFAIL:
 	case CONFIG_DNSBL_REJECT: {
-		int temp = s->srv->cfg->dnsbl_action == CONFIG_DNSBL_TEMPFAIL;
+		int temp = s->cfg->dnsbl_action == CONFIG_DNSBL_TEMPFAIL;
 		smtp_count_reject(s, "dnsbl");
 		log_info("%s: %s: RCPT <%s>: score %d, listed by %s", s->ip,
 			 temp ? "defer" : "reject", addr, s->bl_res.score, list);

@@ -70,6 +70,8 @@ struct smtp_commit {
 struct smtp_session {
 	struct smtp_session *next, *prev;
 	struct smtp_server *srv;
+	struct smtp_server_conf conf;  /* what the session runs under (taken at connect) */
+	const struct config *cfg;      /* conf.cfg */
 	struct io_conn *conn;
 	struct io_timer *timer;
 	enum smtp_sstate state;
@@ -120,17 +122,13 @@ struct smtp_session {
 
 struct smtp_server {
 	struct io_loop *loop;
-	const struct config *cfg;
+	struct smtp_server_conf conf;        /* for new sessions (smtp_server_set_conf) */
 	struct spool *spool;
-	struct io_tls *tls;
 	struct dns_ctx *dns;
 	struct smtp_ptrcache *ptrs;          /* recent client reverse names */
 	unsigned long long ptr_skipped;      /* connections not looked up: DNS_PTR_INFLIGHT_MAX */
 	uint64_t ptr_warned_ms;              /* when that was last logged at warn */
-	struct dnsbl *dnsbl;                 /* NULL: no dnsbl_sites (not owned) */
-	struct milter_set *milters;          /* NULL: no milters (not owned) */
 	struct authres_psl *psl;             /* public suffixes, for bounce_policy (not owned) */
-	struct rcptmap *rcpts;
 	struct smtp_server_hooks hooks;
 	struct smtp_session *sessions;
 	struct smtp_server_stats stats;

@@ -71,10 +71,10 @@ static int smtp_milter_auth(struct smtp_session *s, const char *hdr, size_t len)
 		const char *v = hdr + i + sizeof(ar) - 1;
 		size_t vlen = end - i - (sizeof(ar) - 1);
 		if (strncasecmp(hdr + i, ar, sizeof(ar) - 1) == 0 && authres_parse(v, vlen, a) == 0 &&
-		    authres_is_ours(a, s->srv->cfg->hostname)) {
+		    authres_is_ours(a, s->cfg->hostname)) {
 			smtp_milter_note_authres(s, v, vlen);
 			if (at && !ok)
-				ok = authres_sender_authenticated(a, s->srv->cfg->hostname, at + 1,
+				ok = authres_sender_authenticated(a, s->cfg->hostname, at + 1,
 								  s->srv->psl);
 		}
 		i = end;
@@ -177,8 +177,7 @@ static void smtp_milter_done(struct milter_txn *t, const struct milter_result *r
 /* DATA of a stored message: start the milters (none configured: nothing). */
 void smtp_milter_start(struct smtp_session *s)
 {
-	struct smtp_server *srv = s->srv;
-	if (!srv->milters || !s->hdrf)
+	if (!s->conf.milters || !s->hdrf)
 		return;
 	const char **rcpts = calloc(s->env.nrcpt ? s->env.nrcpt : 1, sizeof(*rcpts));
 	if (!rcpts)
@@ -186,11 +185,11 @@ void smtp_milter_start(struct smtp_session *s)
 	for (size_t i = 0; i < s->env.nrcpt; i++)
 		rcpts[i] = s->env.rcpt[i].addr;
 	struct milter_facts f = {
-		.qid = s->env.qid, .hostname = srv->cfg->hostname, .client_addr = s->ip,
+		.qid = s->env.qid, .hostname = s->cfg->hostname, .client_addr = s->ip,
 		.client_name = s->rdns, .helo = s->helo, .client_port = s->port,
 		.sender = s->env.sender, .rcpts = rcpts, .nrcpt = s->env.nrcpt,
 	};
-	s->milter = milter_txn_start(srv->milters, &f, smtp_milter_done, smtp_milter_room, s);
+	s->milter = milter_txn_start(s->conf.milters, &f, smtp_milter_done, smtp_milter_room, s);
 	free(rcpts);
 	s->milter_eoh = 0;
 	s->milter_started = 1;
@@ -215,7 +214,7 @@ int smtp_milter_end(struct smtp_session *s)
 		return 0;
 	if (!s->milter) {
 		/* the conversation could not start: as if every milter failed */
-		const char *reply = milter_default_reply(s->srv->cfg);
+		const char *reply = milter_default_reply(s->cfg);
 		if (!reply)
 			return 0;
 		smtp_count_reject(s, "milter");

@@ -141,7 +141,7 @@ void smtp_proxy_drop(struct smtp_session *s)
 /* Close the session if the relayed refusals reached max_errors. */
 static void smtp_proxy_errors(struct smtp_session *s)
 {
-	if (s->state != SS_CLOSING && s->errors >= s->srv->cfg->max_errors) {
+	if (s->state != SS_CLOSING && s->errors >= s->cfg->max_errors) {
 		log_info("%s: too many errors, closing", s->ip);
 		smtp_count_reject(s, "errors");
 		smtp_close_with(s, "421 4.7.0 Error: too many errors, closing transmission channel");

@@ -2,7 +2,7 @@
  * test_ctl.c - table tests of src/common/ctl.c, the control-socket request
  * parser: the verbs and their arguments, the "text " and "force " prefixes,
  * and the "limit N " prefix of the streamed queue listing (issue 17): 1 to
- * CTL_LIMIT_MAX, digits only, queue only.
+ * CTL_LIMIT_MAX, digits only, queue only; "reload" takes nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -48,6 +48,11 @@ static const struct ctl_case ctl_cases[] = {
 	{"force hold example.org", 0, CTL_HOLD, 0, 0, "example.org", NULL},
 	{"force queue", -1, 0, 0, 0, NULL, "only hold can be forced"},
 	{"text metrics", -1, 0, 0, 0, NULL, "no text form for this request"},
+	{"reload", 0, CTL_RELOAD, 0, 0, "", NULL},
+	{"reload\n", 0, CTL_RELOAD, 0, 0, "", NULL},
+	{"reload now", -1, 0, 0, 0, NULL, "this request takes no argument"},
+	{"text reload", -1, 0, 0, 0, NULL, "no text form for this request"},
+	{"force reload", -1, 0, 0, 0, NULL, "only hold can be forced"},
 	{"bogus", -1, 0, 0, 0, NULL, "unknown request"},
 };
 
