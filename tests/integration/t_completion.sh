@@ -42,7 +42,7 @@ t_is "... and completing prints nothing on the terminal" "$out" ""
 
 # --- subcommands and options ---------------------------------------------------------
 t_is "backupmx <TAB>: the subcommands" "$(comp backupmx "")" \
-	"check drill flush hold queue release status"
+	"check drill flush hold queue release reload status"
 t_is "backupmx h<TAB>" "$(comp backupmx h)" "hold"
 t_is "backupmx --<TAB>: the global options" "$(comp backupmx --)" "--config --control --help --version"
 t_is "backupmx queue --<TAB>" "$(comp backupmx queue --)" "--config --control --domain --help --json --limit"
