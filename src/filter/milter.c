@@ -202,6 +202,27 @@ static void mc_drop_queue(struct mconn *c)
 static void mt_check_done(struct milter_txn *t);
 static void mt_check_room(struct milter_txn *t);
 
+/* Say goodbye (ABORT first when abort, then QUIT, if negotiated) and close:
+ * flushed to a live milter, freed at once when it failed or never
+ * connected (nothing can be flushed to it). */
+static void mc_close(struct mconn *c, int abort)
+{
+	if (!c->conn)
+		return;
+	if (c->negotiated && !c->failed) {
+		struct bmx_buf b = BMX_BUF_INIT;
+		if ((!abort || milter_put_cmd(&b, MILTER_SMFIC_ABORT) == 0) &&
+		    milter_put_cmd(&b, MILTER_SMFIC_QUIT) == 0)
+			io_conn_write(c->conn, b.p, b.len);
+		bmx_buf_free(&b);
+	}
+	if (!c->connected || c->failed)
+		io_conn_free(c->conn);
+	else
+		io_conn_flush_free(c->conn);
+	c->conn = NULL;
+}
+
 /* A connection's conversation is over with verdict v (reply: our line). */
 static void mc_finish(struct mconn *c, enum milter_verdict v, const char *reply)
 {
@@ -212,19 +233,7 @@ static void mc_finish(struct mconn *c, enum milter_verdict v, const char *reply)
 	snprintf(c->reply, sizeof(c->reply), "%s", reply ? reply : "");
 	mc_drop_queue(c);
 	io_timer_del(c->timer);
-	if (c->conn) {
-		if (c->negotiated) {
-			struct bmx_buf b = BMX_BUF_INIT;
-			if (milter_put_cmd(&b, MILTER_SMFIC_QUIT) == 0)
-				io_conn_write(c->conn, b.p, b.len);
-			bmx_buf_free(&b);
-		}
-		if (!c->connected || c->failed)
-			io_conn_free(c->conn);   /* nothing can be flushed to it */
-		else
-			io_conn_flush_free(c->conn);
-		c->conn = NULL;
-	}
+	mc_close(c, 0);
 	mt_check_room(c->t);
 	mt_check_done(c->t);
 }
@@ -680,17 +689,7 @@ void milter_txn_free(struct milter_txn *t)
 			free(c->chg[k].name);
 			free(c->chg[k].value);
 		}
-		if (c->conn) {
-			struct bmx_buf b = BMX_BUF_INIT;
-			if (c->negotiated && !c->done && milter_put_cmd(&b, MILTER_SMFIC_ABORT) == 0 &&
-			    milter_put_cmd(&b, MILTER_SMFIC_QUIT) == 0)
-				io_conn_write(c->conn, b.p, b.len);
-			bmx_buf_free(&b);
-			if (!c->connected || c->failed)
-				io_conn_free(c->conn);   /* nothing can be flushed to it */
-			else
-				io_conn_flush_free(c->conn);
-		}
+		mc_close(c, 1);   /* still open: the message is abandoned */
 		io_timer_free(c->timer);
 	}
 	io_timer_free(t->kick);
