@@ -2,13 +2,14 @@
 """spoolgen.py - write N valid queue files straight into a backupmxd spool.
 
 Usage: spoolgen.py --spool DIR --count N [--size OCTETS] [--rcpt ADDR]
-                   [--owner USER] [--age SECONDS]
+                   [--domains K] [--owner USER] [--age SECONDS]
 
 Writes DIR/queue/<qid> for N messages in the queue file format of
 src/spool/spool_fmt.c (BMXQ 1, checksummed), much faster than SMTP: the
 restart benchmark (bench/restart_bench.sh) and t_relay_recover_bg fill a
 spool with it.  Each message is from s@client.test to --rcpt (default
-r@example.test) with a body of about --size octets (default 1024) whose
+r@example.test; with --domains K, message i goes to
+local@dJ.domain, J = i mod K: K destinations) with a body of about --size octets (default 1024) whose
 first line is a Received: header carrying " id <qid>", as backupmxd writes
 it, so tests/lib/slowmx.py --stats counts each one once.  Queue IDs are
 unique and sort in creation order (arrival --age seconds ago, default
@@ -72,6 +73,7 @@ def main():
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--rcpt", default="r@example.test")
+    ap.add_argument("--domains", type=int, default=0)
     ap.add_argument("--owner")
     ap.add_argument("--age", type=int, default=3600)
     a = ap.parse_args()
@@ -92,7 +94,11 @@ def main():
     p9 = 62 ** 9
     for i in range(a.count):
         qid = b62((us0 + i) % p9, 9) + "000" + "0000" + b62(secrets.randbits(23), 4)
-        data = image(qid, arrival + i // 1000000, a.rcpt, a.size, i)
+        rcpt = a.rcpt
+        if a.domains > 0:
+            local, _, dom = a.rcpt.rpartition("@")
+            rcpt = "%s@d%d.%s" % (local, i % a.domains, dom)
+        data = image(qid, arrival + i // 1000000, rcpt, a.size, i)
         fd = os.open(qid, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=qdir)
         os.write(fd, data)
         if uid >= 0:

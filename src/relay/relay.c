@@ -1,6 +1,6 @@
 /*
- * relay.c - the delivery engine's core: messages, destinations, jobs and the
- * scheduling rules.
+ * relay.c - the delivery engine's core: destinations, jobs and the
+ * scheduling rules (the messages themselves are in relay_msg.c).
  *
  * A message is split into jobs, one per destination (recipient domain),
  * each holding that message's pending recipients for the domain.  A
@@ -25,27 +25,18 @@
 static const char *const relay_state_names[] = {"unknown", "up", "down", "loop"};
 
 /* FNV-1a hash. */
-static unsigned relay_hash(const char *s, unsigned buckets)
+unsigned relay_hash(const char *s, size_t buckets)
 {
 	uint32_t h = 2166136261u;
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h % buckets;
+	return (unsigned)(h % buckets);
 }
 
 /* The state name shown in status. */
 const char *relay_dest_state_name(const struct relay_dest *d)
 {
 	return d->held ? "held" : relay_state_names[d->state];
-}
-
-/* Find a message by queue ID. */
-struct relay_msg *relay_msg_find(struct relay *r, const char *qid)
-{
-	for (struct relay_msg *m = r->msgs[relay_hash(qid, RELAY_MSG_BUCKETS)]; m; m = m->hnext)
-		if (strcmp(m->env.qid, qid) == 0)
-			return m;
-	return NULL;
 }
 
 /* Find a destination by domain. */
@@ -182,35 +173,29 @@ struct relay_job *relay_job_take(struct relay_dest *d)
 	struct relay_job *j;
 	while ((j = d->ready_head)) {
 		relay_job_unlink(j);
-		if (j->msg->deleted) {
+		struct relay_msg *m = j->msg;
+		if (m->deleted) {
 			relay_job_free(j);
+			relay_msg_remove_if_done(d->r, m);
 			continue;
 		}
-		j->msg->nactive++;
+		if (!relay_msg_env_get(d->r, m)) {   /* logged */
+			/* gone from the spool: nothing to deliver; damaged: kept
+			 * in corrupt/ for the admin; else (EMFILE...) later */
+			if (errno == ENOENT || (errno == EBADMSG &&
+			    spool_quarantine(d->r->spool, m->qid, "unreadable at delivery") == 0)) {
+				m->deleted = 1;
+				relay_job_free(j);
+				relay_msg_remove_if_done(d->r, m);
+			} else {
+				relay_job_requeue(j, time(NULL) + (time_t)d->r->cfg->retry_min);
+			}
+			continue;
+		}
+		m->nactive++;
 		return j;
 	}
 	return NULL;
-}
-
-/* Free a message and its envelope. */
-static void relay_msg_free(struct relay *r, struct relay_msg *m)
-{
-	struct relay_msg **pp = &r->msgs[relay_hash(m->env.qid, RELAY_MSG_BUCKETS)];
-	while (*pp && *pp != m)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = m->hnext;
-	if (m->prev)
-		m->prev->next = m->next;
-	else
-		r->head = m->next;
-	if (m->next)
-		m->next->prev = m->prev;
-	else
-		r->tail = m->prev;
-	r->nmsgs--;
-	spool_env_clear(&m->env);
-	free(m);
 }
 
 /* Free a job (the message itself stays: see relay_msg_finish). */
@@ -224,8 +209,13 @@ void relay_job_free(struct relay_job *j)
 			break;
 		}
 	}
-	free(j->idx);
-	free(j);
+	relay_job_count(j, 0);
+	if (j->heap)
+		free(j->rcpt.many);
+	if (j == &m->job0)
+		m->job0_used = 0;   /* in place: freed with the message */
+	else
+		free(j);
 	m->njobs--;
 }
 
@@ -328,134 +318,6 @@ const char *relay_addr_domain(const char *addr, char *buf, size_t len)
 	for (char *p = buf; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	return buf;
-}
-
-/* Create the jobs of a message: one per domain with pending recipients. */
-static void relay_msg_schedule(struct relay *r, struct relay_msg *m)
-{
-	char dom[DNS_NAME_MAX], dom2[DNS_NAME_MAX];
-	size_t n = m->env.nrcpt;
-	char *done = calloc(n ? n : 1, 1);
-	if (!done)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		enum spool_rstate st = m->env.rcpt[i].state;
-		if (done[i] || (st != SPOOL_R_PENDING && st != SPOOL_R_DEFERRED))
-			continue;
-		relay_addr_domain(m->env.rcpt[i].addr, dom, sizeof(dom));
-		struct relay_dest *d = relay_dest_get(r, dom);
-		struct relay_job *j = d ? calloc(1, sizeof(*j)) : NULL;
-		if (!j)
-			continue;
-		if (!(j->idx = calloc(n, sizeof(size_t)))) {
-			free(j);
-			continue;
-		}
-		j->msg = m;
-		j->dest = d;
-		for (size_t k = i; k < n; k++) {
-			st = m->env.rcpt[k].state;
-			if (done[k] || (st != SPOOL_R_PENDING && st != SPOOL_R_DEFERRED))
-				continue;
-			if (strcmp(relay_addr_domain(m->env.rcpt[k].addr, dom2, sizeof(dom2)), dom))
-				continue;
-			j->idx[j->n++] = k;
-			done[k] = 1;
-		}
-		m->njobs++;
-		j->mnext = m->jobs;
-		m->jobs = j;
-		relay_job_requeue(j, m->next_try);
-		relay_dest_kick(d);
-	}
-	free(done);
-}
-
-/* A message is in the spool: track it and schedule its recipients. */
-void relay_add(struct relay *r, const struct spool_env *env)
-{
-	if (relay_msg_find(r, env->qid))
-		return;
-	struct relay_msg *m = calloc(1, sizeof(*m));
-	if (!m)
-		return;
-	/* our own deep copy: the caller's env goes away after this call */
-	if (spool_env_copy(&m->env, env) < 0) {
-		log_err("%s: out of memory", env->qid);
-		free(m);
-		return;
-	}
-	for (size_t i = 0; i < m->env.nrcpt; i++)
-		if (m->env.rcpt[i].state == SPOOL_R_DEFERRED)
-			m->warned = 1;
-	unsigned h = relay_hash(m->env.qid, RELAY_MSG_BUCKETS);
-	m->hnext = r->msgs[h];
-	r->msgs[h] = m;
-	m->prev = r->tail;
-	if (r->tail)
-		r->tail->next = m;
-	else
-		r->head = m;
-	r->tail = m;
-	r->nmsgs++;
-	m->seq = ++r->msg_seq;
-	relay_msg_schedule(r, m);
-	if (m->njobs == 0) {
-		log_info("%s: no pending recipients; removed", m->env.qid);
-		spool_remove(r->spool, m->env.qid);
-		relay_msg_free(r, m);
-	}
-}
-
-/* Once no job is alive and nothing is pending (or it was dropped): remove
- * the queue file (through the remover thread) and free the message. */
-void relay_msg_remove_if_done(struct relay *r, struct relay_msg *m)
-{
-	if (m->njobs || m->nactive)
-		return;
-	int pending = 0;
-	for (size_t i = 0; i < m->env.nrcpt; i++)
-		if (m->env.rcpt[i].state == SPOOL_R_PENDING || m->env.rcpt[i].state == SPOOL_R_DEFERRED)
-			pending = 1;
-	if (pending && !m->deleted)
-		return;
-	/* unlink and fsync of queue/ wait for the journal: the remover thread
-	 * does them, so the loop goes on delivering */
-	if (spool_remover_add(r->remover, m->env.qid) < 0 &&
-	    spool_remove(r->spool, m->env.qid) < 0 && errno != ENOENT)
-		log_err("%s: cannot remove queue file: %s", m->env.qid, strerror(errno));
-	else
-		log_info("%s: removed", m->env.qid);
-	relay_msg_free(r, m);
-}
-
-/* Write the state of every finished recipient again after a failed state
- * write (disk full), so that a restart does not deliver them twice. */
-void relay_msg_record(struct relay *r, struct relay_msg *m)
-{
-	int ok = 1;
-	for (size_t i = 0; i < m->env.nrcpt && ok; i++) {
-		enum spool_rstate st = m->env.rcpt[i].state;
-		if ((st == SPOOL_R_SENT || st == SPOOL_R_BOUNCED) &&
-		    spool_set_rcpt_state(r->spool, m->env.qid, i, st, NULL) < 0)
-			ok = 0;
-	}
-	if (ok) {
-		m->unrecorded = 0;
-		log_info("%s: delivery state recorded after an earlier write failure", m->env.qid);
-	}
-}
-
-/* Drop a message: queued jobs go now, active ones finish first. */
-void relay_msg_drop(struct relay *r, struct relay_msg *m)
-{
-	m->deleted = 1;
-	for (struct relay_job *j = m->jobs, *nx; j; j = nx) {
-		nx = j->mnext;
-		if (j->list)
-			relay_job_free(j);
-	}
-	relay_msg_remove_if_done(r, m);
 }
 
 /* Try now. */
@@ -651,76 +513,6 @@ void relay_hook_queued(const struct spool_env *env, void *rp)
 	relay_add(rp, env);
 }
 
-/* How often the lifetime sweep runs: often enough for short test lifetimes. */
-static uint64_t relay_sweep_ms(const struct relay *r)
-{
-	uint64_t ms = RELAY_SWEEP_MS;
-	uint64_t l = (uint64_t)r->cfg->queue_lifetime * 200;   /* a fifth of the lifetime */
-	if (r->cfg->delay_warning && (uint64_t)r->cfg->delay_warning * 200 < l)
-		l = (uint64_t)r->cfg->delay_warning * 200;
-	if (l < ms)
-		ms = l < 1000 ? 1000 : l;
-	return ms;
-}
-
-/* Expire messages past queue_lifetime and send delay warnings. */
-static void relay_sweep(void *arg)
-{
-	struct relay *r = arg;
-	const struct config *cfg = r->cfg;
-	time_t now = time(NULL);
-	for (struct relay_msg *m = r->head, *nx; m; m = nx) {
-		nx = m->next;
-		if (m->nactive || m->deleted)
-			continue;
-		if (m->unrecorded)
-			relay_msg_record(r, m);
-		time_t age = now - m->env.arrival;
-		if (age >= (time_t)cfg->queue_lifetime) {
-			size_t n = 0, *idx = calloc(m->env.nrcpt ? m->env.nrcpt : 1, sizeof(size_t));
-			const char **why = calloc(m->env.nrcpt ? m->env.nrcpt : 1, sizeof(char *));
-			char diag[RELAY_ERR_MAX + 64];
-			snprintf(diag, sizeof(diag), "delivery time expired (queue_lifetime %us): %s",
-				 cfg->queue_lifetime, m->last_error[0] ? m->last_error : "not delivered");
-			for (size_t i = 0; idx && why && i < m->env.nrcpt; i++) {
-				enum spool_rstate st = m->env.rcpt[i].state;
-				if (st == SPOOL_R_PENDING || st == SPOOL_R_DEFERRED) {
-					why[n] = diag;
-					idx[n++] = i;
-				}
-			}
-			for (size_t i = 0; i < n; i++)
-				relay_history_add(r, m->env.qid, m->env.rcpt[idx[i]].addr, "expired",
-						  NULL, diag, (double)age);
-			if (n) {
-				r->stats.expired += n;
-				relay_dsn_queue(r, m, idx, n, why, NULL,
-					     m->final_status[0] ? m->final_status : "5.4.7", 0);
-			}
-			free(idx);
-			free(why);
-			relay_msg_drop(r, m);
-			continue;
-		}
-		if (cfg->delay_warning && !m->warned && age >= (time_t)cfg->delay_warning) {
-			size_t n = 0, *idx = calloc(m->env.nrcpt ? m->env.nrcpt : 1, sizeof(size_t));
-			const char **why = calloc(m->env.nrcpt ? m->env.nrcpt : 1, sizeof(char *));
-			for (size_t i = 0; idx && why && i < m->env.nrcpt; i++) {
-				if (m->env.rcpt[i].state != SPOOL_R_PENDING)
-					continue;
-				why[n] = m->last_error[0] ? m->last_error : "not yet delivered";
-				idx[n++] = i;
-			}
-			m->warned = 1;
-			if (n)
-				relay_dsn_queue(r, m, idx, n, why, NULL, NULL, 1);
-			free(idx);
-			free(why);
-		}
-	}
-	io_timer_add(r->sweep_timer, relay_sweep_ms(r));
-}
-
 /* Create the delivery engine. */
 struct relay *relay_new(const struct relay_opts *o)
 {
@@ -740,10 +532,11 @@ struct relay *relay_new(const struct relay_opts *o)
 		relay_verify_init(r);
 	r->sweep_timer = io_timer_new(r->loop, relay_sweep, r);
 	r->remover = spool_remover_new(r->spool);
-	if (!r->sweep_timer || !r->remover) {
+	if (!r->sweep_timer || !r->remover || relay_msgs_init(r) < 0) {
 		io_timer_free(r->sweep_timer);
 		spool_remover_free(r->remover);
 		relay_verify_free(r);
+		free(r->msgs);
 		free(r);
 		return NULL;
 	}
@@ -765,7 +558,7 @@ void relay_free(struct relay *r)
 		nx = d->next;
 		relay_conn_close_all(d);
 		relay_probe_stop(d);
-		if (d->resolving)
+		if (d->resolving == RELAY_RESOLVE_RUNNING)
 			dns_mx_cancel(r->dns, d->dns_id);
 		while (d->ready_head)
 			relay_job_free(d->ready_head);
@@ -776,8 +569,7 @@ void relay_free(struct relay *r)
 		free(d->targets);
 		free(d);
 	}
-	while (r->head)
-		relay_msg_free(r, r->head);   /* jobs were freed with their destinations */
+	relay_msgs_free(r);   /* jobs were freed with their destinations */
 	for (size_t i = 0; i < r->nholds; i++)
 		free(r->holds[i]);
 	io_timer_free(r->sweep_timer);
@@ -797,12 +589,6 @@ void relay_history_add(struct relay *r, const char *qid, const char *rcpt, const
 	snprintf(h->reply, sizeof(h->reply), "%s", reply ? reply : "");
 	h->when = time(NULL);
 	h->delay = delay;
-}
-
-/* Arrival of the oldest queued message. */
-time_t relay_oldest_arrival(const struct relay *r)
-{
-	return r->head ? r->head->env.arrival : 0;
 }
 
 /* Copy the counters. */

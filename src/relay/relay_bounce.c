@@ -98,7 +98,7 @@ static int relay_dsn_allowed(const struct relay *r, const struct relay_msg *m)
 	switch (r->cfg->bounce_policy) {
 	case CONFIG_BOUNCE_ALWAYS: return 1;
 	case CONFIG_BOUNCE_NEVER: return 0;
-	default: return m->env.sender_auth;
+	default: return m->env->sender_auth;
 	}
 }
 
@@ -111,14 +111,14 @@ static void relay_dsn_suppress(struct relay *r, struct relay_msg *m, const size_
 			  "DSN suppressed: bounce_policy = never" :
 			  "DSN suppressed: sender not authenticated";
 	for (size_t i = 0; i < n; i++) {
-		const char *addr = m->env.rcpt[idx[i]].addr;
+		const char *addr = m->env->rcpt[idx[i]].addr;
 		if (delayed) {
-			log_info("%s: to=<%s>, delay warning not sent (%s)", m->env.qid, addr, why);
+			log_info("%s: to=<%s>, delay warning not sent (%s)", m->qid, addr, why);
 			continue;
 		}
-		log_info("%s: to=<%s>, status=bounced (%s)", m->env.qid, addr, why);
-		relay_history_add(r, m->env.qid, addr, "suppressed", NULL, why,
-				  (double)(time(NULL) - m->env.arrival));
+		log_info("%s: to=<%s>, status=bounced (%s)", m->qid, addr, why);
+		relay_history_add(r, m->qid, addr, "suppressed", NULL, why,
+				  (double)(time(NULL) - m->arrival));
 		r->stats.dsn_suppressed++;
 	}
 }
@@ -134,13 +134,13 @@ void relay_dsn_queue(struct relay *r, struct relay_msg *m, const size_t *idx, si
 
 	if (delayed)
 		for (size_t i = 0; i < n; i++)
-			spool_set_rcpt_state(r->spool, m->env.qid, idx[i], SPOOL_R_DEFERRED, replies[i]);
-	if (m->env.sender[0] && !relay_dsn_allowed(r, m)) {
+			spool_set_rcpt_state(r->spool, m->qid, idx[i], SPOOL_R_DEFERRED, replies[i]);
+	if (m->env->sender[0] && !relay_dsn_allowed(r, m)) {
 		relay_dsn_suppress(r, m, idx, n, replies, delayed);
 		goto out;
 	}
-	if (!m->env.sender[0]) {
-		log_info("%s: sender is <>: no DSN for %zu recipient(s)%s", m->env.qid, n,
+	if (!m->env->sender[0]) {
+		log_info("%s: sender is <>: no DSN for %zu recipient(s)%s", m->qid, n,
 			 delayed ? "" : " (dropped)");
 		if (!delayed)
 			r->stats.dsn_dropped++;
@@ -149,7 +149,7 @@ void relay_dsn_queue(struct relay *r, struct relay_msg *m, const size_t *idx, si
 	if (!dr || !status)
 		goto out;
 	for (size_t i = 0; i < n && k < DSN_RCPTS_MAX; i++) {
-		const struct spool_rcpt *rc = &m->env.rcpt[idx[i]];
+		const struct spool_rcpt *rc = &m->env->rcpt[idx[i]];
 		if (rc->notify && (!(rc->notify & want) || (rc->notify & SMTP_NOTIFY_NEVER)))
 			continue;
 		if (st && *st)
@@ -163,29 +163,29 @@ void relay_dsn_queue(struct relay *r, struct relay_msg *m, const size_t *idx, si
 		dr[k].remote_mta = remote;
 		dr[k].diagnostic = replies[i];
 		dr[k].last_attempt = m->last_try ? m->last_try : now;
-		dr[k].will_retry_until = delayed ? m->env.arrival + (time_t)r->cfg->queue_lifetime : 0;
+		dr[k].will_retry_until = delayed ? m->arrival + (time_t)r->cfg->queue_lifetime : 0;
 		k++;
 	}
 	if (k == 0)
 		goto out;
 	char from[512];
-	snprintf(from, sizeof(from), "%s [%s]", m->env.client_name ? m->env.client_name : "unknown",
-		 m->env.client_addr ? m->env.client_addr : "");
+	snprintf(from, sizeof(from), "%s [%s]", m->env->client_name ? m->env->client_name : "unknown",
+		 m->env->client_addr ? m->env->client_addr : "");
 	struct dsn_info info = {
-		.reporting_mta = r->cfg->hostname, .qid = m->env.qid, .envid = m->env.envid,
-		.orig_sender = m->env.sender, .received_from = from, .arrival = m->env.arrival,
-		.now = now, .ret_full = m->env.ret == 1,
+		.reporting_mta = r->cfg->hostname, .qid = m->qid, .envid = m->env->envid,
+		.orig_sender = m->env->sender, .received_from = from, .arrival = m->arrival,
+		.now = now, .ret_full = m->env->ret == 1,
 	};
 	size_t olen = 0, dlen = 0;
-	uint8_t *orig = relay_bounce_orig(r, m->env.qid, &olen);
+	uint8_t *orig = relay_bounce_orig(r, m->qid, &olen);
 	char *dsn = NULL, nqid[SPOOL_QID_LEN + 1];
 	if (dsn_build(&info, dr, k, orig ? orig : (const uint8_t *)"", olen, &dsn, &dlen) == 0 &&
-	    relay_bounce_queue(r, m->env.sender, dsn, dlen, nqid) == 0) {
+	    relay_bounce_queue(r, m->env->sender, dsn, dlen, nqid) == 0) {
 		r->stats.dsn_sent++;
-		log_info("%s: sender %s notification: %s", m->env.qid,
+		log_info("%s: sender %s notification: %s", m->qid,
 			 delayed ? "delay" : "non-delivery", nqid);
 	} else {
-		log_err("%s: cannot queue a DSN to <%s>", m->env.qid, m->env.sender);
+		log_err("%s: cannot queue a DSN to <%s>", m->qid, m->env->sender);
 	}
 	free(dsn);
 	free(orig);

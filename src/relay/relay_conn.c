@@ -164,7 +164,8 @@ static void relay_conn_job_fail(struct relay_conn *c, const char *err, int messa
 	c->job = NULL;
 	d->nidle++;
 	m->nactive--;
-	snprintf(m->last_error, sizeof(m->last_error), "%s", err);
+	relay_msg_env_put(m);
+	relay_msg_set_error(d->r, m, err);
 	m->last_try = time(NULL);
 	time_t nb = 0;
 	if (message_level && ++m->attempts >= 2)
@@ -196,6 +197,16 @@ static void relay_conn_free(struct relay_conn *c)
 	free(c);
 }
 
+/* The oldest arrival among the jobs on d's connections, 0 if none. */
+time_t relay_conn_oldest(const struct relay_dest *d)
+{
+	time_t oldest = 0;
+	for (const struct relay_conn *c = d->conns; c; c = c->next)
+		if (c->job && (!oldest || c->job->msg->arrival < oldest))
+			oldest = c->job->msg->arrival;
+	return oldest;
+}
+
 /* Log one recipient outcome the way Postfix does. */
 static void relay_log_rcpt(struct relay_conn *c, size_t k, const char *status, int code,
 			   const char *text)
@@ -204,11 +215,11 @@ static void relay_log_rcpt(struct relay_conn *c, size_t k, const char *status, i
 	char enh[16] = "";
 	if (text && strlen(text) > 6 && text[1] == '.')
 		snprintf(enh, sizeof(enh), "%.*s", (int)strcspn(text, " "), text);
-	relay_history_add(c->dest->r, m->env.qid, m->env.rcpt[c->job->idx[k]].addr, status,
-			  c->relay_desc, text, (double)(time(NULL) - m->env.arrival));
+	relay_history_add(c->dest->r, m->qid, m->env->rcpt[relay_job_rcpts(c->job)[k]].addr, status,
+			  c->relay_desc, text, (double)(time(NULL) - m->arrival));
 	log_info("%s: to=<%s>, relay=%s, delay=%ld, tries=%u, dsn=%s, status=%s (%d %s)",
-		 m->env.qid, m->env.rcpt[c->job->idx[k]].addr, c->relay_desc,
-		 (long)(time(NULL) - m->env.arrival), m->attempts + 1,
+		 m->qid, m->env->rcpt[relay_job_rcpts(c->job)[k]].addr, c->relay_desc,
+		 (long)(time(NULL) - m->arrival), m->attempts + 1,
 		 enh[0] ? enh : (code / 100 == 2 ? "2.0.0" : code / 100 == 4 ? "4.0.0" : "5.0.0"),
 		 status, code, text ? text : "");
 }
@@ -279,12 +290,13 @@ static void relay_conn_apply(struct relay_conn *c, const struct smtp_reply *data
 	for (size_t k = 0; k < n; k++) {
 		char buf[SMTP_REPLY_TEXT_MAX + 8], full[SMTP_REPLY_TEXT_MAX + 16];
 		int code = relay_conn_rcpt_reply(c, k, data, buf, sizeof(buf));
-		size_t i = j->idx[k];
-		struct spool_rcpt *rc = &m->env.rcpt[i];
+		size_t i = relay_job_rcpts(j)[k];
+		struct spool_rcpt *rc = &m->env->rcpt[i];
 		snprintf(full, sizeof(full), "%d %s", code, buf);
 		if (code / 100 == 2) {
 			relay_log_rcpt(c, k, "sent", code, buf);
 			rc->state = SPOOL_R_SENT;
+			relay_msg_rcpt_done(m);
 			o->done[o->ndone++] = i;
 			o->nsent++;
 			r->stats.sent++;
@@ -293,6 +305,7 @@ static void relay_conn_apply(struct relay_conn *c, const struct smtp_reply *data
 			relay_log_rcpt(c, k, "bounced", code, buf);
 			relay_verify_learn(r, rc->addr, code);
 			rc->state = SPOOL_R_BOUNCED;
+			relay_msg_rcpt_done(m);
 			o->done[o->ndone++] = i;
 			if (!o->btext)   /* not on every delivery: replies are 4 KiB each */
 				o->btext = malloc(o->n * sizeof(*o->btext));
@@ -304,9 +317,10 @@ static void relay_conn_apply(struct relay_conn *c, const struct smtp_reply *data
 			r->stats.bounced++;
 		} else {
 			relay_log_rcpt(c, k, "deferred", code, buf);
-			j->idx[o->ndeferred++] = i;   /* keep it in the job */
-			snprintf(m->last_error, sizeof(m->last_error), "%s said: %s", c->relay_desc,
-				 full);
+			relay_job_rcpts(j)[o->ndeferred++] = i;   /* keep it in the job */
+			char err[RELAY_ERR_MAX];
+			snprintf(err, sizeof(err), "%s said: %s", c->relay_desc, full);
+			relay_msg_set_error(r, m, err);
 			r->stats.deferred++;
 		}
 	}
@@ -319,8 +333,8 @@ static void relay_conn_record(struct relay *r, struct relay_msg *m, const struct
 	if (!o->ndeferred && m->njobs <= 1)
 		return;
 	for (size_t k = 0; k < o->ndone; k++)
-		if (spool_set_rcpt_state(r->spool, m->env.qid, o->done[k],
-					 m->env.rcpt[o->done[k]].state, NULL) < 0)
+		if (spool_set_rcpt_state(r->spool, m->qid, o->done[k],
+					 m->env->rcpt[o->done[k]].state, NULL) < 0)
 			m->unrecorded = 1;   /* retried by the sweep: relay_msg_record() */
 }
 
@@ -337,6 +351,7 @@ static void relay_conn_job_settle(struct relay_conn *c, size_t ndeferred)
 	c->job = NULL;
 	d->nidle++;
 	m->nactive--;
+	relay_msg_env_put(m);
 	m->last_try = time(NULL);
 	if (ndeferred && !m->deleted) {
 		j->n = ndeferred;
@@ -467,13 +482,26 @@ static enum relay_xc_want relay_conn_want(const struct relay_conn *c,
 	return relay_xclient_want(c->dest->r, &smtp_client_info(c->cl)->caps, &c->xc, env);
 }
 
-/* Whether c can carry the next ready job (the first one not deleted). */
+/* Whether c can carry the next ready job (the first one not deleted).  Its
+ * envelope is read only when the answer depends on its client (XCLIENT). */
 static int relay_conn_fits(const struct relay_conn *c)
 {
 	const struct relay_job *h = c->dest->ready_head;
 	while (h && h->msg->deleted)
 		h = h->next;
-	return !h || relay_conn_want(c, &h->msg->env) != XW_NEW;
+	if (!h)
+		return 1;
+	if (c->xc.state == XC_SPENT)
+		return 0;
+	if (c->xc.state == XC_SELF && !relay_xclient_offered(&smtp_client_info(c->cl)->caps))
+		return 1;   /* XFORWARD or nothing, whoever the client */
+	struct relay_msg *m = h->msg;
+	const struct spool_env *env = relay_msg_env_get(c->dest->r, m);
+	if (!env)
+		return 1;   /* relay_job_take() deals with it */
+	int fits = relay_conn_want(c, env) != XW_NEW;
+	relay_msg_env_put(m);
+	return fits;
 }
 
 /* Queue the current job's transaction: [XFORWARD,] MAIL, each RCPT, DATA
@@ -485,13 +513,13 @@ static void relay_conn_send(struct relay_conn *c, int xforward)
 	const struct smtp_caps *caps = &smtp_client_info(c->cl)->caps;
 	char params[SMTP_CMD_LINE_MAX];
 
-	relay_mail_params(&m->env, caps, c->body_len, params, sizeof(params));
+	relay_mail_params(m->env, caps, c->body_len, params, sizeof(params));
 	if (xforward)
-		relay_xforward_send(c->cl, caps, &m->env);
-	smtp_client_mail(c->cl, m->env.sender, params[0] ? params : NULL, relay_conn_mail_cb, c);
+		relay_xforward_send(c->cl, caps, m->env);
+	smtp_client_mail(c->cl, m->env->sender, params[0] ? params : NULL, relay_conn_mail_cb, c);
 	for (size_t k = 0; k < j->n; k++) {
-		relay_rcpt_params(&m->env.rcpt[j->idx[k]], caps, params, sizeof(params));
-		smtp_client_rcpt(c->cl, m->env.rcpt[j->idx[k]].addr, params[0] ? params : NULL,
+		relay_rcpt_params(&m->env->rcpt[relay_job_rcpts(j)[k]], caps, params, sizeof(params));
+		smtp_client_rcpt(c->cl, m->env->rcpt[relay_job_rcpts(j)[k]].addr, params[0] ? params : NULL,
 				 relay_conn_rcpt_cb, c);
 	}
 	smtp_client_data_fd(c->cl, c->body_fd, c->body_off, c->body_len, relay_conn_data_cb, c);
@@ -506,7 +534,7 @@ static void relay_conn_xclient_cb(struct smtp_client *cl, const struct smtp_repl
 	struct relay_conn *c = arg;
 	if (!rp || !c->job || rp->code == 421)
 		return;   /* the session ends: relay_conn_event handles the job */
-	const struct spool_env *env = &c->job->msg->env;
+	const struct spool_env *env = c->job->msg->env;
 	if (rp->code == 220) {
 		relay_xclient_became(&c->xc, env);
 		log_debug("%s: XCLIENT ADDR=%s accepted by %s", env->qid, env->client_addr,
@@ -541,7 +569,7 @@ static void relay_conn_xclient_cb(struct smtp_client *cl, const struct smtp_repl
  * -1 when XCLIENT was needed and could not be queued. */
 static int relay_conn_begin(struct relay_conn *c)
 {
-	const struct spool_env *env = &c->job->msg->env;
+	const struct spool_env *env = c->job->msg->env;
 
 	switch (relay_conn_want(c, env)) {
 	case XW_SAME:
@@ -584,25 +612,25 @@ static void relay_conn_next(struct relay_conn *c)
 		c->job = j;
 		d->nidle--;
 		const char *why = NULL;
-		if (m->env.smtputf8 && !(caps->flags & SMTP_CAP_SMTPUTF8)) {
+		if (m->env->smtputf8 && !(caps->flags & SMTP_CAP_SMTPUTF8)) {
 			why = "the MX host does not support SMTPUTF8";
-			snprintf(m->final_status, sizeof(m->final_status), "5.6.7");  /* RFC 6531 */
-		} else if (m->env.body_8bit && !(caps->flags & SMTP_CAP_8BITMIME)) {
+			m->final_status = RELAY_FINAL_SMTPUTF8;
+		} else if (m->env->body_8bit && !(caps->flags & SMTP_CAP_8BITMIME)) {
 			why = "the MX host does not support 8BITMIME";
-			snprintf(m->final_status, sizeof(m->final_status), "5.6.3");  /* RFC 3463 */
+			m->final_status = RELAY_FINAL_8BITMIME;
 		}
 		size_t len = 0;
 		if (!why) {
-			c->body_fd = spool_body_open(d->r->spool, m->env.qid, &len);
+			c->body_fd = spool_body_open(d->r->spool, m->qid, &len);
 			if (c->body_fd < 0)
 				why = "cannot open the queue file";
 		}
 		if (!why && caps->size && len > caps->size) {
-			log_info("%s: message size %zu exceeds the limit %llu of %s", m->env.qid, len,
+			log_info("%s: message size %zu exceeds the limit %llu of %s", m->qid, len,
 				 caps->size, c->relay_desc);
 		}
 		if (why) {
-			log_info("%s: deferred: %s (%s)", m->env.qid, why, c->relay_desc);
+			log_info("%s: deferred: %s (%s)", m->qid, why, c->relay_desc);
 			relay_conn_job_fail(c, why, 1);
 			continue;
 		}
@@ -676,7 +704,7 @@ static void relay_conn_event(struct smtp_client *cl, enum smtp_client_event ev, 
 		snprintf(err, sizeof(err), "%s: %s", c->relay_desc, in->errtext);
 		if (c->job) {
 			/* lost mid-transaction: a message-level failure */
-			log_info("%s: deferred: %s", c->job->msg->env.qid, err);
+			log_info("%s: deferred: %s", c->job->msg->qid, err);
 			relay_conn_job_fail(c, err, 1);
 		}
 		if (!c->ready && c->target + 1 < d->ntargets) {

@@ -191,7 +191,7 @@ static void relay_html_dests(struct relay *r, const char *filter, FILE *f, time_
 	size_t bystate[5] = {0}, nmatch = 0;
 	unsigned long long bytes = relay_queue_bytes(r);
 
-	for (const struct relay_dest *d = r->dest_list; d; d = d->next) {
+	for (struct relay_dest *d = r->dest_list; d; d = d->next) {
 		struct relay_html_row row = {.d = d};
 		relay_dest_totals(d, &row.st);
 		bystate[d->held ? 4 : (size_t)d->state & 3]++;
@@ -227,27 +227,27 @@ static void relay_html_dests(struct relay *r, const char *filter, FILE *f, time_
 }
 
 /* One queued message's row. */
-static void relay_html_msg(const struct relay_msg *m, FILE *f)
+static void relay_html_msg(const struct relay_msg *m, const struct spool_env *env, FILE *f)
 {
 	static const char *const st[] = {"pending", "sent", "bounced", "deferred"};
 	fputs("<tr><td><code>", f);
-	relay_html_esc(f, m->env.qid);
+	relay_html_esc(f, m->qid);
 	fputs("</code></td><td>", f);
-	relay_html_time(f, m->env.arrival);
-	fprintf(f, "</td><td class=\"n\">%llu</td><td class=\"sender\">", m->env.size);
-	relay_html_esc(f, m->env.sender[0] ? m->env.sender : "<>");
+	relay_html_time(f, m->arrival);
+	fprintf(f, "</td><td class=\"n\">%llu</td><td class=\"sender\">", m->size);
+	relay_html_esc(f, env->sender[0] ? env->sender : "<>");
 	fputs("</td><td>", f);
-	for (size_t i = 0; i < m->env.nrcpt; i++) {
+	for (size_t i = 0; i < env->nrcpt; i++) {
 		if (i == RELAY_HTML_RCPTS) {
-			fprintf(f, "<br>... and %zu more", m->env.nrcpt - i);
+			fprintf(f, "<br>... and %zu more", env->nrcpt - i);
 			break;
 		}
 		if (i)
 			fputs("<br>", f);
-		relay_html_esc(f, m->env.rcpt[i].addr);
+		relay_html_esc(f, env->rcpt[i].addr);
 		fputs(" (", f);
-		relay_html_esc(f, m->nactive && (m->env.rcpt[i].state & 3) == 0 ? "sending"
-						  : st[m->env.rcpt[i].state & 3]);
+		relay_html_esc(f, m->nactive && (env->rcpt[i].state & 3) == 0 ? "sending"
+						  : st[env->rcpt[i].state & 3]);
 		fputc(')', f);
 	}
 	fprintf(f, "</td><td class=\"n\">%u</td><td class=\"err\">", m->attempts);
@@ -266,9 +266,12 @@ static void relay_html_msgs(struct relay *r, FILE *f)
 	fputs("<table id=\"messages\"><tr><th>Queue ID</th><th>Arrived</th><th>Size</th>"
 	      "<th>Sender</th><th>Recipients</th><th>Tries</th><th>Last error</th></tr>\n", f);
 	int shown = 0;
-	for (const struct relay_msg *m = r->tail; m && shown < RELAY_HTML_MSGS;
-	     m = m->prev, shown++)
-		relay_html_msg(m, f);
+	for (struct relay_msg *m = r->tail; m && shown < RELAY_HTML_MSGS; m = m->prev, shown++) {
+		struct spool_env none;
+		const struct spool_env *env = relay_msg_env_show(r, m, &none);
+		relay_html_msg(m, env, f);
+		relay_msg_env_unshow(m, env);
+	}
 	if (r->nmsgs > RELAY_HTML_MSGS)
 		fprintf(f, "<tr><td colspan=\"7\">... and %zu older</td></tr>\n",
 			r->nmsgs - RELAY_HTML_MSGS);

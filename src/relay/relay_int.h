@@ -1,7 +1,8 @@
 /*
  * relay_int.h - internals shared by the files of the delivery engine.
  *
- *   relay.c         messages, destinations, scheduling, holds, ETRN, sweeps
+ *   relay.c         destinations, jobs, scheduling, holds, ETRN
+ *   relay_msg.c     messages in memory, their envelopes read on demand, the sweep
  *   relay_conn.c    delivery connections and probes (SMTP client driving)
  *   relay_ramp.c    the concurrency ramp: how many connections a destination gets
  *   relay_xforward.c  XFORWARD/XCLIENT: the original client, told to the primary
@@ -22,7 +23,11 @@
 #include "relay/relay.h"
 #include "smtp/client.h"
 
-#define RELAY_MSG_BUCKETS   65536
+#define RELAY_MSG_BUCKETS   65536   /* first size of the message hash; doubled as it fills */
+#define RELAY_ERR_BUCKETS   1024    /* interned message errors (relay_msg.c) */
+#define RELAY_RESOLVE_MAX   256     /* MX lookups in flight: each holds a dns_mx_set
+				       (about 75 KB) until it ends; more wait in line */
+enum { RELAY_RESOLVE_NONE = 0, RELAY_RESOLVE_RUNNING, RELAY_RESOLVE_QUEUED };
 #define RELAY_DEST_BUCKETS  65536   /* destinations hash: 100,000 domains stay ~2 a chain */
 #define RELAY_ERR_MAX       512
 
@@ -42,27 +47,11 @@ struct relay_dest;
  *   - nproxy and r->proxies: only relay_proxy.c.
  *   - a relay_msg is freed only by relay_msg_remove_if_done() (which also
  *     removes its queue file) or relay_free(); its jobs by relay_job_free().
+ *   - relay_msg.env and .env_refs: only relay_msg.c (relay_msg_env_get/put);
+ *     .last_error through relay_msg_set_error(); njobs/jbytes/joldest of a
+ *     destination through relay_job_count().
  * Everything else reads.
  */
-
-/* One queued message. */
-struct relay_msg {
-	struct relay_msg *hnext;          /* hash chain by queue ID */
-	struct relay_msg *next, *prev;    /* all messages, arrival order */
-	struct spool_env env;             /* envelope with recipient states */
-	unsigned attempts;                /* message-level failures so far */
-	time_t next_try;                  /* per-message backoff end, 0 = none */
-	time_t last_try;
-	char last_error[RELAY_ERR_MAX];
-	char final_status[8];             /* RFC 3463 code if it expires, "" = 5.4.7 */
-	int warned;                       /* delay warning sent */
-	int unrecorded;                   /* a state record failed (ENOSPC): retry it */
-	struct relay_job *jobs;           /* this message's jobs (via mnext) */
-	unsigned njobs;                   /* jobs (msg x destination) alive */
-	unsigned nactive;                 /* jobs on a connection now */
-	int deleted;                      /* removed by the admin; jobs drain */
-	unsigned long long seq;           /* order of arrival in r->head (relay_list.c) */
-};
 
 /* The pending recipients of one message for one destination. */
 struct relay_job {
@@ -70,11 +59,56 @@ struct relay_job {
 	struct relay_job *mnext;          /* in msg->jobs */
 	struct relay_msg *msg;
 	struct relay_dest *dest;
-	size_t n;
-	size_t *idx;                      /* recipient indexes into msg->env.rcpt */
-	int list;                         /* 0 none, 1 ready, 2 wait */
 	time_t not_before;
+	union {                           /* recipient indexes into the envelope's rcpt: */
+		size_t one;               /*   one recipient (heap == 0) */
+		size_t *many;             /*   allocated (heap == 1) */
+	} rcpt;
+	unsigned n;                       /* how many */
+	unsigned char heap;
+	unsigned char list;               /* 0 none, 1 ready, 2 wait */
 };
+
+/* Job j's recipient indexes (j->n of them). */
+static inline size_t *relay_job_rcpts(struct relay_job *j)
+{
+	return j->heap ? j->rcpt.many : &j->rcpt.one;
+}
+
+/* One queued message: only what scheduling needs stays in memory (issue 17:
+ * about 210 bytes with its first job).  The envelope (sender, recipients,
+ * client facts) stays on disk and is read when a delivery, a DSN or a
+ * listing needs it: relay_msg_env_get() / relay_msg_env_put() (relay_msg.c). */
+struct relay_msg {
+	struct relay_msg *hnext;          /* hash chain by queue ID */
+	struct relay_msg *next, *prev;    /* all messages, arrival order */
+	struct spool_env *env;            /* loaded envelope, or NULL (env_refs == 0) */
+	struct relay_job *jobs;           /* this message's jobs (via mnext) */
+	const char *last_error;           /* interned (relay_msg_set_error), never NULL */
+	char qid[SPOOL_QID_LEN + 1];
+	unsigned char warned;             /* delay warning sent */
+	unsigned char unrecorded;         /* a state record failed (ENOSPC): retry it;
+					     env stays loaded (it holds the states) */
+	unsigned char deleted;            /* removed by the admin; jobs drain */
+	time_t arrival;
+	unsigned long long size;          /* body octets */
+	time_t next_try;                  /* per-message backoff end, 0 = none */
+	time_t last_try;
+	unsigned long long seq;           /* order of arrival in r->head (relay_list.c) */
+	unsigned attempts;                /* message-level failures so far */
+	unsigned npending;                /* recipients pending or deferred */
+	unsigned njobs;                   /* jobs (msg x destination) alive */
+	unsigned nactive;                 /* jobs on a connection now */
+	unsigned env_refs;                /* holders of env (active jobs, readers) */
+	unsigned char final_status;       /* RELAY_FINAL_*: the RFC 3463 code if it expires */
+	unsigned char job0_used;          /* job0 is one of jobs */
+	struct relay_job job0;            /* the first job, in place (one allocation) */
+};
+
+/* relay_msg.final_status: why a message that expires failed for good. */
+enum { RELAY_FINAL_EXPIRED = 0,           /* 5.4.7 delivery time expired */
+       RELAY_FINAL_SMTPUTF8,              /* 5.6.7 (RFC 6531) */
+       RELAY_FINAL_8BITMIME };            /* 5.6.3 (RFC 3463) */
 
 struct relay_target {
 	struct sockaddr_storage sa;       /* with port */
@@ -98,9 +132,14 @@ struct relay_dest {
 	/* jobs */
 	struct relay_job *ready_head, *ready_tail, *wait_head;
 	size_t nready, nwait;
+	size_t njobs;                     /* every job, listed or on a connection (relay_msg.c) */
+	unsigned long long jbytes;        /* their messages' octets */
+	time_t joldest;                   /* the oldest arrival among them, unless: */
+	int joldest_stale;                /* the oldest left: relay_dest_totals() looks again */
 	time_t wait_deadline;             /* when wait_timer fires */
 	/* next hops */
-	int resolving;
+	int resolving;                    /* RELAY_RESOLVE_*: the MX lookup's state */
+	struct relay_dest *rq_next;       /* in r->rq (RELAY_RESOLVE_QUEUED) */
 	long dns_id;
 	time_t targets_expire;
 	size_t ntargets;
@@ -154,11 +193,17 @@ struct relay {
 	struct spool *spool;
 	struct dns_ctx *dns;
 	struct io_tls *client_tls;
-	struct relay_msg *msgs[RELAY_MSG_BUCKETS];
+	struct relay_msg **msgs;          /* hash by queue ID, msg_buckets long */
+	size_t msg_buckets;
 	struct relay_msg *head, *tail;
 	size_t nmsgs;
+	unsigned long long qbytes;        /* octets of all queued messages */
+	struct relay_errstr *errs[RELAY_ERR_BUCKETS];   /* interned last errors */
 	unsigned long long msg_seq;       /* last relay_msg.seq given */
 	struct relay_dest *dests[RELAY_DEST_BUCKETS];
+	struct relay_dest *rq_head, *rq_tail;   /* waiting for an MX lookup slot */
+	unsigned nresolving;              /* MX lookups in flight (<= RELAY_RESOLVE_MAX) */
+	size_t nrq;                       /* destinations in r->rq */
 	struct relay_dest *dest_list;
 	size_t nholds;
 	char *holds[RELAY_HOLD_MAX];
@@ -176,9 +221,9 @@ struct relay {
 };
 
 /* relay.c */
+unsigned relay_hash(const char *s, size_t buckets);
 struct relay_dest *relay_dest_get(struct relay *r, const char *domain);
 struct relay_dest *relay_dest_find(struct relay *r, const char *domain);
-struct relay_msg *relay_msg_find(struct relay *r, const char *qid);
 const char *relay_addr_domain(const char *addr, char *buf, size_t len);
 void relay_dest_kick(struct relay_dest *d);
 void relay_dest_up(struct relay_dest *d);
@@ -188,16 +233,41 @@ void relay_dest_unloop(struct relay_dest *d);
 struct relay_job *relay_job_take(struct relay_dest *d);
 void relay_job_requeue(struct relay_job *j, time_t not_before);
 void relay_job_free(struct relay_job *j);
+
+/* relay_msg.c: the messages in memory */
+int relay_msgs_init(struct relay *r);
+void relay_msgs_free(struct relay *r);
+struct relay_msg *relay_msg_find(struct relay *r, const char *qid);
+/* Count job j in (add 1) or out of (add 0) its destination's totals. */
+void relay_job_count(struct relay_job *j, int add);
 void relay_msg_remove_if_done(struct relay *r, struct relay_msg *m);
 void relay_msg_record(struct relay *r, struct relay_msg *m);
 void relay_msg_drop(struct relay *r, struct relay_msg *m);
+/* m's envelope with its recipient states, read from the spool unless a
+ * holder already did; NULL when it cannot be read (logged, errno set).
+ * Every successful get is paired with one put. */
+struct spool_env *relay_msg_env_get(struct relay *r, struct relay_msg *m);
+void relay_msg_env_put(struct relay_msg *m);
+/* For the reports: the envelope, or *none showing that it is unreadable;
+ * paired with relay_msg_env_unshow(). */
+const struct spool_env *relay_msg_env_show(struct relay *r, struct relay_msg *m,
+					   struct spool_env *none);
+void relay_msg_env_unshow(struct relay_msg *m, const struct spool_env *env);
+/* Set m's last error (interned: messages that failed alike share it). */
+void relay_msg_set_error(struct relay *r, struct relay_msg *m, const char *err);
+/* A recipient of m ended (sent or bounced): one fewer pending. */
+void relay_msg_rcpt_done(struct relay_msg *m);
+/* The sweep timer: expiry and delay warnings, every relay_sweep_ms(). */
+void relay_sweep(void *arg);
+uint64_t relay_sweep_ms(const struct relay *r);
 time_t relay_backoff(const struct relay *r, unsigned attempts);
 const char *relay_dest_state_name(const struct relay_dest *d);
 /* relay_status.c, relay_text.c: one message of the queue listing (relay_list.c) */
-void relay_json_msg(FILE *f, const struct relay_msg *m);
+void relay_json_msg(FILE *f, const struct relay_msg *m, const struct spool_env *env);
 unsigned long long relay_queue_bytes(const struct relay *r);
 void relay_text_queue_head(FILE *f);
-void relay_text_queue_msg(struct relay *r, const struct relay_msg *m, FILE *f);
+void relay_text_queue_msg(struct relay *r, const struct relay_msg *m,
+			  const struct spool_env *env, FILE *f);
 void relay_history_add(struct relay *r, const char *qid, const char *rcpt, const char *status,
 		       const char *relay, const char *reply, double delay);
 
@@ -213,6 +283,8 @@ int relay_client_src(const struct relay *r, int family, struct sockaddr_storage 
 		     socklen_t *len);
 int relay_conn_open(struct relay_dest *d);
 void relay_conn_close_all(struct relay_dest *d);
+/* The oldest arrival among the jobs on d's connections, 0 if none. */
+time_t relay_conn_oldest(const struct relay_dest *d);
 void relay_probe_start(struct relay_dest *d);
 void relay_probe_stop(struct relay_dest *d);
 
@@ -223,9 +295,9 @@ struct relay_dstat {
 	time_t oldest;
 	int shown;                        /* relay_metrics(): has per-domain series */
 };
-void relay_dest_totals(const struct relay_dest *d, struct relay_dstat *st);
+void relay_dest_totals(struct relay_dest *d, struct relay_dstat *st);
 #define RELAY_SHOW_HEADERS_MAX 16384   /* octets of headers `queue show` reads */
-void relay_msg_headers(struct relay *r, const struct relay_msg *m, char *buf, size_t len);
+void relay_msg_headers(struct relay *r, const char *qid, char *buf, size_t len);
 
 /* relay_xforward.c: XFORWARD of message env's original client, if offered */
 void relay_xforward_send(struct smtp_client *cl, const struct smtp_caps *caps,

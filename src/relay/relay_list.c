@@ -66,15 +66,11 @@ void relay_list_free(struct relay_list *l)
 /* Does m have a recipient in l->domain still to deliver?  1 or 0. */
 static int relay_list_match(const struct relay_list *l, const struct relay_msg *m)
 {
-	char dom[DNS_NAME_MAX];
 	if (!l->domain[0])
 		return 1;
-	for (size_t i = 0; i < m->env.nrcpt; i++) {
-		enum spool_rstate s = m->env.rcpt[i].state;
-		if ((s == SPOOL_R_PENDING || s == SPOOL_R_DEFERRED) &&
-		    strcmp(relay_addr_domain(m->env.rcpt[i].addr, dom, sizeof(dom)), l->domain) == 0)
+	for (const struct relay_job *j = m->jobs; j; j = j->mnext)   /* a job: pending there */
+		if (strcmp(j->dest->domain, l->domain) == 0)
 			return 1;
-	}
 	return 0;
 }
 
@@ -104,7 +100,7 @@ static void relay_list_mark(struct relay_list *l, const struct relay_msg *m)
 	if (m)
 		l->seq = m->seq;
 	for (; m && l->nnext < RELAY_LIST_RESUME; m = m->next)
-		memcpy(l->next[l->nnext++], m->env.qid, sizeof(l->next[0]));
+		memcpy(l->next[l->nnext++], m->qid, sizeof(l->next[0]));
 }
 
 /* The last part: the summary line (text) or the end object (JSON). */
@@ -155,14 +151,17 @@ int relay_list_step(struct relay_list *l, FILE *f)
 			continue;
 		if (!l->json && !l->listed)
 			relay_text_queue_head(f);
+		struct spool_env none;
+		const struct spool_env *env = relay_msg_env_show(l->r, m, &none);
 		if (l->json) {
-			relay_json_msg(f, m);
+			relay_json_msg(f, m, env);
 			fputc('\n', f);
 		} else {
-			relay_text_queue_msg(l->r, m, f);
+			relay_text_queue_msg(l->r, m, env, f);
 		}
+		relay_msg_env_unshow(m, env);
 		l->listed++;
-		l->bytes += m->env.size;
+		l->bytes += m->size;
 	}
 	int limited = l->limit && l->listed >= l->limit;
 	if (m && !limited) {

@@ -16,19 +16,33 @@
 
 #include "common/json.h"
 
-/* Count the jobs of a destination. */
-void relay_dest_totals(const struct relay_dest *d, struct relay_dstat *st)
+/* The oldest arrival among d's jobs, found again after the oldest left. */
+static void relay_dest_oldest(struct relay_dest *d)
+{
+	time_t oldest = 0;
+	const struct relay_job *lists[2] = {d->ready_head, d->wait_head};
+	for (int l = 0; l < 2; l++)
+		for (const struct relay_job *j = lists[l]; j; j = j->next)
+			if (!oldest || j->msg->arrival < oldest)
+				oldest = j->msg->arrival;
+	time_t active = relay_conn_oldest(d);
+	if (active && (!oldest || active < oldest))
+		oldest = active;
+	d->joldest = oldest;
+	d->joldest_stale = 0;
+}
+
+/* The queue totals of a destination: counters kept as jobs come and go
+ * (relay_job_count), so no request walks the queue; only the oldest
+ * arrival is looked for again, once, after the oldest job left. */
+void relay_dest_totals(struct relay_dest *d, struct relay_dstat *st)
 {
 	memset(st, 0, sizeof(*st));
-	const struct relay_job *lists[2] = {d->ready_head, d->wait_head};
-	for (int l = 0; l < 2; l++) {
-		for (const struct relay_job *j = lists[l]; j; j = j->next) {
-			st->msgs++;
-			st->bytes += j->msg->env.size;
-			if (!st->oldest || j->msg->env.arrival < st->oldest)
-				st->oldest = j->msg->env.arrival;
-		}
-	}
+	if (d->joldest_stale)
+		relay_dest_oldest(d);
+	st->msgs = d->njobs;
+	st->bytes = d->jbytes;
+	st->oldest = d->joldest;
 }
 
 /* The EHLO keywords we learned, as a JSON array. */
@@ -57,6 +71,8 @@ void relay_json_status(struct relay *r, FILE *f)
 	json_kv_num(f, &first, "queued_messages", (double)r->nmsgs);
 	json_kv_bool(f, &first, "recovering", r->recovering);
 	json_kv_num(f, &first, "recovered_messages", (double)r->recovered);
+	json_kv_num(f, &first, "mx_lookups_running", r->nresolving);
+	json_kv_num(f, &first, "mx_lookups_waiting", (double)r->nrq);
 	json_key(f, &first, "destinations");
 	fputc('[', f);
 	for (struct relay_dest *d = r->dest_list; d; d = d->next) {
@@ -113,27 +129,27 @@ void relay_json_status(struct relay *r, FILE *f)
 }
 
 /* One message as a JSON object. */
-void relay_json_msg(FILE *f, const struct relay_msg *m)
+void relay_json_msg(FILE *f, const struct relay_msg *m, const struct spool_env *env)
 {
 	static const char *const st[] = {"pending", "sent", "bounced", "deferred"};
 	int first = 1;
 	fputc('{', f);
-	json_kv_str(f, &first, "id", m->env.qid);
-	json_kv_num(f, &first, "arrival", (double)m->env.arrival);
-	json_kv_num(f, &first, "size", (double)m->env.size);
-	json_kv_str(f, &first, "sender", m->env.sender);
+	json_kv_str(f, &first, "id", m->qid);
+	json_kv_num(f, &first, "arrival", (double)m->arrival);
+	json_kv_num(f, &first, "size", (double)m->size);
+	json_kv_str(f, &first, "sender", env->sender);
 	json_kv_num(f, &first, "attempts", m->attempts);
 	json_kv_str(f, &first, "last_error", m->last_error[0] ? m->last_error : NULL);
 	json_kv_num(f, &first, "next_attempt", (double)m->next_try);
 	json_kv_bool(f, &first, "active", m->nactive > 0);
 	json_key(f, &first, "recipients");
 	fputc('[', f);
-	for (size_t i = 0; i < m->env.nrcpt; i++) {
+	for (size_t i = 0; i < env->nrcpt; i++) {
 		int rf = 1;
 		fputs(i ? ",{" : "{", f);
-		json_kv_str(f, &rf, "address", m->env.rcpt[i].addr);
-		json_kv_str(f, &rf, "state", st[m->env.rcpt[i].state & 3]);
-		json_kv_str(f, &rf, "last_reply", m->env.rcpt[i].last_reply);
+		json_kv_str(f, &rf, "address", env->rcpt[i].addr);
+		json_kv_str(f, &rf, "state", st[env->rcpt[i].state & 3]);
+		json_kv_str(f, &rf, "last_reply", env->rcpt[i].last_reply);
 		fputc('}', f);
 	}
 	fputs("]}", f);
@@ -141,10 +157,10 @@ void relay_json_msg(FILE *f, const struct relay_msg *m)
 
 /* The header section of m as stored (at most len - 1 octets, CRLF line
  * ends, without the empty line), NUL-terminated; "" when unreadable. */
-void relay_msg_headers(struct relay *r, const struct relay_msg *m, char *buf, size_t len)
+void relay_msg_headers(struct relay *r, const char *qid, char *buf, size_t len)
 {
 	size_t hlen = 0, blen = 0;
-	int fd = spool_body_open(r->spool, m->env.qid, &blen);
+	int fd = spool_body_open(r->spool, qid, &blen);
 	if (fd >= 0) {
 		ssize_t n = read(fd, buf, len - 1);
 		hlen = n > 0 ? (size_t)n : 0;
@@ -163,20 +179,23 @@ int relay_json_show(struct relay *r, const char *qid, FILE *f)
 	if (!m)
 		return -1;
 	char hdr[RELAY_SHOW_HEADERS_MAX];
-	relay_msg_headers(r, m, hdr, sizeof(hdr));
+	struct spool_env none;
+	const struct spool_env *env = relay_msg_env_show(r, m, &none);
+	relay_msg_headers(r, m->qid, hdr, sizeof(hdr));
 	int first = 1;
 	fputc('{', f);
 	json_key(f, &first, "message");
-	relay_json_msg(f, m);
-	json_kv_str(f, &first, "helo", m->env.helo);
-	json_kv_str(f, &first, "client_address", m->env.client_addr);
-	json_kv_str(f, &first, "client_name", m->env.client_name);
-	json_kv_str(f, &first, "envid", m->env.envid);
-	json_kv_bool(f, &first, "body_8bit", m->env.body_8bit);
-	json_kv_bool(f, &first, "smtputf8", m->env.smtputf8);
+	relay_json_msg(f, m, env);
+	json_kv_str(f, &first, "helo", env->helo);
+	json_kv_str(f, &first, "client_address", env->client_addr);
+	json_kv_str(f, &first, "client_name", env->client_name);
+	json_kv_str(f, &first, "envid", env->envid);
+	json_kv_bool(f, &first, "body_8bit", env->body_8bit);
+	json_kv_bool(f, &first, "smtputf8", env->smtputf8);
 	json_kv_num(f, &first, "last_attempt", (double)m->last_try);
 	json_kv_str(f, &first, "headers", hdr);
 	fputc('}', f);
+	relay_msg_env_unshow(m, env);
 	return 0;
 }
 
@@ -184,15 +203,6 @@ int relay_json_show(struct relay *r, const char *qid, FILE *f)
 static int relay_metrics_shown(const struct relay_dest *d, const struct relay_dstat *st)
 {
 	return st->msgs > 0 || d->held || d->state == DEST_DOWN || d->state == DEST_LOOP;
-}
-
-/* Octets queued over all messages (a message for two domains counts once). */
-unsigned long long relay_queue_bytes(const struct relay *r)
-{
-	unsigned long long bytes = 0;
-	for (const struct relay_msg *m = r->head; m; m = m->next)
-		bytes += m->env.size;
-	return bytes;
 }
 
 /* The totals over the whole queue and the destination count by state. */

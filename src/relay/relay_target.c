@@ -171,14 +171,32 @@ static int relay_targets_route(struct relay_dest *d, const struct config_domain_
 }
 
 static void relay_targets_mx_apply(struct relay_dest *d, const struct dns_mx_set *cset);
+static void relay_targets_mx_start(struct relay_dest *d);
+
+/* Start the lookups waiting in line while slots are free. */
+static void relay_resolve_next(struct relay *r)
+{
+	while (r->rq_head && r->nresolving < RELAY_RESOLVE_MAX) {
+		struct relay_dest *d = r->rq_head;
+		r->rq_head = d->rq_next;
+		if (!r->rq_head)
+			r->rq_tail = NULL;
+		d->rq_next = NULL;
+		r->nrq--;
+		relay_targets_mx_start(d);
+	}
+}
 
 /* MX answer for a destination: apply it, then start waiting callouts. */
 static void relay_targets_mx_done(const struct dns_mx_set *cset, void *arg)
 {
 	struct relay_dest *d = arg;
+	struct relay *r = d->r;
+	r->nresolving--;
 	relay_targets_mx_apply(d, cset);
 	relay_verify_targets_ready(d);
 	relay_proxy_targets_ready(d);
+	relay_resolve_next(r);
 }
 
 /* Turn an MX answer into next hops (or a down/loop state). */
@@ -188,7 +206,7 @@ static void relay_targets_mx_apply(struct relay_dest *d, const struct dns_mx_set
 	char err[RELAY_ERR_MAX];
 	struct dns_mx_set *set = malloc(sizeof(*set));
 
-	d->resolving = 0;
+	d->resolving = RELAY_RESOLVE_NONE;
 	d->dns_id = 0;
 	if (!set) {
 		relay_dest_down(d, "out of memory");
@@ -266,12 +284,34 @@ void relay_targets_resolve(struct relay_dest *d)
 	}
 	if (d->resolving)
 		return;
-	d->resolving = 1;
+	struct relay *r = d->r;
+	if (r->nresolving >= RELAY_RESOLVE_MAX) {   /* in line, first come first served */
+		d->resolving = RELAY_RESOLVE_QUEUED;
+		r->nrq++;
+		log_debug("MX lookup of %s waits for a slot (%u in flight, %zu waiting)", d->domain,
+			  r->nresolving, r->nrq);
+		if (r->rq_tail)
+			r->rq_tail->rq_next = d;
+		else
+			r->rq_head = d;
+		r->rq_tail = d;
+		return;
+	}
+	relay_targets_mx_start(d);
+}
+
+/* Start d's MX lookup (a slot is free). */
+static void relay_targets_mx_start(struct relay_dest *d)
+{
+	d->resolving = RELAY_RESOLVE_RUNNING;
+	d->r->nresolving++;
 	long id = dns_mx_resolve(d->r->dns, d->domain, 0, relay_targets_mx_done, d);
 	if (id < 0) {
-		d->resolving = 0;
+		d->r->nresolving--;
+		d->resolving = RELAY_RESOLVE_NONE;
 		relay_dest_down(d, "cannot start the MX lookup");
 		return;
 	}
-	d->dns_id = id;
+	if (d->resolving == RELAY_RESOLVE_RUNNING)   /* not answered from the cache at once */
+		d->dns_id = id;
 }

@@ -25,28 +25,28 @@ static const char *relay_time_str(time_t t, char *buf, size_t len)
 }
 
 /* The destination of recipient i of m, or NULL. */
-static const struct relay_dest *relay_rcpt_dest(struct relay *r, const struct relay_msg *m,
+static const struct relay_dest *relay_rcpt_dest(struct relay *r, const struct spool_env *env,
 						size_t i)
 {
 	char dom[DNS_NAME_MAX];
-	return relay_dest_find(r, relay_addr_domain(m->env.rcpt[i].addr, dom, sizeof(dom)));
+	return relay_dest_find(r, relay_addr_domain(env->rcpt[i].addr, dom, sizeof(dom)));
 }
 
 /* Why recipient i of m waits (or what became of it), one line into buf. */
-static void relay_rcpt_why(struct relay *r, const struct relay_msg *m, size_t i, char *buf,
-			   size_t len)
+static void relay_rcpt_why(struct relay *r, const struct relay_msg *m,
+			   const struct spool_env *env, size_t i, char *buf, size_t len)
 {
 	static const char *const st[] = {"pending", "sent", "bounced", "deferred"};
 	const struct relay_dest *d;
 	char at[32];
 	time_t now = time(NULL);
-	enum spool_rstate s = m->env.rcpt[i].state;
+	enum spool_rstate s = env->rcpt[i].state;
 
 	if (s != SPOOL_R_PENDING && s != SPOOL_R_DEFERRED) {
 		snprintf(buf, len, "%s", st[s & 3]);
 		return;
 	}
-	d = relay_rcpt_dest(r, m, i);
+	d = relay_rcpt_dest(r, env, i);
 	if (d && d->held) {
 		snprintf(buf, len, "held: delivery to %s is paused (backupmx release %s)",
 			 d->domain, d->domain);
@@ -118,15 +118,16 @@ void relay_text_queue_head(FILE *f)
 }
 
 /* One message of the queue listing, with why each recipient waits. */
-void relay_text_queue_msg(struct relay *r, const struct relay_msg *m, FILE *f)
+void relay_text_queue_msg(struct relay *r, const struct relay_msg *m,
+			  const struct spool_env *env, FILE *f)
 {
 	char at[32], why[RELAY_ERR_MAX + 128];
-	fprintf(f, "%-20s%c %9llu %-19s  %s\n", m->env.qid, m->nactive ? '*' : ' ',
-		m->env.size, relay_time_str(m->env.arrival, at, sizeof(at)),
-		m->env.sender[0] ? m->env.sender : "<>");
-	for (size_t i = 0; i < m->env.nrcpt; i++) {
-		relay_rcpt_why(r, m, i, why, sizeof(why));
-		fprintf(f, "%52s%s\n%54s(%s)\n", "", m->env.rcpt[i].addr, "", why);
+	fprintf(f, "%-20s%c %9llu %-19s  %s\n", m->qid, m->nactive ? '*' : ' ',
+		m->size, relay_time_str(m->arrival, at, sizeof(at)),
+		env->sender[0] ? env->sender : "<>");
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		relay_rcpt_why(r, m, env, i, why, sizeof(why));
+		fprintf(f, "%52s%s\n%54s(%s)\n", "", env->rcpt[i].addr, "", why);
 	}
 	if (m->attempts)
 		fprintf(f, "%52stries: %u\n", "", m->attempts);
@@ -139,23 +140,26 @@ int relay_text_show(struct relay *r, const char *qid, FILE *f)
 	char at[32], why[RELAY_ERR_MAX + 128], hdr[RELAY_SHOW_HEADERS_MAX];
 	if (!m)
 		return -1;
-	fprintf(f, "Queue ID:  %s\n", m->env.qid);
-	fprintf(f, "Size:      %llu octets\n", m->env.size);
-	fprintf(f, "Arrival:   %s (%lds ago)\n", relay_time_str(m->env.arrival, at, sizeof(at)),
-		(long)(time(NULL) - m->env.arrival));
-	fprintf(f, "Sender:    <%s>\n", m->env.sender);
-	fprintf(f, "Client:    %s [%s], HELO %s\n", m->env.client_name ? m->env.client_name : "unknown",
-		m->env.client_addr ? m->env.client_addr : "?", m->env.helo ? m->env.helo : "?");
-	if (m->env.envid)
-		fprintf(f, "ENVID:     %s\n", m->env.envid);
+	struct spool_env none;
+	const struct spool_env *env = relay_msg_env_show(r, m, &none);
+	fprintf(f, "Queue ID:  %s\n", m->qid);
+	fprintf(f, "Size:      %llu octets\n", m->size);
+	fprintf(f, "Arrival:   %s (%lds ago)\n", relay_time_str(m->arrival, at, sizeof(at)),
+		(long)(time(NULL) - m->arrival));
+	fprintf(f, "Sender:    <%s>\n", env->sender);
+	fprintf(f, "Client:    %s [%s], HELO %s\n", env->client_name ? env->client_name : "unknown",
+		env->client_addr ? env->client_addr : "?", env->helo ? env->helo : "?");
+	if (env->envid)
+		fprintf(f, "ENVID:     %s\n", env->envid);
 	fprintf(f, "Tries:     %u, last attempt %s\n", m->attempts,
 		relay_time_str(m->last_try, at, sizeof(at)));
 	fprintf(f, "Recipients:\n");
-	for (size_t i = 0; i < m->env.nrcpt; i++) {
-		relay_rcpt_why(r, m, i, why, sizeof(why));
-		fprintf(f, "  %s\n    %s\n", m->env.rcpt[i].addr, why);
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		relay_rcpt_why(r, m, env, i, why, sizeof(why));
+		fprintf(f, "  %s\n    %s\n", env->rcpt[i].addr, why);
 	}
-	relay_msg_headers(r, m, hdr, sizeof(hdr));
+	relay_msg_env_unshow(m, env);
+	relay_msg_headers(r, m->qid, hdr, sizeof(hdr));
 	fprintf(f, "Headers:\n");
 	for (const char *p = hdr; *p; p++)
 		if (*p != '\r')

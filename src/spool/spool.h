@@ -134,7 +134,11 @@ long spool_recovery_count(const struct spool_recovery *rv);
 int spool_recovery_done(const struct spool_recovery *rv);
 void spool_recovery_free(struct spool_recovery *rv);
 
-/* Load one message's envelope (with delivery state applied). */
+/* A queue file found damaged (spool_load: EBADMSG) while the daemon runs:
+ * move it and its state file to corrupt/, logged.  0, or -1 (kept). */
+int spool_quarantine(struct spool *sp, const char *qid, const char *why);
+/* Load one message's envelope (with delivery state applied); -1 with errno
+ * ENOENT (gone), EBADMSG (damaged, logged) or a system error. */
 int spool_load(struct spool *sp, const char *qid, struct spool_env *env);
 /* Open the body for reading: returns an fd positioned at the body start and
  * sets *len to the body length; the caller closes it. */

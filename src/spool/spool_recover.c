@@ -160,21 +160,34 @@ static int move_corrupt(struct spool *sp, int src, const char *name)
 	return -1;
 }
 
-/* Move a damaged queue entry (and its state file) to corrupt/, logging why. */
-static void quarantine(struct spool *sp, const char *name, const char *why)
+/* Move a damaged queue entry (and its state file) to corrupt/, logging why.
+ * 0, or -1 when it stays where it is. */
+static int quarantine(struct spool *sp, const char *name, const char *why)
 {
 	char st[ST_NAME_MAX];
 
 	log_warn("spool: queue/%s is damaged (%s): moved to corrupt/", name, why);
 	if (move_corrupt(sp, sp->qfd, name) < 0) {
 		log_err("spool: cannot move queue/%s to corrupt/: %s", name, strerror(errno));
-		return;
+		return -1;
 	}
 	if (spool_qid_valid(name)) {
 		spool_st_name(st, name);
 		if (move_corrupt(sp, sp->stfd, st) < 0 && errno != ENOENT)
 			log_err("spool: cannot move state/%s to corrupt/: %s", st, strerror(errno));
 	}
+	return 0;
+}
+
+/* A queue file found damaged while the daemon runs: to corrupt/ with its
+ * state file, as recovery does.  0, or -1 (it stays in queue/). */
+int spool_quarantine(struct spool *sp, const char *qid, const char *why)
+{
+	if (!spool_qid_valid(qid)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return quarantine(sp, qid, why);
 }
 
 /* Remove every leftover in tmp/ (messages that never reached queue/). */
