@@ -483,10 +483,13 @@ static enum relay_xc_want relay_conn_want(const struct relay_conn *c,
 }
 
 /* Whether c can carry the next ready job (the first one not deleted).  Its
- * envelope is read only when the answer depends on its client (XCLIENT). */
-static int relay_conn_fits(const struct relay_conn *c)
+ * envelope is read only when the answer depends on its client (XCLIENT);
+ * then *held is that message, whose envelope the caller puts after
+ * relay_job_take() (which so does not read it twice). */
+static int relay_conn_fits(const struct relay_conn *c, struct relay_msg **held)
 {
 	const struct relay_job *h = c->dest->ready_head;
+	*held = NULL;
 	while (h && h->msg->deleted)
 		h = h->next;
 	if (!h)
@@ -499,9 +502,8 @@ static int relay_conn_fits(const struct relay_conn *c)
 	const struct spool_env *env = relay_msg_env_get(c->dest->r, m);
 	if (!env)
 		return 1;   /* relay_job_take() deals with it */
-	int fits = relay_conn_want(c, env) != XW_NEW;
-	relay_msg_env_put(m);
-	return fits;
+	*held = m;
+	return relay_conn_want(c, env) != XW_NEW;
 }
 
 /* Queue the current job's transaction: [XFORWARD,] MAIL, each RCPT, DATA
@@ -602,12 +604,17 @@ static void relay_conn_next(struct relay_conn *c)
 	for (;;) {
 		/* over a lowered limit: this connection ends instead of taking more;
 		 * so it does when the next job needs another session's client */
+		struct relay_msg *held = NULL;
 		if (d->held || d->state == DEST_DOWN || d->state == DEST_LOOP ||
-		    d->nconn > relay_ramp_limit(d) || !relay_conn_fits(c) ||
+		    d->nconn > relay_ramp_limit(d) || !relay_conn_fits(c, &held) ||
 		    !(j = relay_job_take(d))) {
+			if (held)
+				relay_msg_env_put(held);
 			smtp_client_quit(c->cl, NULL, NULL);
 			return;
 		}
+		if (held)   /* relay_job_take() took its own hold */
+			relay_msg_env_put(held);
 		struct relay_msg *m = j->msg;
 		c->job = j;
 		d->nidle--;
@@ -621,7 +628,7 @@ static void relay_conn_next(struct relay_conn *c)
 		}
 		size_t len = 0;
 		if (!why) {
-			c->body_fd = spool_body_open(d->r->spool, m->qid, &len);
+			c->body_fd = spool_body_open_env(d->r->spool, m->env, &len);
 			if (c->body_fd < 0)
 				why = "cannot open the queue file";
 		}

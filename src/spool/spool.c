@@ -708,6 +708,33 @@ int spool_body_open(struct spool *sp, const char *qid, size_t *len)
 	return fd;
 }
 
+/* Open the body of a message whose envelope env was just loaded (and so
+ * checked): an fd at its first octet, *len its length; no second parse. */
+int spool_body_open_env(struct spool *sp, const struct spool_env *env, size_t *len)
+{
+	struct stat st;
+	int fd;
+
+	if (!spool_qid_valid(env->qid)) {
+		errno = EINVAL;
+		return -1;
+	}
+	fd = openat(sp->qfd, env->qid, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (unsigned long long)st.st_size < env->body_off + env->size ||
+	    lseek(fd, (off_t)env->body_off, SEEK_SET) < 0) {
+		int e = errno ? errno : EBADMSG;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	*len = (size_t)env->size;
+	return fd;
+}
+
 /* ---- delivery state ---- */
 
 /* Durably append one recipient state record to state/ID.st. */

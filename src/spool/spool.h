@@ -144,6 +144,10 @@ int spool_load(struct spool *sp, const char *qid, struct spool_env *env);
  * sets *len to the body length; the caller closes it. */
 int spool_body_open(struct spool *sp, const char *qid, size_t *len);
 
+/* The same for a message whose envelope env was loaded just now by
+ * spool_load() (so already checked): no second parse of the file. */
+int spool_body_open_env(struct spool *sp, const struct spool_env *env, size_t *len);
+
 /* Durably record a recipient's final or deferred state (fsync'd append to
  * state/ID.st) before the next attempt.  reply may be NULL. */
 int spool_set_rcpt_state(struct spool *sp, const char *qid, size_t idx, enum spool_rstate st,

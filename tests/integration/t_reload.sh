@@ -7,8 +7,9 @@
 # in flight keeps the config it started under; a relay domain added by a
 # reload is accepted at once; a removed domain's queued mail is still
 # delivered; tls_cert and max_message_size added by a reload reach new
-# sessions at once (STARTTLS, SIZE) but not one already open; changing
-# listen reports "needs a restart" (exit 0).
+# sessions at once (STARTTLS, SIZE) but not one already open; dnsbl_sites
+# and milters (rebuilt on every reload) take effect and go away with a
+# reload; changing listen reports "needs a restart" (exit 0).
 . "${BMX_ROOT:?run through tests/run}/tests/lib/world.sh" || exit 1
 . "$BMX_ROOT/tests/lib/bmxd.sh"
 world_init
@@ -21,6 +22,9 @@ local-zone: "a-only.test." static
 local-data: "a-only.test. 3600 IN SOA ns.a-only.test. h.a-only.test. 1 3600 900 604800 300"
 local-data: "a-only.test. 3600 IN MX 10 mx.a-only.test."
 local-data: "mx.a-only.test. 300 IN A 127.0.0.5"
+local-zone: "bl.test." static
+local-data: "bl.test. 3600 IN SOA ns.bl.test. h.bl.test. 1 3600 900 604800 300"
+local-data: "1.0.0.127.bl.test. 300 IN A 127.0.0.2"
 EOD
 bmxd_relay_config <<EOD
 primary_up = queue
@@ -228,6 +232,30 @@ SCR
 else
     t_skip "STARTTLS by reload" "openssl missing"
 fi
+
+# --- DNSBL and milter settings are rebuilt by a reload ---
+use_conf a
+"$BMX" reload "${CTL[@]}" >/dev/null 2>&1 || t_fail "reload to A (dnsbl)"
+{ cat "$W/conf.a"; echo "dnsbl_sites = bl.test"; echo "dnsbl_threshold = 1"; } > "$W/conf.bl"
+use_conf "$W/conf.bl"
+out=$("$BMX" reload "${CTL[@]}" 2>&1); rc=$?
+t_is "reload adding dnsbl_sites exits 0" "$rc" 0 || t_diag "$out"
+t_like "... and names it" "$out" 'changed: .*dnsbl_sites'
+submit_to u@a-only.test; t_is "a client on the list added by the reload is refused" "$?" 1 ||
+    t_diag "$(grep -i 'dnsbl\|bl\.test\|scored\|connect' "$BMXD_LOG" | tail -8)"
+t_like "... with the DNSBL reply" "$(cat "$W/submit.out")" '554 5\.7\.1 .*listed by bl\.test'
+dead=$(world_free_port)
+{ cat "$W/conf.a"; echo "milters = inet:127.0.0.1:$dead"; echo "milter_default_action = tempfail"
+  echo "milter_connect_timeout = 2"; } > "$W/conf.milter"
+use_conf "$W/conf.milter"
+out=$("$BMX" reload "${CTL[@]}" 2>&1); rc=$?
+t_is "reload to a dead milter (and no DNSBL) exits 0" "$rc" 0 || t_diag "$out"
+t_like "... and names both changes" "$out" 'changed: .*(dnsbl_sites.*milters|milters.*dnsbl_sites)'
+submit_to u@a-only.test; t_is "the milter added by the reload is asked: tempfail" "$?" 1
+t_like "... 451 4.7.1 from milter_default_action" "$(cat "$W/submit.out")" '451 4\.7\.1'
+use_conf a
+"$BMX" reload "${CTL[@]}" >/dev/null 2>&1 || t_fail "reload back to A (no filters)"
+submit_to u@a-only.test; t_is "both removed by a reload: the client is accepted again" "$?" 0
 
 # --- listen is restart-only: reported, the rest applied ---
 other=$(world_free_port)
