@@ -290,11 +290,12 @@ static void daemon_metrics(FILE *f, void *arg)
 			d->rejects[i].reason, d->rejects[i].n);
 }
 
-/* A destination went down or came up (relay event): alert. */
+/* A destination went down or came up (relay event): alert, systemd STATUS=. */
 static void daemon_dest_event(const char *domain, int up, const char *error, void *arg)
 {
 	struct daemon *d = arg;
 	alert_dest(d->alert, domain, up, error);
+	notify_dest(d->notify, domain, up);
 }
 
 /* A session takes the configuration it runs under. */
@@ -459,7 +460,7 @@ static int daemon_start_user(struct daemon *d)
 	dns_set_timeout(d->dns, 10000);
 	d->client_tls = io_tls_client_new();
 	struct relay_opts ro = {d->loop, &d->conf->cfg, d->spool, d->dns, d->client_tls,
-				d->alert ? daemon_dest_event : NULL, d};
+				daemon_dest_event, d};
 	if (!(d->relay = relay_new(&ro)))
 		return -1;
 	status_http_set_relay(d->status, d->relay);

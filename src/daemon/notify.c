@@ -22,10 +22,15 @@
  *                                  from a timer on the loop: a wedged loop
  *                                  stops pinging and systemd restarts it.
  *
- * The numbers come from the delivery engine's public API: the queue size and
- * the destinations down from relay_metrics() (the /metrics text, parsed),
- * the oldest message from relay_oldest_arrival().  A failed send is logged
- * once (warning) and otherwise ignored: systemd then acts on its timeouts.
+ * The numbers come from the delivery engine's public API, each in O(1): the
+ * queue size from the end object of a one-message JSON listing
+ * (relay_list_*, "queued"), the oldest message from relay_oldest_arrival(),
+ * and the destinations down from the relay's up/down events, which the
+ * daemon passes to notify_dest() (a set of at most NOTIFY_DOWN_MAX names).
+ * relay_metrics() has both numbers but walks the whole queue (0.6 s at
+ * 1,000,000 messages, docs/BENCHMARKS.md): too slow for a 10 s timer.  A
+ * failed send is logged once (warning) and otherwise ignored: systemd then
+ * acts on its timeouts.
  * Loop thread only; the daemon owns the object (notify_new/notify_free).
  */
 #include <errno.h>
@@ -50,6 +55,8 @@
 #define NOTIFY_STATUS_MS    10000    /* STATUS= refresh once ready */
 #define NOTIFY_PROGRESS_S   2        /* recovery STATUS= at most this often */
 #define NOTIFY_EXTEND_S     30       /* each recovery message buys this much start time */
+#define NOTIFY_DOWN_MAX     4096     /* destinations remembered as down */
+#define NOTIFY_LIST_STEPS   4        /* listing steps for the queue size (1 is enough) */
 
 struct notify {
 	struct relay *relay;              /* not owned */
@@ -61,6 +68,9 @@ struct notify {
 	int failed;                       /* a send failed (logged once) */
 	int progress_sent;
 	struct timespec progress;         /* when recovery progress was last sent */
+	char *down[NOTIFY_DOWN_MAX];      /* destinations down (relay events) */
+	size_t ndown;
+	int down_full;                    /* a down destination did not fit */
 };
 
 /* Send one notification (fields separated by \n) through sd_notify. */
@@ -80,21 +90,32 @@ static void notify_send(struct notify *n, const char *fmt, ...)
 	}
 }
 
-/* The value of the unlabelled or labelled sample NAME (with its trailing
- * space) in Prometheus text, or -1 when it is not there. */
-static long long notify_metric(const char *text, const char *name)
+/* Messages queued: the "queued" of the end object of a JSON listing cut
+ * at one message (relay_list.c writes it from its counter); -1 if unknown. */
+static long long notify_queued(struct relay *r)
 {
-	size_t nl = strlen(name);
-	for (const char *p = text; p && *p;) {
-		if (strncmp(p, name, nl) == 0) {
-			char *end;
-			long long v = strtoll(p + nl, &end, 10);
-			return end == p + nl ? -1 : v;
-		}
-		if ((p = strchr(p, '\n')))
-			p++;
+	char *text = NULL;
+	size_t tlen = 0;
+	long long q = -1;
+	FILE *f = open_memstream(&text, &tlen);
+	struct relay_list *l = relay_list_new(r, NULL, 1, 1);
+	if (f && l) {
+		for (int i = 0; i < NOTIFY_LIST_STEPS && relay_list_step(l, f) > 0; i++)
+			;
 	}
-	return -1;
+	relay_list_free(l);
+	if (f && fclose(f) == 0 && text) {
+		const char *end = strstr(text, "{\"end\":true");
+		const char *p = end ? strstr(end, "\"queued\":") : NULL;
+		if (p) {
+			char *e;
+			q = strtoll(p + 9, &e, 10);
+			if (e == p + 9 || q < 0)
+				q = -1;
+		}
+	}
+	free(text);
+	return q;
 }
 
 /* AGE seconds as "-" (no message), "42s", "5m", "3h" or "2d". */
@@ -117,41 +138,23 @@ static void notify_age(time_t oldest, char *buf, size_t len)
 		snprintf(buf, len, "%ldd", s / 86400);
 }
 
-/* A number, or "?" when the metric was not found. */
-static void notify_num(long long v, char *buf, size_t len)
-{
-	if (v < 0)
-		snprintf(buf, len, "?");
-	else
-		snprintf(buf, len, "%lld", v);
-}
-
 /* The one-line STATUS= text: queue size, destinations down, oldest age. */
-static void notify_status_line(struct relay *r, char *buf, size_t len)
+static void notify_status_line(const struct notify *n, char *buf, size_t len)
 {
-	char *text = NULL, age[32], q[32], down[32];
-	size_t tlen = 0;
-	long long nq = -1, nd = -1;
-	FILE *f = open_memstream(&text, &tlen);
-	if (f) {
-		relay_metrics(r, f);
-		if (fclose(f) == 0 && text) {
-			nq = notify_metric(text, "backupmx_queue_messages_all ");
-			nd = notify_metric(text, "backupmx_destinations{state=\"down\"} ");
-		}
-	}
-	free(text);
-	notify_num(nq, q, sizeof(q));
-	notify_num(nd, down, sizeof(down));
-	notify_age(relay_oldest_arrival(r), age, sizeof(age));
-	snprintf(buf, len, "queue %s message(s), %s destination(s) down, oldest %s", q, down, age);
+	char age[32], q[32] = "?";
+	long long nq = notify_queued(n->relay);
+	if (nq >= 0)
+		snprintf(q, sizeof(q), "%lld", nq);
+	notify_age(relay_oldest_arrival(n->relay), age, sizeof(age));
+	snprintf(buf, len, "queue %s message(s), %zu%s destination(s) down, oldest %s", q, n->ndown,
+		 n->down_full ? "+" : "", age);
 }
 
 /* Send READY=1 (or a plain refresh) with the current STATUS= line. */
 static void notify_send_status(struct notify *n, int ready)
 {
 	char line[256];
-	notify_status_line(n->relay, line, sizeof(line));
+	notify_status_line(n, line, sizeof(line));
 	notify_send(n, "%sSTATUS=%s", ready ? "READY=1\n" : "", line);
 }
 
@@ -278,6 +281,33 @@ void notify_stopping(struct notify *n)
 	notify_send(n, "STOPPING=1\nSTATUS=stopping: open sessions are finishing");
 }
 
+/* A destination went down (up=0) or came up (relay event): the down count. */
+void notify_dest(struct notify *n, const char *domain, int up)
+{
+	size_t i;
+	if (!notify_is_on(n) || !domain)
+		return;
+	for (i = 0; i < n->ndown; i++)
+		if (strcmp(n->down[i], domain) == 0)
+			break;
+	if (up) {
+		if (i < n->ndown) {
+			free(n->down[i]);
+			n->down[i] = n->down[--n->ndown];
+		}
+		if (!n->ndown)
+			n->down_full = 0;   /* the ones that did not fit may be up: best effort */
+		return;
+	}
+	if (i < n->ndown)
+		return;
+	if (n->ndown == NOTIFY_DOWN_MAX || !(n->down[n->ndown] = strdup(domain))) {
+		n->down_full = 1;
+		return;
+	}
+	n->ndown++;
+}
+
 /* Free the notifier and its timers; NULL is a no-op. */
 void notify_free(struct notify *n)
 {
@@ -285,5 +315,7 @@ void notify_free(struct notify *n)
 		return;
 	io_timer_free(n->status);
 	io_timer_free(n->watchdog);
+	for (size_t i = 0; i < n->ndown; i++)
+		free(n->down[i]);
 	free(n);
 }
