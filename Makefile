@@ -19,6 +19,9 @@ PKGS     := libevent libevent_openssl openssl libunbound libidn2 libpsl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+# libsystemd (sd_notify, src/daemon/notify.c) is linked into backupmxd only.
+SD_CFLAGS  := $(shell pkg-config --cflags libsystemd 2>/dev/null)
+SD_LIBS    := $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
 
 BUILD    ?= build
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter -Wno-format-truncation
@@ -66,8 +69,10 @@ $(BUILD)/libbackupmx.a: $(LIB_OBJS)
 $(BUILD)/backupmx: $(CLI_OBJS) $(BUILD)/libbackupmx.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/obj/src/daemon/notify.o: CFLAGS += $(SD_CFLAGS)
+
 $(BUILD)/backupmxd: $(DMN_OBJS) $(BUILD)/libbackupmx.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SD_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbackupmx.a
 	@mkdir -p $(dir $@)

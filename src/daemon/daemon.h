@@ -1,6 +1,7 @@
 /*
  * daemon.h - pieces of the backupmxd program (not part of the library):
- * privilege handling, the control socket, the status web server and alerts.
+ * privilege handling, the control socket, the status web server, alerts and
+ * the systemd readiness messages.
  */
 #ifndef BMX_DAEMON_H
 #define BMX_DAEMON_H
@@ -88,5 +89,22 @@ void alert_dest(struct alert *a, const char *domain, int up, const char *error);
 /* Alert when the oldest queued message is older than max_age s (0 = off); 0 or -1. */
 int alert_watch_queue(struct alert *a, struct relay *r, unsigned max_age);
 void alert_free(struct alert *a);
+
+/* notify.c: systemd's sd_notify messages (Type=notify, WatchdogSec=); all
+ * do nothing without NOTIFY_SOCKET.  relay gives the STATUS= numbers. */
+struct notify;
+struct notify *notify_new(struct io_loop *loop, struct relay *relay);
+/* While the spool is recovered: STATUS= and EXTEND_TIMEOUT_USEC= (throttled). */
+void notify_recovering(struct notify *n, long read_so_far);
+/* Listeners bound, privileges dropped, spool recovered: READY=1 (once). */
+void notify_ready(struct notify *n);
+/* RELOADING=1 + MONOTONIC_USEC= before a reload, READY=1 after it. */
+void notify_reload_begin(struct notify *n);
+void notify_reload_end(struct notify *n);
+/* STOPPING=1 (once). */
+void notify_stopping(struct notify *n);
+/* A destination went down (up=0) or came up: the "destination(s) down" count. */
+void notify_dest(struct notify *n, const char *domain, int up);
+void notify_free(struct notify *n);
 
 #endif

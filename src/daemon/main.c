@@ -20,7 +20,10 @@
  * gracefully; SIGHUP reopens the log and reloads the configuration, as
  * `backupmx reload` does (daemon_reload; the counted configuration is in
  * reload.c): all or nothing, sessions in flight keep the one they started
- * under.
+ * under.  Under systemd (NOTIFY_SOCKET, notify.c) READY=1 is sent when the
+ * spool is recovered (the listeners are bound and privileges dropped long
+ * before), after STATUS= progress lines that extend the start timeout;
+ * RELOADING=1 and READY=1 frame every reload, STOPPING=1 the shutdown.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -63,6 +66,7 @@ struct daemon {
 	struct control *control;
 	struct status_http *status;
 	struct alert *alert;
+	struct notify *notify;            /* systemd readiness (a no-op without NOTIFY_SOCKET) */
 	struct spool_recovery *recovery;  /* while the spool is being recovered, else NULL */
 	struct io_timer *recover_timer;
 	struct timespec recover_t0, recover_log;
@@ -72,6 +76,7 @@ struct daemon {
 	size_t nlisten;
 	struct io_listener *listen[DAEMON_LISTEN_MAX];
 	int stopping;
+	int started;                      /* daemon_start is complete: READY=1 may go */
 };
 
 /* Print usage and exit. */
@@ -114,6 +119,7 @@ static void daemon_sig_stop(int signum, void *arg)
 		return;
 	}
 	log_info("signal %d: shutting down", signum);
+	notify_stopping(d->notify);
 	for (size_t i = 0; i < d->nlisten; i++)
 		io_listener_pause(d->listen[i]);
 	smtp_server_shutdown(d->srv, daemon_stopped, d);
@@ -160,6 +166,7 @@ static void daemon_recover_step(void *arg)
 			log_info("spool: recovering: %ld message(s) read so far", d->recovered);
 			d->recover_log = now;
 		}
+		notify_recovering(d->notify, d->recovered);
 		if (d->recover_timer)
 			io_timer_add(d->recover_timer, 0);
 		return;
@@ -170,6 +177,8 @@ static void daemon_recover_step(void *arg)
 	d->recovery = NULL;
 	io_timer_free(d->recover_timer);
 	d->recover_timer = NULL;
+	if (d->started)
+		notify_ready(d->notify);
 }
 
 /* Start recovering the spool: tmp/ and the first batch now, the rest on
@@ -281,11 +290,12 @@ static void daemon_metrics(FILE *f, void *arg)
 			d->rejects[i].reason, d->rejects[i].n);
 }
 
-/* A destination went down or came up (relay event): alert. */
+/* A destination went down or came up (relay event): alert, systemd STATUS=. */
 static void daemon_dest_event(const char *domain, int up, const char *error, void *arg)
 {
 	struct daemon *d = arg;
 	alert_dest(d->alert, domain, up, error);
+	notify_dest(d->notify, domain, up);
 }
 
 /* A session takes the configuration it runs under. */
@@ -311,7 +321,7 @@ static void daemon_psl_need(struct daemon *d)
 
 /* Re-read the configuration and its tables; switch to it whole, or keep the
  * old one whole.  0 with a one-line summary in msg, or -1 with the error. */
-static int daemon_reload(struct daemon *d, char *msg, size_t len)
+static int daemon_reload_apply(struct daemon *d, char *msg, size_t len)
 {
 	char err[1024] = "", changed[512], restart[256];
 	struct daemon_conf *c = daemon_conf_load(d->path, err, sizeof(err));
@@ -349,6 +359,16 @@ static int daemon_reload(struct daemon *d, char *msg, size_t len)
 		log_info("recipients: %zu entries from %s", rcptmap_count(c->sc.rcpts),
 			 c->cfg.recipients);
 	return 0;
+}
+
+/* A reload framed for systemd: RELOADING=1 before, READY=1 after (also
+ * after a refused one); 0 or -1 as daemon_reload_apply. */
+static int daemon_reload(struct daemon *d, char *msg, size_t len)
+{
+	notify_reload_begin(d->notify);
+	int rc = daemon_reload_apply(d, msg, len);
+	notify_reload_end(d->notify);
+	return rc;
 }
 
 /* `backupmx reload` over the control socket. */
@@ -440,11 +460,13 @@ static int daemon_start_user(struct daemon *d)
 	dns_set_timeout(d->dns, 10000);
 	d->client_tls = io_tls_client_new();
 	struct relay_opts ro = {d->loop, &d->conf->cfg, d->spool, d->dns, d->client_tls,
-				d->alert ? daemon_dest_event : NULL, d};
+				daemon_dest_event, d};
 	if (!(d->relay = relay_new(&ro)))
 		return -1;
 	status_http_set_relay(d->status, d->relay);
 	if (alert_watch_queue(d->alert, d->relay, d->conf->cfg.alert_queue_age) < 0)
+		return -1;
+	if (!(d->notify = notify_new(d->loop, d->relay)))
 		return -1;
 	if (daemon_recover_start(d) < 0)
 		return -1;
@@ -476,6 +498,9 @@ static int daemon_start_user(struct daemon *d)
 		return -1;
 	log_info("backupmxd started as %s, relay_domains: %zu", d->conf->cfg.hostname,
 		 config_relay_count(&d->conf->cfg));
+	d->started = 1;
+	if (!d->recovery)   /* else READY=1 goes when recovery is done */
+		notify_ready(d->notify);
 	return 0;
 }
 
@@ -493,6 +518,7 @@ static void daemon_free(struct daemon *d)
 	status_http_free(d->status);
 	alert_free(d->alert);
 	control_free(d->control);
+	notify_free(d->notify);
 	io_timer_free(d->recover_timer);
 	spool_recovery_free(d->recovery);   /* the rest is read at the next start */
 	relay_free(d->relay);

@@ -65,8 +65,8 @@ U=$(cat "$UNIT")
 t_like "unit: ExecStart uses PREFIX/sbin" "$U" \
 	'^ExecStart=/usr/sbin/backupmxd -c /etc/backupmx/backupmx.conf$'
 t_unlike "unit: no @SBINDIR@ left" "$U" '@[A-Z]+@'
-t_like "unit: ExecReload sends HUP" "$U" '^ExecReload=/bin/kill -HUP \$MAINPID$'
-for d in 'Type=simple' 'NoNewPrivileges=yes' 'ProtectSystem=strict' \
+t_like "unit: ExecReload sends HUP, outside the sandbox (kill needs CAP_KILL)" "$U" '^ExecReload=\+/bin/kill -HUP \$MAINPID$'
+for d in 'Type=notify' 'NotifyAccess=main' 'WatchdogSec=30s' 'NoNewPrivileges=yes' 'ProtectSystem=strict' \
 	'ReadWritePaths=/var/spool/backupmx' 'ProtectHome=yes' 'PrivateTmp=yes' \
 	'PrivateDevices=yes' 'SystemCallFilter=@system-service' \
 	'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX' \
