@@ -103,8 +103,6 @@ void notify_reload_begin(struct notify *n);
 void notify_reload_end(struct notify *n);
 /* STOPPING=1 (once). */
 void notify_stopping(struct notify *n);
-/* A destination went down (up=0) or came up: the "destination(s) down" count. */
-void notify_dest(struct notify *n, const char *domain, int up);
 void notify_free(struct notify *n);
 
 #endif

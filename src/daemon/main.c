@@ -290,12 +290,11 @@ static void daemon_metrics(FILE *f, void *arg)
 			d->rejects[i].reason, d->rejects[i].n);
 }
 
-/* A destination went down or came up (relay event): alert, systemd STATUS=. */
+/* A destination went down or came up (relay event): alert. */
 static void daemon_dest_event(const char *domain, int up, const char *error, void *arg)
 {
 	struct daemon *d = arg;
 	alert_dest(d->alert, domain, up, error);
-	notify_dest(d->notify, domain, up);
 }
 
 /* A session takes the configuration it runs under. */

@@ -22,13 +22,8 @@
  *                                  from a timer on the loop: a wedged loop
  *                                  stops pinging and systemd restarts it.
  *
- * The numbers come from the delivery engine's public API, each in O(1): the
- * queue size from the end object of a one-message JSON listing
- * (relay_list_*, "queued"), the oldest message from relay_oldest_arrival(),
- * and the destinations down from the relay's up/down events, which the
- * daemon passes to notify_dest() (a set of at most NOTIFY_DOWN_MAX names).
- * relay_metrics() has both numbers but walks the whole queue (0.6 s at
- * 1,000,000 messages, docs/BENCHMARKS.md): too slow for a 10 s timer.  A
+ * The numbers come from relay_summary(), counters of the delivery engine
+ * (O(1) whatever the queue: the refresh never stalls the loop).  A
  * failed send is logged once (warning) and otherwise ignored: systemd then
  * acts on its timeouts.
  * Loop thread only; the daemon owns the object (notify_new/notify_free).
@@ -55,8 +50,6 @@
 #define NOTIFY_STATUS_MS    10000    /* STATUS= refresh once ready */
 #define NOTIFY_PROGRESS_S   2        /* recovery STATUS= at most this often */
 #define NOTIFY_EXTEND_S     30       /* each recovery message buys this much start time */
-#define NOTIFY_DOWN_MAX     4096     /* destinations remembered as down */
-#define NOTIFY_LIST_STEPS   4        /* listing steps for the queue size (1 is enough) */
 
 struct notify {
 	struct relay *relay;              /* not owned */
@@ -68,9 +61,6 @@ struct notify {
 	int failed;                       /* a send failed (logged once) */
 	int progress_sent;
 	struct timespec progress;         /* when recovery progress was last sent */
-	char *down[NOTIFY_DOWN_MAX];      /* destinations down (relay events) */
-	size_t ndown;
-	int down_full;                    /* a down destination did not fit */
 };
 
 /* Send one notification (fields separated by \n) through sd_notify. */
@@ -88,34 +78,6 @@ static void notify_send(struct notify *n, const char *fmt, ...)
 		n->failed = 1;
 		log_warn("systemd notify: %s (later failures are not logged)", strerror(-rc));
 	}
-}
-
-/* Messages queued: the "queued" of the end object of a JSON listing cut
- * at one message (relay_list.c writes it from its counter); -1 if unknown. */
-static long long notify_queued(struct relay *r)
-{
-	char *text = NULL;
-	size_t tlen = 0;
-	long long q = -1;
-	FILE *f = open_memstream(&text, &tlen);
-	struct relay_list *l = relay_list_new(r, NULL, 1, 1);
-	if (f && l) {
-		for (int i = 0; i < NOTIFY_LIST_STEPS && relay_list_step(l, f) > 0; i++)
-			;
-	}
-	relay_list_free(l);
-	if (f && fclose(f) == 0 && text) {
-		const char *end = strstr(text, "{\"end\":true");
-		const char *p = end ? strstr(end, "\"queued\":") : NULL;
-		if (p) {
-			char *e;
-			q = strtoll(p + 9, &e, 10);
-			if (e == p + 9 || q < 0)
-				q = -1;
-		}
-	}
-	free(text);
-	return q;
 }
 
 /* AGE seconds as "-" (no message), "42s", "5m", "3h" or "2d". */
@@ -141,13 +103,12 @@ static void notify_age(time_t oldest, char *buf, size_t len)
 /* The one-line STATUS= text: queue size, destinations down, oldest age. */
 static void notify_status_line(const struct notify *n, char *buf, size_t len)
 {
-	char age[32], q[32] = "?";
-	long long nq = notify_queued(n->relay);
-	if (nq >= 0)
-		snprintf(q, sizeof(q), "%lld", nq);
-	notify_age(relay_oldest_arrival(n->relay), age, sizeof(age));
-	snprintf(buf, len, "queue %s message(s), %zu%s destination(s) down, oldest %s", q, n->ndown,
-		 n->down_full ? "+" : "", age);
+	char age[32];
+	struct relay_summary sum;
+	relay_summary(n->relay, &sum);
+	notify_age(sum.oldest, age, sizeof(age));
+	snprintf(buf, len, "queue %zu message(s), %zu destination(s) down, oldest %s", sum.queued,
+		 sum.down + sum.loop, age);
 }
 
 /* Send READY=1 (or a plain refresh) with the current STATUS= line. */
@@ -281,33 +242,6 @@ void notify_stopping(struct notify *n)
 	notify_send(n, "STOPPING=1\nSTATUS=stopping: open sessions are finishing");
 }
 
-/* A destination went down (up=0) or came up (relay event): the down count. */
-void notify_dest(struct notify *n, const char *domain, int up)
-{
-	size_t i;
-	if (!notify_is_on(n) || !domain)
-		return;
-	for (i = 0; i < n->ndown; i++)
-		if (strcmp(n->down[i], domain) == 0)
-			break;
-	if (up) {
-		if (i < n->ndown) {
-			free(n->down[i]);
-			n->down[i] = n->down[--n->ndown];
-		}
-		if (!n->ndown)
-			n->down_full = 0;   /* the ones that did not fit may be up: best effort */
-		return;
-	}
-	if (i < n->ndown)
-		return;
-	if (n->ndown == NOTIFY_DOWN_MAX || !(n->down[n->ndown] = strdup(domain))) {
-		n->down_full = 1;
-		return;
-	}
-	n->ndown++;
-}
-
 /* Free the notifier and its timers; NULL is a no-op. */
 void notify_free(struct notify *n)
 {
@@ -315,7 +249,5 @@ void notify_free(struct notify *n)
 		return;
 	io_timer_free(n->status);
 	io_timer_free(n->watchdog);
-	for (size_t i = 0; i < n->ndown; i++)
-		free(n->down[i]);
 	free(n);
 }

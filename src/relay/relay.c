@@ -33,6 +33,15 @@ unsigned relay_hash(const char *s, size_t buckets)
 	return (unsigned)(h % buckets);
 }
 
+/* Every state change of a destination: keeps r->nstate[] counted. */
+static void relay_dest_set_state(struct relay_dest *d, enum relay_dstate st)
+{
+	d->r->nstate[d->state & 3]--;
+	d->state = st;
+	d->r->nstate[st & 3]++;
+	d->since = time(NULL);
+}
+
 /* The state name shown in status. */
 const char *relay_dest_state_name(const struct relay_dest *d)
 {
@@ -100,6 +109,8 @@ struct relay_dest *relay_dest_get(struct relay *r, const char *domain)
 	d->since = time(NULL);
 	relay_ramp_reset(d);
 	d->held = relay_held(r, domain);
+	r->nstate[DEST_UNKNOWN]++;
+	r->ndests++;
 	d->probe_timer = io_timer_new(r->loop, relay_dest_probe_due, d);
 	d->wait_timer = io_timer_new(r->loop, relay_dest_wait_due, d);
 	unsigned h = relay_hash(domain, RELAY_DEST_BUCKETS);
@@ -258,8 +269,7 @@ void relay_dest_up(struct relay_dest *d)
 		if (d->state == DEST_DOWN)
 			log_info("destination %s is up again (down for %lds, %zu job(s) queued)",
 				 d->domain, (long)(time(NULL) - d->since), d->nready + d->nwait);
-		d->state = DEST_UP;
-		d->since = time(NULL);
+		relay_dest_set_state(d, DEST_UP);
 		relay_ramp_reset(d);
 		d->last_error[0] = 0;
 		io_timer_del(d->probe_timer);
@@ -275,8 +285,7 @@ void relay_dest_down(struct relay_dest *d, const char *err)
 	snprintf(d->last_error, sizeof(d->last_error), "%s", err);
 	if (d->state != DEST_DOWN) {
 		log_warn("destination %s is down: %s", d->domain, err);
-		d->state = DEST_DOWN;
-		d->since = time(NULL);
+		relay_dest_set_state(d, DEST_DOWN);
 		if (d->r->event)
 			d->r->event(d->domain, 0, err, d->r->event_arg);
 	}
@@ -291,8 +300,7 @@ void relay_dest_unloop(struct relay_dest *d)
 	if (d->state != DEST_LOOP)
 		return;
 	log_info("mail for %s no longer loops back to myself", d->domain);
-	d->state = DEST_UNKNOWN;
-	d->since = time(NULL);
+	relay_dest_set_state(d, DEST_UNKNOWN);
 	d->last_error[0] = 0;
 }
 
@@ -303,8 +311,7 @@ void relay_dest_loop(struct relay_dest *d)
 		 d->domain);
 	if (d->state != DEST_LOOP) {
 		log_warn("%s", d->last_error);
-		d->state = DEST_LOOP;
-		d->since = time(NULL);
+		relay_dest_set_state(d, DEST_LOOP);
 	}
 	if (!d->held && !io_timer_pending(d->probe_timer))
 		io_timer_add(d->probe_timer, (uint64_t)d->r->cfg->probe_interval * 1000);
@@ -589,6 +596,19 @@ void relay_history_add(struct relay *r, const char *qid, const char *rcpt, const
 	snprintf(h->reply, sizeof(h->reply), "%s", reply ? reply : "");
 	h->when = time(NULL);
 	h->delay = delay;
+}
+
+/* The queue in a few numbers, from counters (O(1)). */
+void relay_summary(const struct relay *r, struct relay_summary *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->queued = r->nmsgs;
+	out->bytes = r->qbytes;
+	out->dests = r->ndests;
+	out->down = r->nstate[DEST_DOWN];
+	out->loop = r->nstate[DEST_LOOP];
+	out->oldest = relay_oldest_arrival(r);
+	out->recovering = r->recovering;
 }
 
 /* Copy the counters. */

@@ -109,6 +109,16 @@ int relay_json_show(struct relay *r, const char *qid, FILE *out);
 void relay_json_history(struct relay *r, const char *qid, FILE *out);
 /* Arrival time of the oldest queued message, 0 if the queue is empty. */
 time_t relay_oldest_arrival(const struct relay *r);
+/* The queue in a few numbers, kept as counters (O(1), for systemd's STATUS=). */
+struct relay_summary {
+	size_t queued;                    /* messages */
+	unsigned long long bytes;
+	size_t dests;                     /* destinations known */
+	size_t down, loop;                /* of them: down, looping back to us */
+	time_t oldest;                    /* relay_oldest_arrival() */
+	int recovering;                   /* the spool is still being read */
+};
+void relay_summary(const struct relay *r, struct relay_summary *out);
 /* Human-readable forms of status and queue. */
 void relay_text_status(struct relay *r, FILE *out);
 /* One message for a person; -1 if there is no such message. */

@@ -205,6 +205,8 @@ struct relay {
 	unsigned nresolving;              /* MX lookups in flight (<= RELAY_RESOLVE_MAX) */
 	size_t nrq;                       /* destinations in r->rq */
 	struct relay_dest *dest_list;
+	size_t ndests;
+	size_t nstate[4];                 /* destinations by enum relay_dstate (relay.c) */
 	size_t nholds;
 	char *holds[RELAY_HOLD_MAX];
 	struct io_timer *sweep_timer;
