@@ -272,7 +272,7 @@ static void daemon_metrics(FILE *f, void *arg)
 		   "# HELP backupmx_spool_recovered_messages Messages found in the spool at start-up.\n"
 		   "# TYPE backupmx_spool_recovered_messages gauge\n"
 		   "backupmx_spool_recovered_messages %ld\n",
-		d->recovery != NULL, d->recovery ? spool_recovery_count(d->recovery) : d->recovered);
+		d->recovery != NULL, d->recovered);
 	fprintf(f, "# HELP backupmx_smtp_connections_total Inbound SMTP connections accepted.\n"
 		   "# TYPE backupmx_smtp_connections_total counter\n"
 		   "backupmx_smtp_connections_total %llu\n"
@@ -307,6 +307,14 @@ static void daemon_hook_conf_hold(void *ref)
 static void daemon_hook_conf_drop(void *ref)
 {
 	daemon_conf_drop(ref);
+}
+
+/* Log the size of c's recipient table, if it has one. */
+static void daemon_log_rcpts(const struct daemon_conf *c)
+{
+	if (c->sc.rcpts)
+		log_info("recipients: %zu entries from %s", rcptmap_count(c->sc.rcpts),
+			 c->cfg.recipients);
 }
 
 /* Load the public suffixes once some configuration has milters. */
@@ -354,9 +362,7 @@ static int daemon_reload_apply(struct daemon *d, char *msg, size_t len)
 		log_warn("reload: %s needs a restart: the running value stays until then; "
 			 "the rest is applied", restart);
 	log_info("reload: %s (relay_domains: %zu)", msg, config_relay_count(&c->cfg));
-	if (c->sc.rcpts)
-		log_info("recipients: %zu entries from %s", rcptmap_count(c->sc.rcpts),
-			 c->cfg.recipients);
+	daemon_log_rcpts(c);
 	return 0;
 }
 
@@ -488,9 +494,7 @@ static int daemon_start_user(struct daemon *d)
 	if (!(d->srv = smtp_server_new(d->loop, &d->conf->sc, d->spool, d->dns, &hooks)))
 		return -1;
 	daemon_psl_need(d);
-	if (d->conf->sc.rcpts)   /* loaded by daemon_preflight */
-		log_info("recipients: %zu entries from %s", rcptmap_count(d->conf->sc.rcpts),
-			 d->conf->cfg.recipients);
+	daemon_log_rcpts(d->conf);   /* loaded by daemon_preflight */
 	if (io_signal_add(d->loop, SIGTERM, daemon_sig_stop, d) < 0 ||
 	    io_signal_add(d->loop, SIGINT, daemon_sig_stop, d) < 0 ||
 	    io_signal_add(d->loop, SIGHUP, daemon_sig_hup, d) < 0)

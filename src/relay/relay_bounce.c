@@ -87,8 +87,6 @@ static int relay_bounce_queue(struct relay *r, const char *to, const char *dsn, 
 	return 0;
 }
 
-/* Queue a DSN to m's sender for recipients idx[0..n): a failure, or a delay
- * warning when delayed is set. */
 /* May a DSN go to this message's sender (bounce_policy)?  1 or 0.  With
  * `authenticated`, only a sender that passed SPF or DKIM at arrival gets one;
  * that verdict comes from a milter's Authentication-Results (issue 14), and
@@ -123,6 +121,8 @@ static void relay_dsn_suppress(struct relay *r, struct relay_msg *m, const size_
 	}
 }
 
+/* Queue a DSN to m's sender for recipients idx[0..n): a failure, or a delay
+ * warning when delayed is set (m's envelope is loaded by the caller). */
 void relay_dsn_queue(struct relay *r, struct relay_msg *m, const size_t *idx, size_t n,
 		     const char *const *replies, const char *remote, const char *st, int delayed)
 {

@@ -177,16 +177,24 @@ void relay_msg_env_unshow(struct relay_msg *m, const struct spool_env *env)
 		relay_msg_env_put(m);
 }
 
+/* Free m's loaded envelope, whoever held it. */
+static void relay_msg_env_drop(struct relay_msg *m)
+{
+	if (!m->env)
+		return;
+	spool_env_clear(m->env);
+	free(m->env);
+	m->env = NULL;
+	m->env_refs = 0;
+}
+
 /* Drop one hold of m's envelope; the last one frees it. */
 void relay_msg_env_put(struct relay_msg *m)
 {
 	if (!m->env || !m->env_refs)
 		return;
-	if (--m->env_refs == 0 && !m->unrecorded) {
-		spool_env_clear(m->env);
-		free(m->env);
-		m->env = NULL;
-	}
+	if (--m->env_refs == 0 && !m->unrecorded)
+		relay_msg_env_drop(m);
 }
 
 /* A recipient of m ended (sent or bounced): one fewer pending. */
@@ -237,10 +245,7 @@ static void relay_msg_free(struct relay *r, struct relay_msg *m)
 	r->nmsgs--;
 	r->qbytes -= m->size;
 	relay_err_release(r, m->last_error);
-	if (m->env) {
-		spool_env_clear(m->env);
-		free(m->env);
-	}
+	relay_msg_env_drop(m);
 	free(m);
 }
 
@@ -392,10 +397,8 @@ void relay_msg_record(struct relay *r, struct relay_msg *m)
 		return;
 	m->unrecorded = 0;
 	log_info("%s: delivery state recorded after an earlier write failure", m->qid);
-	if (m->env && !m->env_refs) {   /* it was kept for this write only */
-		m->env_refs = 1;
-		relay_msg_env_put(m);
-	}
+	if (!m->env_refs)   /* it was kept for this write only */
+		relay_msg_env_drop(m);
 }
 
 /* Drop a message: queued jobs go now, active ones finish first. */
